@@ -1,0 +1,250 @@
+"""llmctl: models, one-shot runs, interactive chat, probes and server control from a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+import time
+from contextlib import aclosing
+from pathlib import Path
+
+from .core.errors import LLMError
+from .core.events import Done, ReasoningDelta, TextDelta, Usage
+from .core.inference import InferenceConfig, ainfer, stream_inference
+from .core.runtime import Runtime
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="llmctl", description="Local LLM workbench command line")
+    parser.add_argument("--config", help="path to llm_backends.yaml (default: see README)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("models", help="list configured models with backend and server status")
+
+    run = sub.add_parser("run", help="answer one prompt, streaming to stdout")
+    run.add_argument("-m", "--model", required=True)
+    run.add_argument("prompt")
+    run.add_argument("--json", action="store_true", help="print the InferenceResponse as JSON")
+    _generation_flags(run)
+
+    chat = sub.add_parser("chat", help="interactive chat (Ctrl-C stops an answer, Ctrl-D quits)")
+    chat.add_argument("-m", "--model", required=True)
+    _generation_flags(chat)
+
+    probe = sub.add_parser("probe", help="check that a model's server answers")
+    probe.add_argument("-m", "--model", required=True)
+
+    servers = sub.add_parser("servers", help="manage model servers")
+    servers_sub = servers.add_subparsers(dest="action", required=True)
+    servers_sub.add_parser("status")
+    start = servers_sub.add_parser("start", help="start a server and leave it running (until `servers stop`)")
+    start.add_argument("model")
+    stop = servers_sub.add_parser("stop")
+    stop.add_argument("model", nargs="?")
+    stop.add_argument("--all", action="store_true")
+    logs = servers_sub.add_parser("logs")
+    logs.add_argument("model")
+    logs.add_argument("-f", "--follow", action="store_true")
+    logs.add_argument("-n", "--lines", type=int, default=40)
+    return parser
+
+
+def _generation_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--system", help="system prompt")
+    parser.add_argument("--max-tokens", type=int, dest="max_new_tokens")
+    parser.add_argument("--temperature", type=float)
+    parser.add_argument("--top-p", type=float, dest="top_p")
+    parser.add_argument("--stop", action="append", help="stop sequence (repeatable)")
+    parser.add_argument("--seed", type=int)
+
+
+def _request(args: argparse.Namespace, **extra: object) -> InferenceConfig:
+    fields = {k: getattr(args, k) for k in ("max_new_tokens", "temperature", "top_p", "stop", "seed")}
+    return InferenceConfig(
+        model_id=args.model, system_prompt=args.system, **{k: v for k, v in fields.items() if v is not None}, **extra
+    )
+
+
+async def cmd_models(runtime: Runtime) -> int:
+    rows = {row.model_id: row for row in runtime.servers.status()} if runtime.servers else {}
+    for model_id, entry in runtime.config.models.items():
+        row = rows.get(model_id)
+        state = row.state if row else "-"
+        print(f"{model_id:<20} {entry.backend:<12} {state:<10} {entry.label}")
+    for model_id, problems in runtime.config.invalid.items():
+        print(f"{model_id:<20} {'invalid':<12} {'-':<10} {problems[0]}")
+    return 0
+
+
+async def cmd_run(runtime: Runtime, args: argparse.Namespace) -> int:
+    cfg = _request(args, prompt=args.prompt)
+    if args.json:
+        response = await ainfer(cfg, runtime)
+        print(response.model_dump_json(indent=2))
+        return 1 if response.error_message else 0
+    await _stream_answer(runtime, cfg)
+    return 0
+
+
+async def _stream_answer(runtime: Runtime, cfg: InferenceConfig) -> str:
+    """Print the answer as it streams; returns the visible text."""
+    text: list[str] = []
+    in_reasoning = False
+    async with aclosing(stream_inference(cfg, runtime)) as events:
+        async for event in events:
+            if isinstance(event, ReasoningDelta):
+                if not in_reasoning:
+                    sys.stdout.write("[thinking] ")
+                    in_reasoning = True
+                sys.stdout.write(event.text)
+            elif isinstance(event, TextDelta):
+                if in_reasoning:
+                    sys.stdout.write("\n[/thinking]\n")
+                    in_reasoning = False
+                text.append(event.text)
+                sys.stdout.write(event.text)
+            elif isinstance(event, Done) and event.finish_reason in ("length", "stop_sequence"):
+                sys.stdout.write(f"\n[{event.finish_reason}]")
+            sys.stdout.flush()
+    sys.stdout.write("\n")
+    return "".join(text)
+
+
+async def cmd_chat(runtime: Runtime, args: argparse.Namespace) -> int:
+    entry = runtime.entry(args.model)
+    print(f"Chatting with {entry.label} ({entry.backend}). Starting its server if needed...", flush=True)
+    await runtime.client_for(args.model)
+    print("Ready. Type a message; Ctrl-C stops an answer, Ctrl-D or /exit quits, /reset clears history.")
+    history: list[dict[str, str]] = []
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            line = await loop.run_in_executor(None, _read_line, "you> ")
+        except EOFError:
+            print()
+            return 0
+        if line is None:
+            continue  # Ctrl-C at the prompt: just a fresh prompt
+        if line.strip() in ("/exit", "/quit"):
+            return 0
+        if line.strip() == "/reset":
+            history.clear()
+            print("(history cleared)")
+            continue
+        if not line.strip():
+            continue
+        history.append({"role": "user", "content": line})
+        sys.stdout.write("assistant> ")
+        task = asyncio.ensure_future(_stream_answer(runtime, _request(args, messages=list(history))))
+        loop.add_signal_handler(signal.SIGINT, task.cancel)
+        try:
+            answer = await task
+            history.append({"role": "assistant", "content": answer})
+        except asyncio.CancelledError:
+            print("\n[stopped]")
+            history.pop()
+        except LLMError as exc:
+            print(f"\nerror: {exc}", file=sys.stderr)
+            history.pop()
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+
+
+def _read_line(prompt: str) -> str | None:
+    try:
+        return input(prompt)
+    except KeyboardInterrupt:
+        print()
+        return None
+
+
+async def cmd_probe(runtime: Runtime, args: argparse.Namespace) -> int:
+    client = await runtime.client_for(args.model)
+    report = await client.probe()
+    for step in report.steps:
+        print(f"{'ok  ' if step.ok else 'FAIL'} {step.name}: {step.message}")
+    return 0 if report.ok else 1
+
+
+async def cmd_servers(runtime: Runtime, args: argparse.Namespace) -> int:
+    manager = runtime.servers
+    assert manager is not None
+    if args.action == "status":
+        for row in manager.status():
+            pid = str(row.pid) if row.pid else "-"
+            print(f"{row.model_id:<20} {row.backend:<12} {row.state:<9} pid {pid:<8} {row.url}  {row.detail}")
+    elif args.action == "start":
+        started = time.monotonic()
+        await manager.ensure_ready(args.model, detach=True)
+        print(f"{args.model}: ready in {time.monotonic() - started:.1f} s (left running; `llmctl servers stop {args.model}`)")
+    elif args.action == "stop":
+        if args.all:
+            await manager.stop_all()
+            print("all servers stopped")
+        elif args.model:
+            runtime.entry(args.model)
+            await manager.stop(args.model)
+            print(f"{args.model}: stopped")
+        else:
+            print("error: name a model or pass --all", file=sys.stderr)
+            return 2
+    elif args.action == "logs":
+        runtime.entry(args.model)
+        return await _show_log(manager.log_path(args.model), args.lines, args.follow)
+    return 0
+
+
+async def _show_log(path: Path, lines: int, follow: bool) -> int:
+    from .core.servers.process import log_tail
+
+    if not path.exists():
+        print(f"no log yet: {path}")
+        return 0 if not follow else 1
+    for line in log_tail(path, lines):
+        print(line)
+    if follow:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            f.seek(0, 2)
+            while True:
+                chunk = f.read()
+                if chunk:
+                    sys.stdout.write(chunk)
+                    sys.stdout.flush()
+                else:
+                    await asyncio.sleep(0.25)
+    return 0
+
+
+async def _main(args: argparse.Namespace) -> int:
+    runtime = Runtime.from_config_path(args.config)
+    try:
+        if args.command == "models":
+            return await cmd_models(runtime)
+        if args.command == "run":
+            return await cmd_run(runtime, args)
+        if args.command == "chat":
+            return await cmd_chat(runtime, args)
+        if args.command == "probe":
+            return await cmd_probe(runtime, args)
+        return await cmd_servers(runtime, args)
+    finally:
+        await runtime.aclose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return asyncio.run(_main(args))
+    except LLMError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

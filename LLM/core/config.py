@@ -1,0 +1,373 @@
+"""Loading and validating llm_backends.yaml: a pure function of the text, plus file resolution."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError, ModelNotFoundError
+
+APP_NAME = "llm-workbench"
+CONFIG_ENV_VAR = "LLM_BACKENDS_CONFIG"
+SHIPPED_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "llm_backends.yaml"
+
+Backend = Literal["llama_cpp", "transformers", "vllm", "openai"]
+LAUNCHABLE_BACKENDS = frozenset({"llama_cpp", "transformers", "vllm"})
+ToolMode = Literal["auto", "native", "fallback", "off"]
+
+
+class DefaultParams(BaseModel):
+    """Generation parameters a model uses unless the request sets its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
+    top_k: int | None = Field(None, ge=0)
+    repetition_penalty: float | None = Field(None, gt=0, le=10)
+    max_new_tokens: int | None = Field(None, ge=1)
+    stop: list[str] | None = None
+
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _stop_as_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class ModelEntry(BaseModel):
+    """One validated model of llm_backends.yaml (the original keys plus the extensions)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    # The original format.
+    base_model: str | None = None
+    adapter_dir: str | None = None
+    model_type: Literal["instruct", "base"] = "instruct"
+    port: int | None = None
+    use_4bit: bool = False
+    # Extensions.
+    backend: Backend
+    server_url: str | None = None
+    model_name: str | None = None
+    api_key_env: str | None = None
+    display_name: str | None = None
+    host: str = "127.0.0.1"
+    context_size: int = Field(4096, ge=16)
+    usable_context: int | None = Field(None, ge=1)
+    startup_timeout_s: float = Field(180.0, gt=0)
+    request_timeout_s: float = Field(300.0, gt=0)
+    connect_timeout_s: float = Field(5.0, gt=0)
+    tools: ToolMode = "auto"
+    system_prompt: str | None = None
+    default_params: DefaultParams = Field(default_factory=DefaultParams)
+    keep_alive: Union[Literal["session", "forever"], float] = "session"
+    threads: int | None = Field(None, ge=1)
+    chat_format: str | None = None
+    llama_server_bin: str | None = None
+    tensor_parallel_size: int = Field(1, ge=1)
+    pipeline_parallel_size: int = Field(1, ge=1)
+    extra_args: list[str] = Field(default_factory=list)
+
+    @field_validator("port")
+    @classmethod
+    def _port_range(cls, value: int | None) -> int | None:
+        if value is not None and not 1 <= value <= 65535:
+            raise ValueError(f"must be 1-65535, got {value}")
+        return value
+
+    @field_validator("keep_alive")
+    @classmethod
+    def _positive_ttl(cls, value: Any) -> Any:
+        if isinstance(value, float) and value <= 0:
+            raise ValueError(f"an idle TTL must be > 0 seconds, got {value:g}")
+        return value
+
+    @model_validator(mode="after")
+    def _backend_requirements(self) -> "ModelEntry":
+        if self.backend == "openai":
+            if not self.server_url:
+                raise ValueError("server_url: required when backend is 'openai'")
+        else:
+            if not self.base_model:
+                raise ValueError(f"base_model: required for backend '{self.backend}'")
+            if self.port is None:
+                raise ValueError(f"port: required for backend '{self.backend}'")
+        if self.usable_context is not None and self.usable_context > self.context_size:
+            raise ValueError(
+                f"usable_context: must be <= context_size ({self.context_size}), got {self.usable_context}"
+            )
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.id
+
+    @property
+    def launchable(self) -> bool:
+        return self.backend in LAUNCHABLE_BACKENDS
+
+    @property
+    def effective_usable_context(self) -> int:
+        return self.usable_context or int(self.context_size * 0.75)
+
+    @property
+    def base_url(self) -> str:
+        """Root URL of the server (no /v1) that serves this model."""
+        if self.backend == "openai":
+            url = (self.server_url or "").rstrip("/")
+            return url[: -len("/v1")] if url.endswith("/v1") else url
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def request_model_name(self) -> str:
+        """What to send as ``model`` in requests."""
+        return self.model_name or self.id
+
+
+MODEL_KEYS = frozenset(ModelEntry.model_fields) - {"id"}
+DEFAULT_PARAM_KEYS = frozenset(DefaultParams.model_fields)
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One reason an entry (or the whole file) was rejected."""
+
+    source: str
+    path: str  # e.g. "models.my_model.port"; "" for the whole file
+    message: str
+    model_id: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.path}: {self.message}" if self.path else f"{self.source}: {self.message}"
+
+
+@dataclass
+class BackendsConfig:
+    """The valid models of a config file plus every problem found in it."""
+
+    source: str
+    models: dict[str, ModelEntry] = field(default_factory=dict)
+    problems: list[ConfigProblem] = field(default_factory=list)
+    # Raw entries that failed validation, by id, so a UI can list them disabled.
+    invalid: dict[str, list[str]] = field(default_factory=dict)
+
+    def get(self, model_id: str) -> ModelEntry:
+        try:
+            return self.models[model_id]
+        except KeyError:
+            if model_id in self.invalid:
+                raise ConfigError("; ".join(self.invalid[model_id])) from None
+            raise ModelNotFoundError(model_id, self.models) from None
+
+
+def parse_backends(
+    text: str, source: str = "llm_backends.yaml", strict: bool = False, base_dir: Path | None = None
+) -> BackendsConfig:
+    """Parse the YAML text into validated models; relative paths resolve against base_dir."""
+    result = BackendsConfig(source=source)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        _add(result, ConfigProblem(source, "", f"YAML syntax error: {where}{problem}"), strict)
+        return result
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        _add(result, ConfigProblem(source, "", f"top level must be a mapping, got {_type(data)}"), strict)
+        return result
+    for key in data:
+        if key not in ("models", "defaults"):
+            _add(result, ConfigProblem(source, str(key), _unknown_key(key, ("models", "defaults"))), strict)
+
+    defaults = data.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        _add(result, ConfigProblem(source, "defaults", f"must be a mapping, got {_type(defaults)}"), strict)
+        defaults = {}
+    else:
+        for key in defaults:
+            if key not in MODEL_KEYS:
+                _add(result, ConfigProblem(source, f"defaults.{key}", _unknown_key(key, MODEL_KEYS)), strict)
+        defaults = {k: v for k, v in defaults.items() if k in MODEL_KEYS}
+
+    models = data.get("models")
+    if not isinstance(models, dict) or not models:
+        got = "nothing" if not models else _type(models)
+        _add(result, ConfigProblem(source, "models", f"must be a non-empty mapping of model ids, got {got}"), strict)
+        return result
+
+    for model_id, raw in models.items():
+        entry, entry_problems = _validate_entry(str(model_id), raw, defaults, source, base_dir)
+        if entry is None:
+            result.invalid[str(model_id)] = [str(p) for p in entry_problems]
+            for problem in entry_problems:
+                _add(result, problem, strict)
+            continue
+        result.models[str(model_id)] = entry
+
+    _check_duplicate_ports(result, strict)
+    return result
+
+
+def _validate_entry(
+    model_id: str, raw: Any, defaults: dict[str, Any], source: str, base_dir: Path | None
+) -> tuple[ModelEntry | None, list[ConfigProblem]]:
+    problems: list[ConfigProblem] = []
+    prefix = f"models.{model_id}"
+    if not isinstance(raw, dict):
+        problems.append(ConfigProblem(source, prefix, f"must be a mapping of keys, got {_type(raw)}", model_id))
+        return None, problems
+    for key in raw:
+        if key not in MODEL_KEYS:
+            problems.append(ConfigProblem(source, f"{prefix}.{key}", _unknown_key(key, MODEL_KEYS), model_id))
+    params = raw.get("default_params")
+    if isinstance(params, dict):
+        for key in params:
+            if key not in DEFAULT_PARAM_KEYS:
+                path = f"{prefix}.default_params.{key}"
+                problems.append(ConfigProblem(source, path, _unknown_key(key, DEFAULT_PARAM_KEYS), model_id))
+    if problems:
+        return None, problems
+
+    merged = {**defaults, **raw}
+    if isinstance(defaults.get("default_params"), dict) and isinstance(raw.get("default_params"), dict):
+        merged["default_params"] = {**defaults["default_params"], **raw["default_params"]}
+    for key in ("base_model", "adapter_dir"):
+        if isinstance(merged.get(key), str):
+            merged[key] = _resolve_path(merged[key], base_dir)
+    if merged.get("backend") is None:
+        backend = _infer_backend(merged)
+        if backend is None:
+            problems.append(
+                ConfigProblem(
+                    source,
+                    f"{prefix}.backend",
+                    "cannot infer the backend (base_model is neither a .gguf file nor a directory); "
+                    "set backend: llama_cpp | transformers | vllm | openai",
+                    model_id,
+                )
+            )
+            return None, problems
+        merged["backend"] = backend
+    try:
+        entry = ModelEntry(id=model_id, **merged)
+    except ValidationError as exc:
+        for err in exc.errors():
+            problems.append(ConfigProblem(source, _error_path(prefix, err), _error_message(err), model_id))
+        return None, problems
+    if entry.adapter_dir and not entry.adapter_dir.startswith("pkg:") and not Path(entry.adapter_dir).exists():
+        problems.append(
+            ConfigProblem(source, f"{prefix}.adapter_dir", f"directory does not exist: {entry.adapter_dir}", model_id)
+        )
+        return None, problems
+    return entry, problems
+
+
+def _infer_backend(merged: dict[str, Any]) -> str | None:
+    base = merged.get("base_model")
+    if merged.get("server_url") and not base:
+        return "openai"
+    if not isinstance(base, str):
+        return None
+    if base.lower().endswith(".gguf"):
+        return "llama_cpp"
+    if not base.startswith("pkg:") and Path(base).is_dir():
+        return "transformers"
+    return None
+
+
+def _resolve_path(value: str, base_dir: Path | None) -> str:
+    if value.startswith("pkg:"):
+        return value
+    path = Path(os.path.expandvars(value)).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    return str(path)
+
+
+def _check_duplicate_ports(result: BackendsConfig, strict: bool) -> None:
+    seen: dict[tuple[str, int], str] = {}
+    for model_id, entry in list(result.models.items()):
+        if not entry.launchable or entry.port is None:
+            continue
+        key = (entry.host, entry.port)
+        if key in seen:
+            problem = ConfigProblem(
+                result.source,
+                f"models.{model_id}.port",
+                f"port {entry.port} is already used by model '{seen[key]}'",
+                model_id,
+            )
+            del result.models[model_id]
+            result.invalid[model_id] = [str(problem)]
+            _add(result, problem, strict)
+        else:
+            seen[key] = model_id
+
+
+def _error_path(prefix: str, err: dict[str, Any]) -> str:
+    loc = [str(part) for part in err.get("loc", ()) if not str(part).startswith("function-")]
+    # Literal/union errors add the member type to loc; keep only key names.
+    loc = [part for part in loc if part not in ("literal['session','forever']", "float")]
+    return ".".join([prefix, *loc]) if loc else prefix
+
+
+def _error_message(err: dict[str, Any]) -> str:
+    message = str(err.get("msg", "invalid value"))
+    for noise in ("Value error, ", "Assertion failed, "):
+        message = message.replace(noise, "")
+    if err.get("type") == "value_error" and ": " in message and message.split(": ", 1)[0].isidentifier():
+        return message  # already "key: what" from a model validator
+    if "input" in err and err.get("type") not in ("value_error", "missing"):
+        message += f", got {err['input']!r}"
+    return message
+
+
+def _unknown_key(key: Any, known: Any) -> str:
+    close = difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.6)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f"unknown key '{key}'{hint}"
+
+
+def _type(value: Any) -> str:
+    return type(value).__name__
+
+
+def _add(result: BackendsConfig, problem: ConfigProblem, strict: bool) -> None:
+    if strict:
+        raise ConfigError(str(problem))
+    result.problems.append(problem)
+
+
+def resolve_config_path(path: str | os.PathLike[str] | None = None) -> Path:
+    """Explicit path > $LLM_BACKENDS_CONFIG > the user config dir (if a file is there) > the shipped file."""
+    if path is not None:
+        return Path(path)
+    env = os.environ.get(CONFIG_ENV_VAR)
+    if env:
+        return Path(env)
+    from platformdirs import user_config_dir
+
+    user_file = Path(user_config_dir(APP_NAME)) / "llm_backends.yaml"
+    if user_file.is_file():
+        return user_file
+    return SHIPPED_CONFIG
+
+
+def load_backends(path: str | os.PathLike[str] | None = None, strict: bool = False) -> BackendsConfig:
+    """Read and parse the config file chosen by resolve_config_path."""
+    resolved = resolve_config_path(path)
+    try:
+        text = resolved.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{resolved}: cannot read config file: {exc.strerror or exc}") from exc
+    return parse_backends(text, source=str(resolved), strict=strict, base_dir=resolved.parent)

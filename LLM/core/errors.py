@@ -1,0 +1,145 @@
+"""The one exception hierarchy of LLM.core.
+
+Low-level exceptions (httpx, OSError, yaml, pydantic) are translated into these at the
+boundary where they happen, chained with ``from``, so callers catch one family::
+
+    LLMError
+    ├── ConfigError                      bad llm_backends.yaml or bad request parameters
+    │   └── ModelNotFoundError           model id not in the config
+    ├── ServerError                      a model server we manage
+    │   ├── PortInUseError               port taken by a process that is not our server
+    │   ├── ServerStartTimeout           not ready before startup_timeout_s
+    │   └── ServerExitedError            the process died (carries the last log lines)
+    ├── ResourceNotAvailableError        not enough memory / missing optional engine
+    ├── BackendError                     talking HTTP to a server
+    │   ├── BackendConnectionError       cannot connect / connection dropped
+    │   ├── BackendTimeoutError          connect or read timeout
+    │   ├── BackendStatusError           HTTP error status or error object in the stream
+    │   └── EmptyResponseError           HTTP 200 with an empty body (a real llama.cpp quirk)
+    ├── InferenceError                   the request itself (empty answer, bad reply shape)
+    ├── ToolError                        tool registry / tool loading problems
+    └── GenerationCancelled              the caller cancelled (Stop, Ctrl-C)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+
+class LLMError(Exception):
+    """Base of every error raised by LLM.core."""
+
+
+class ConfigError(LLMError, ValueError):
+    """Invalid configuration or request parameters; the message names file, model and key.
+
+    Also a ValueError, so code that validated inputs with ``except ValueError`` keeps working.
+    """
+
+    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.problems = list(problems) or [message]
+
+
+class ModelNotFoundError(ConfigError):
+    def __init__(self, model_id: str, known_ids: Iterable[str] = ()) -> None:
+        known = sorted(known_ids)
+        message = f"Model '{model_id}' not found in config"
+        if known:
+            message += f" (known models: {', '.join(known)})"
+        super().__init__(message)
+        self.model_id = model_id
+        self.known_ids = known
+
+
+class ServerError(LLMError):
+    """A managed model server failed."""
+
+    def __init__(self, message: str, model_id: str | None = None) -> None:
+        super().__init__(message)
+        self.model_id = model_id
+
+
+class PortInUseError(ServerError):
+    def __init__(self, port: int, owner: str | None = None, model_id: str | None = None) -> None:
+        message = f"port {port} is already in use"
+        message += f" by {owner}" if owner else " by another process"
+        if model_id:
+            message = f"cannot start '{model_id}': {message}; change its port in llm_backends.yaml"
+        super().__init__(message, model_id)
+        self.port = port
+        self.owner = owner
+
+
+class ServerStartTimeout(ServerError):
+    def __init__(self, model_id: str, timeout_s: float, log_tail: Sequence[str] = ()) -> None:
+        message = f"server for '{model_id}' was not ready after {timeout_s:g} s"
+        super().__init__(_with_tail(message, log_tail), model_id)
+        self.timeout_s = timeout_s
+        self.log_tail = list(log_tail)
+
+
+class ServerExitedError(ServerError):
+    def __init__(
+        self, model_id: str, returncode: int | None, log_tail: Sequence[str] = (), when: str = ""
+    ) -> None:
+        code = "unknown exit status" if returncode is None else f"exit status {returncode}"
+        message = f"server for '{model_id}' exited{(' ' + when) if when else ''} ({code})"
+        super().__init__(_with_tail(message, log_tail), model_id)
+        self.returncode = returncode
+        self.log_tail = list(log_tail)
+
+
+class ResourceNotAvailableError(LLMError):
+    """The machine lacks what a model needs (memory, an optional engine package)."""
+
+
+class BackendError(LLMError):
+    """Talking to a model server over HTTP failed."""
+
+    def __init__(self, message: str, url: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class BackendConnectionError(BackendError):
+    pass
+
+
+class BackendTimeoutError(BackendError):
+    pass
+
+
+class BackendStatusError(BackendError):
+    def __init__(self, status_code: int, body: str, url: str | None = None) -> None:
+        snippet = body if len(body) <= 500 else body[:500] + "..."
+        where = f" from {url}" if url else ""
+        super().__init__(f"HTTP {status_code}{where}: {snippet}", url)
+        self.status_code = status_code
+        self.body = body
+
+
+class EmptyResponseError(BackendError):
+    """The server answered 200 but sent no data at all; never treated as an empty answer."""
+
+
+class InferenceError(LLMError):
+    """The server answered, but not with a usable reply."""
+
+
+class ToolError(LLMError):
+    """Defining, loading or looking up a tool failed."""
+
+
+class GenerationCancelled(LLMError):
+    """The caller cancelled a generation; ``partial_text`` keeps what had arrived."""
+
+    def __init__(self, message: str = "generation cancelled", partial_text: str = "") -> None:
+        super().__init__(message)
+        self.partial_text = partial_text
+
+
+def _with_tail(message: str, log_tail: Sequence[str]) -> str:
+    if not log_tail:
+        return message
+    return message + "; last log lines:\n" + "\n".join(log_tail)

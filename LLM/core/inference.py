@@ -1,0 +1,156 @@
+"""The inference API existing code calls: InferenceConfig in, text (or a typed response) out.
+
+Async core: ``stream_inference`` (events) and ``ainfer`` (InferenceResponse) on a Runtime.
+Blocking wrappers for plain scripts: ``infer`` and ``run_inference``, which run on the
+process's BlockingPortal so a started server is reused by every later call.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from typing import Literal
+
+from pydantic import BaseModel
+
+from .errors import GenerationCancelled, LLMError
+from .events import Done, ReasoningDelta, StreamEvent, TextDelta, Usage
+from .params import InferenceConfig, build_messages, merged_stop, request_params
+from .runtime import Runtime, default_portal
+from .stop_sequences import StopSequenceFilter
+
+FinishReason = Literal["stop", "length", "stop_sequence", "tool_calls", "cancelled", "error"]
+
+__all__ = [
+    "InferenceConfig",
+    "InferenceResponse",
+    "ainfer",
+    "infer",
+    "run_inference",
+    "stream_inference",
+]
+
+
+class InferenceResponse(BaseModel):
+    request_id: str
+    model_id: str
+    generated_text: str = ""
+    reasoning_text: str = ""
+    error_message: str | None = None
+    error_type: str | None = None
+    finish_reason: FinishReason = "stop"
+    prompt_tokens: int | None = None
+    generated_tokens: int | None = None
+    inference_time_ms: float = 0.0
+    time_to_first_token_ms: float | None = None
+    tokens_per_second: float | None = None
+
+
+async def stream_inference(cfg: InferenceConfig, runtime: Runtime | None = None) -> AsyncIterator[StreamEvent]:
+    """Stream the model's answer as events; the last one is Done.
+
+    Client-side stop sequences: text from a stop sequence on is never yielded, the HTTP
+    stream is closed at once (so the server stops), and Done says ``stop_sequence``.
+    Pass a long-lived ``runtime``; without one a temporary Runtime is built and closed.
+    """
+    if runtime is None:
+        owned = Runtime.from_config_path()
+        try:
+            async with aclosing(stream_inference(cfg, owned)) as events:
+                async for event in events:
+                    yield event
+        finally:
+            await owned.aclose()
+        return
+    model_id = str(cfg.model_id)
+    entry = runtime.entry(model_id)
+    client = await runtime.client_for(model_id)
+    stop = StopSequenceFilter(merged_stop(cfg, entry))
+    try:
+        async with runtime.in_use(model_id), aclosing(
+            client.chat(build_messages(cfg, entry), request_params(cfg, entry))
+        ) as events:
+            async for event in events:
+                if isinstance(event, TextDelta):
+                    text = stop.feed(event.text)
+                    if text:
+                        yield TextDelta(text)
+                    if stop.stopped:
+                        yield Done("stop_sequence")
+                        return
+                elif isinstance(event, Done):
+                    tail = stop.flush()
+                    if tail:
+                        yield TextDelta(tail)
+                    yield event
+                else:
+                    yield event
+    except LLMError as exc:
+        explained = await runtime.explain_failure(model_id, exc)
+        if explained is exc:
+            raise
+        raise explained from exc
+
+
+async def ainfer(cfg: InferenceConfig, runtime: Runtime | None = None) -> InferenceResponse:
+    """Run one request to completion; errors are reported in the response, not raised.
+
+    Cancelling the awaiting task still raises CancelledError (asyncio's contract).
+    """
+    response = InferenceResponse(request_id=cfg.request_id, model_id=str(cfg.model_id))
+    try:
+        await _collect(response, cfg, runtime)
+    except LLMError as exc:
+        response.error_message = str(exc)
+        response.error_type = type(exc).__name__
+        response.finish_reason = "cancelled" if isinstance(exc, GenerationCancelled) else "error"
+    return response
+
+
+async def _collect(response: InferenceResponse, cfg: InferenceConfig, runtime: Runtime | None) -> None:
+    """Fill ``response`` from the stream as it arrives, so a failure keeps the partial answer."""
+    text: list[str] = []
+    reasoning: list[str] = []
+    started = time.perf_counter()
+    first: float | None = None
+    deltas = 0
+    try:
+        async for event in stream_inference(cfg, runtime):
+            if isinstance(event, (TextDelta, ReasoningDelta)):
+                if first is None:
+                    first = time.perf_counter()
+                deltas += 1
+                (text if isinstance(event, TextDelta) else reasoning).append(event.text)
+            elif isinstance(event, Usage):
+                response.prompt_tokens = event.prompt_tokens
+                response.generated_tokens = event.completion_tokens
+            elif isinstance(event, Done):
+                response.finish_reason = _finish_reason(event.finish_reason)
+    finally:
+        ended = time.perf_counter()
+        response.generated_text = "".join(text)
+        response.reasoning_text = "".join(reasoning)
+        response.inference_time_ms = (ended - started) * 1000
+        if first is not None:
+            response.time_to_first_token_ms = (first - started) * 1000
+            tokens = response.generated_tokens or deltas
+            if ended > first and tokens > 1:
+                response.tokens_per_second = (tokens - 1) / (ended - first)
+
+
+def _finish_reason(reason: str) -> FinishReason:
+    known = ("stop", "length", "stop_sequence", "tool_calls", "cancelled", "error")
+    return reason if reason in known else "stop"  # type: ignore[return-value]
+
+
+def infer(cfg: InferenceConfig) -> InferenceResponse:
+    """Blocking ``ainfer`` for plain scripts (reuses servers across calls)."""
+    return default_portal.get().call(lambda runtime: ainfer(cfg, runtime))
+
+
+def run_inference(cfg: InferenceConfig) -> str:
+    """Blocking: the generated text. Raises the typed error instead of returning an empty answer."""
+    response = InferenceResponse(request_id=cfg.request_id, model_id=str(cfg.model_id))
+    default_portal.get().call(lambda runtime: _collect(response, cfg, runtime))
+    return response.generated_text

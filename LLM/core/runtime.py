@@ -1,0 +1,163 @@
+"""The services one process shares: config, the server manager and one pooled client per model.
+
+``Runtime`` lives on one asyncio loop (the window's qasync loop, or the CLI's). Plain
+blocking scripts go through ``BlockingPortal``: a private loop thread that owns a Runtime,
+so pooled connections and started servers survive from one ``run_inference`` call to
+the next, and session servers are stopped when the process exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import threading
+from collections.abc import Awaitable, Callable
+from concurrent.futures import CancelledError as FutureCancelled
+from contextlib import AbstractAsyncContextManager, nullcontext
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .client import ChatClient, api_key_from_env
+from .config import BackendsConfig, ModelEntry, load_backends
+from .errors import BackendConnectionError, LLMError
+
+if TYPE_CHECKING:
+    from .servers.manager import ServerManager
+
+T = TypeVar("T")
+
+
+class Runtime:
+    def __init__(self, config: BackendsConfig, servers: "ServerManager | None" = None) -> None:
+        self.config = config
+        self.servers = servers
+        self._clients: dict[str, ChatClient] = {}
+
+    @classmethod
+    def from_config_path(cls, path: str | None = None, **manager_options: Any) -> "Runtime":
+        from .servers.manager import ServerManager
+
+        config = load_backends(path)
+        return cls(config, ServerManager(config, **manager_options))
+
+    def entry(self, model_id: str) -> ModelEntry:
+        return self.config.get(model_id)
+
+    async def client_for(self, model_id: str) -> ChatClient:
+        """The model's client, its server started (or re-attached) and warm first."""
+        entry = self.entry(model_id)
+        if entry.launchable:
+            if self.servers is None:
+                raise LLMError(f"model '{model_id}' needs a server manager to launch its {entry.backend} server")
+            await self.servers.ensure_ready(model_id)
+        client = self._clients.get(model_id)
+        if client is None:
+            client = ChatClient(
+                entry.base_url,
+                entry.request_model_name,
+                api_key=api_key_from_env(entry.api_key_env),
+                connect_timeout_s=entry.connect_timeout_s,
+                read_timeout_s=entry.request_timeout_s,
+            )
+            self._clients[model_id] = client
+        return client
+
+    def in_use(self, model_id: str) -> AbstractAsyncContextManager[None]:
+        """Wrap a request: a server is not stopped for idleness while one is in flight."""
+        if self.servers is None:
+            return nullcontext()
+        return self.servers.in_use(model_id)
+
+    async def explain_failure(self, model_id: str, exc: LLMError) -> LLMError:
+        """A dropped connection to a server we manage usually means it died: say so, with its log."""
+        if self.servers is not None and isinstance(exc, BackendConnectionError):
+            crashed = await self.servers.crash_error(model_id)
+            if crashed is not None:
+                return crashed
+        return exc
+
+    async def reload(self, config: BackendsConfig) -> None:
+        """Adopt a new config; clients of changed entries are rebuilt on next use."""
+        for model_id, client in list(self._clients.items()):
+            if config.models.get(model_id) != self.config.models.get(model_id):
+                await client.aclose()
+                del self._clients[model_id]
+        self.config = config
+        if self.servers is not None:
+            await self.servers.reload(config)
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+        if self.servers is not None:
+            await self.servers.shutdown()
+
+
+class BlockingPortal:
+    """Runs coroutines on a private event-loop thread that owns one Runtime."""
+
+    def __init__(self, runtime_factory: Callable[[], Runtime]) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="llm-runtime", daemon=True)
+        self._thread.start()
+        self.runtime: Runtime = self._submit(self._make(runtime_factory))
+        self._closed = False
+
+    @staticmethod
+    async def _make(factory: Callable[[], Runtime]) -> Runtime:
+        return factory()
+
+    def call(self, fn: Callable[[Runtime], Awaitable[T]]) -> T:
+        return self._submit(fn(self.runtime))
+
+    def _submit(self, coro: Awaitable[T]) -> T:
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)  # type: ignore[arg-type]
+        try:
+            return future.result()
+        except KeyboardInterrupt:
+            # Ctrl-C: cancel the task (which closes its HTTP stream) before giving control back.
+            future.cancel()
+            try:
+                future.result(timeout=5)
+            except (FutureCancelled, Exception):
+                pass
+            raise
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._submit(self.runtime.aclose())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+
+
+class _DefaultPortal:
+    """The process-wide portal behind the blocking convenience API (``run_inference``).
+
+    The one deliberate process-level object: plain scripts call ``run_inference`` with no
+    context to pass, and servers they start must outlive one call and stop at exit.
+    The window and tests build their own Runtime and never touch this.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._portal: BlockingPortal | None = None
+
+    def get(self) -> BlockingPortal:
+        with self._lock:
+            if self._portal is None:
+                self._portal = BlockingPortal(Runtime.from_config_path)
+                atexit.register(self.close)
+            return self._portal
+
+    def close(self) -> None:
+        with self._lock:
+            portal, self._portal = self._portal, None
+        if portal is not None:
+            portal.close()
+
+
+default_portal = _DefaultPortal()

@@ -1,0 +1,323 @@
+"""Loading a transformers model (plus an optional PEFT adapter) and streaming generations from it."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..stop_sequences import StopSequenceFilter
+
+# torch, transformers and peft are imported inside functions: importing this module (and the
+# server beside it) must work on a machine without the [transformers] extra.
+
+
+class LoadError(Exception):
+    """The model or adapter cannot be loaded; the message says why, for the server log."""
+
+
+class PromptError(Exception):
+    """The request cannot be turned into a prompt (template failure, too long); answered 400."""
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    model: str
+    adapter: str | None = None
+    load_in_4bit: bool = False
+    device_map: str | None = None
+    dtype: str = "auto"
+    max_memory: str | None = None  # JSON text, as given on the command line
+    context_size: int | None = None
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    repetition_penalty: float | None = None
+    seed: int | None = None
+    stop: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    text: str
+    input_ids: Any  # torch.LongTensor of shape (1, n), already on the model's device
+    max_new_tokens: int
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.input_ids.shape[-1])
+
+
+def render_chatml(messages: list[dict[str, Any]]) -> str:
+    """The fallback prompt for tokenizers without a chat template (tools are not rendered)."""
+    parts = [f"<|im_start|>{m.get('role', 'user')}\n{message_text(m)}<|im_end|>\n" for m in messages]
+    return "".join(parts) + "<|im_start|>assistant\n"
+
+
+def message_text(message: dict[str, Any]) -> str:
+    """OpenAI content may be a string, null, or a list of parts; only text parts matter here."""
+    content = message.get("content")
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+
+
+def _template_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Flatten list contents to text; chat templates expect strings."""
+    return [{**m, "content": message_text(m)} for m in messages]
+
+
+def parse_max_memory(text: str | None) -> dict[int | str, str] | None:
+    """'{"0": "10GiB", "cpu": "30GiB"}' -> {0: "10GiB", "cpu": "30GiB"} (accelerate wants int GPU ids)."""
+    if not text:
+        return None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LoadError(f"--max-memory is not valid JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise LoadError('--max-memory must be a JSON object like {"0": "10GiB", "cpu": "30GiB"}')
+    return {int(k) if str(k).isdigit() else str(k): str(v) for k, v in raw.items()}
+
+
+def _looks_like_path(name: str) -> bool:
+    return os.path.isabs(name) or name.startswith(".") or name.startswith("~") or name.count("/") > 1
+
+
+def load_engine(options: LoadOptions, log: Callable[[str], None]) -> HFEngine:
+    """Load tokenizer, model and adapter; every failure becomes a LoadError with a clear message."""
+    model_path = os.path.expanduser(options.model)
+    if _looks_like_path(model_path) and not os.path.isdir(model_path):
+        raise LoadError(f"model directory not found: {model_path}")
+    if options.adapter and not os.path.isdir(os.path.expanduser(options.adapter)):
+        raise LoadError(f"adapter directory not found: {options.adapter}")
+
+    import torch
+    import transformers
+
+    kwargs: dict[str, Any] = {"dtype": options.dtype if options.dtype == "auto" else getattr(torch, options.dtype)}
+    device_map = options.device_map
+    if options.load_in_4bit:
+        import importlib.util
+
+        if importlib.util.find_spec("bitsandbytes") is None:
+            raise LoadError("--4bit needs bitsandbytes, which is not installed: pip install bitsandbytes")
+        if not torch.cuda.is_available():
+            raise LoadError("--4bit needs a CUDA GPU (bitsandbytes 4-bit), and torch sees none")
+        kwargs["quantization_config"] = transformers.BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_compute_dtype=torch.bfloat16, bnb_4bit_quant_type="nf4"
+        )
+        device_map = device_map or "auto"  # bitsandbytes places the weights itself
+    if device_map:
+        kwargs["device_map"] = device_map
+    max_memory = parse_max_memory(options.max_memory)
+    if max_memory:
+        kwargs["max_memory"] = max_memory
+
+    # An adapter trained with added tokens or its own chat template ships its tokenizer.
+    tokenizer_dir = model_path
+    if options.adapter and os.path.exists(os.path.join(options.adapter, "tokenizer_config.json")):
+        tokenizer_dir = options.adapter
+    log(f"loading tokenizer from {tokenizer_dir}")
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(tokenizer_dir)
+        log(f"loading model from {model_path}")
+        model = transformers.AutoModelForCausalLM.from_pretrained(model_path, **kwargs)
+    except Exception as exc:  # transformers raises OSError, ValueError, KeyError... for bad dirs
+        raise LoadError(f"failed to load model from {model_path}: {type(exc).__name__}: {exc}") from exc
+    if not device_map and torch.cuda.is_available():
+        model = model.to("cuda")
+
+    if options.adapter:
+        log(f"loading adapter from {options.adapter}")
+        try:
+            from peft import PeftModel
+
+            if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
+                model.resize_token_embeddings(len(tokenizer))
+            model = PeftModel.from_pretrained(model, options.adapter)
+        except Exception as exc:
+            raise LoadError(f"failed to load adapter from {options.adapter}: {type(exc).__name__}: {exc}") from exc
+    model.eval()
+
+    context = options.context_size or getattr(model.config, "max_position_embeddings", None) or 4096
+    return HFEngine(model, tokenizer, int(context), log)
+
+
+class HFEngine:
+    """A loaded model; one generation runs at a time (the lock), others wait their turn."""
+
+    def __init__(self, model: Any, tokenizer: Any, context_size: int, log: Callable[[str], None] = print) -> None:
+        self.log = log
+        self.model = model
+        self.tokenizer = tokenizer
+        self.context_size = context_size
+        self._lock = threading.Lock()
+        eos = model.generation_config.eos_token_id
+        if eos is None:
+            eos = tokenizer.eos_token_id
+        self._eos_ids = set(eos if isinstance(eos, list) else [eos]) - {None}
+
+    def render(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> str:
+        if not getattr(self.tokenizer, "chat_template", None):
+            return render_chatml(messages)
+        try:
+            return self.tokenizer.apply_chat_template(
+                _template_messages(messages), tools=tools or None, add_generation_prompt=True, tokenize=False
+            )
+        except Exception as exc:  # jinja raises for e.g. roles that do not alternate
+            raise PromptError(f"the chat template failed: {exc}") from exc
+
+    def prepare(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, max_tokens: int | None
+    ) -> Prompt:
+        text = self.render(messages, tools)
+        # The template already holds the BOS token where the model wants one.
+        input_ids = self.tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
+        room = self.context_size - int(input_ids.shape[-1])
+        if room <= 0:
+            raise PromptError(
+                f"the prompt is {input_ids.shape[-1]} tokens; the context size is {self.context_size}"
+            )
+        max_new = room if max_tokens is None else min(max_tokens, room)
+        return Prompt(text, input_ids.to(self.model.device), max_new)
+
+    def start(self, prompt: Prompt, params: SamplingParams) -> Generation:
+        generation = Generation(self, prompt, params)
+        generation.start()
+        return generation
+
+    def generation_kwargs(self, params: SamplingParams) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {}
+        if params.temperature is not None:
+            kwargs["do_sample"] = params.temperature > 0
+            if params.temperature > 0:
+                kwargs["temperature"] = params.temperature
+            else:  # greedy: clear sampling knobs so the generation config does not warn about them
+                kwargs.update(temperature=None, top_p=None, top_k=None)
+        if kwargs.get("do_sample", True):
+            if params.top_p is not None:
+                kwargs["top_p"] = params.top_p
+            if params.top_k is not None:
+                kwargs["top_k"] = params.top_k
+        if params.repetition_penalty is not None:
+            kwargs["repetition_penalty"] = params.repetition_penalty
+        pad = self.tokenizer.pad_token_id
+        kwargs["pad_token_id"] = pad if pad is not None else next(iter(self._eos_ids), None)
+        return kwargs
+
+
+class Generation:
+    """One running ``model.generate`` in a worker thread; iterate it for visible text pieces.
+
+    ``cancel()`` (client gone, stop sequence seen) stops the model at its next token via a
+    StoppingCriteria. After iteration, ``finish_reason`` and the token counts are set.
+    """
+
+    def __init__(self, engine: HFEngine, prompt: Prompt, params: SamplingParams) -> None:
+        from transformers import TextIteratorStreamer
+
+        self.engine = engine
+        self.prompt = prompt
+        self.params = params
+        self.prompt_tokens = prompt.n_tokens
+        self.completion_tokens = 0
+        self.finish_reason: str | None = None
+        self._cancel = threading.Event()
+        self._error: BaseException | None = None
+        self._hit_eos = False
+        self._stop_seen = False
+        self._streamer = TextIteratorStreamer(engine.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        self._thread = threading.Thread(target=self._run, name="hf-generate", daemon=True)
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        from transformers import StoppingCriteriaList
+
+        ended = False
+        try:
+            with self.engine._lock:
+                if self._cancel.is_set():  # the client left while waiting for its turn
+                    return
+                if self.params.seed is not None:
+                    from transformers import set_seed
+
+                    set_seed(self.params.seed)
+                output = self.engine.model.generate(
+                    input_ids=self.prompt.input_ids,
+                    attention_mask=self.prompt.input_ids.new_ones(self.prompt.input_ids.shape),
+                    max_new_tokens=self.prompt.max_new_tokens,
+                    streamer=self._streamer,
+                    stopping_criteria=StoppingCriteriaList([_cancel_criteria(self._cancel)]),
+                    **self.engine.generation_kwargs(self.params),
+                )
+                ended = True  # generate() ends the streamer itself
+                generated = output[0, self.prompt.n_tokens :]
+                self.completion_tokens = int(generated.shape[-1])
+                self._hit_eos = self.completion_tokens > 0 and int(generated[-1]) in self.engine._eos_ids
+                if self._cancel.is_set() and not self._stop_seen:
+                    self.engine.log(f"generation cancelled after {self.completion_tokens} tokens")
+        except BaseException as exc:  # reported to the reader, who may be an HTTP stream
+            self._error = exc
+        finally:
+            if not ended:
+                self._streamer.end()  # unblock the reader
+
+    def __iter__(self) -> Iterator[str]:
+        stops = StopSequenceFilter(self.params.stop)
+        finished = False
+        try:
+            for piece in self._streamer:
+                visible = stops.feed(piece)
+                if visible:
+                    yield visible
+                if stops.stopped:
+                    self._stop_seen = True
+                    self.cancel()
+                    break
+            tail = stops.flush()
+            if tail:
+                yield tail
+            finished = True
+        finally:
+            if not finished:  # the reader went away (generator closed): stop the model
+                self.cancel()
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        if stops.stopped or self._hit_eos:
+            self.finish_reason = "stop"
+        elif self.completion_tokens >= self.prompt.max_new_tokens:
+            self.finish_reason = "length"
+        else:
+            self.finish_reason = "stop"
+
+    def text(self) -> str:
+        return "".join(self)
+
+
+def _cancel_criteria(event: threading.Event) -> Any:
+    """A StoppingCriteria that ends generation once ``event`` is set (built lazily: torch import)."""
+    import torch
+    from transformers import StoppingCriteria
+
+    class CancelCriteria(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            return torch.full((input_ids.shape[0],), event.is_set(), dtype=torch.bool, device=input_ids.device)
+
+    return CancelCriteria()

@@ -1,0 +1,169 @@
+"""ServerManager: one supervised server per launchable model, attach-only for ``openai`` entries."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from platformdirs import user_log_dir, user_state_dir
+
+from ..config import APP_NAME, BackendsConfig, ModelEntry
+from ..errors import ServerExitedError
+from . import process
+from .launchers import HostFacts, LaunchSpec, build_launch
+from .state_file import StateFile
+from .states import ServerEvent, ServerState
+from .supervisor import ModelServer
+
+LOGS_ENV_VAR = "LLM_LOGS_DIR"
+STATE_ENV_VAR = "LLM_STATE_DIR"
+PACKAGE_LOGS_DIR = Path(__file__).resolve().parents[2] / "logs"
+
+
+def default_logs_dir() -> Path:
+    """$LLM_LOGS_DIR, else LLM/logs in a source checkout, else the user log dir."""
+    if os.environ.get(LOGS_ENV_VAR):
+        return Path(os.environ[LOGS_ENV_VAR])
+    if PACKAGE_LOGS_DIR.is_dir() and os.access(PACKAGE_LOGS_DIR, os.W_OK):
+        return PACKAGE_LOGS_DIR
+    return Path(user_log_dir(APP_NAME))
+
+
+def default_state_dir() -> Path:
+    return Path(os.environ.get(STATE_ENV_VAR) or user_state_dir(APP_NAME))
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    model_id: str
+    backend: str
+    state: str
+    pid: int | None
+    url: str
+    external: bool
+    detail: str = ""
+
+
+class ServerManager:
+    def __init__(
+        self,
+        config: BackendsConfig,
+        *,
+        logs_dir: Path | None = None,
+        state_dir: Path | None = None,
+        on_event: Callable[[ServerEvent], None] | None = None,
+        launcher: Callable[[ModelEntry], LaunchSpec] | None = None,
+        facts: HostFacts | None = None,
+        warmup: bool = True,
+    ) -> None:
+        self.config = config
+        self.logs_dir = logs_dir or default_logs_dir()
+        self.state_file = StateFile((state_dir or default_state_dir()) / "servers.json")
+        self._listeners: list[Callable[[ServerEvent], None]] = [on_event] if on_event else []
+        self._facts = facts or HostFacts.detect()
+        self._launcher = launcher or (lambda entry: build_launch(entry, self._facts))
+        self._warmup = warmup
+        self._servers: dict[str, ModelServer] = {}
+
+    def add_listener(self, listener: Callable[[ServerEvent], None]) -> None:
+        self._listeners.append(listener)
+
+    def _dispatch(self, event: ServerEvent) -> None:
+        for listener in list(self._listeners):
+            listener(event)
+
+    def log_path(self, model_id: str) -> Path:
+        return self.logs_dir / f"{model_id}.log"
+
+    def server(self, model_id: str) -> ModelServer | None:
+        """The supervisor of a launchable model (None for attached ``openai`` entries)."""
+        entry = self.config.get(model_id)
+        if not entry.launchable:
+            return None
+        server = self._servers.get(model_id)
+        if server is None:
+            server = ModelServer(
+                entry, self._launcher, self.log_path(model_id), self.state_file, self._dispatch, self._warmup
+            )
+            self._servers[model_id] = server
+        return server
+
+    async def ensure_ready(self, model_id: str, detach: bool = False) -> None:
+        server = self.server(model_id)
+        if server is not None:
+            await server.ensure_ready(detach=detach)
+
+    async def stop(self, model_id: str) -> None:
+        server = self.server(model_id)
+        if server is not None:
+            await server.stop()
+
+    async def stop_all(self) -> None:
+        """Stop every launchable model's server, including ones other processes of ours started."""
+        for model_id, entry in self.config.models.items():
+            if entry.launchable:
+                await self.stop(model_id)
+
+    async def shutdown(self) -> None:
+        """App exit: stop what this process started under the session (or TTL) policy; leave the rest."""
+        for server in list(self._servers.values()):
+            if server.owned and server.entry.keep_alive != "forever":
+                await server.stop()
+
+    async def crash_error(self, model_id: str) -> ServerExitedError | None:
+        server = self._servers.get(model_id)
+        return await server.crash_error() if server is not None else None
+
+    @asynccontextmanager
+    async def in_use(self, model_id: str) -> AsyncIterator[None]:
+        server = self._servers.get(model_id)
+        if server is None:
+            yield
+            return
+        async with server.in_use():
+            yield
+
+    def status(self) -> list[ServerStatus]:
+        records = self.state_file.load()
+        rows = []
+        for model_id, entry in self.config.models.items():
+            if not entry.launchable:
+                rows.append(ServerStatus(model_id, entry.backend, "external", None, entry.base_url, True))
+                continue
+            server = self._servers.get(model_id)
+            state, pid, detail = ServerState.STOPPED.value, None, ""
+            if server is not None and server.state is not ServerState.STOPPED:
+                state, pid = server.state.value, server.pid
+                detail = str(server.error) if server.error else ""
+            elif model_id in records and process.pid_alive(records[model_id].pid):
+                record = records[model_id]
+                state, pid = "running", record.pid
+                detail = "detached" if record.detached else f"started by pid {record.owner_pid}"
+            rows.append(ServerStatus(model_id, entry.backend, state, pid, entry.base_url, False, detail))
+        return rows
+
+    async def reload(self, config: BackendsConfig) -> list[str]:
+        """Adopt a new config; servers whose launch settings changed are stopped (restart on next use).
+
+        Returns the ids of the servers that were stopped for that reason.
+        """
+        restarted = []
+        for model_id, server in list(self._servers.items()):
+            new_entry = config.models.get(model_id)
+            if new_entry == server.entry:
+                continue
+            if server.state is not ServerState.STOPPED and (new_entry is None or _launch_changed(server.entry, new_entry)):
+                await server.stop()
+                restarted.append(model_id)
+            del self._servers[model_id]
+        self.config = config
+        return restarted
+
+
+def _launch_changed(old: ModelEntry, new: ModelEntry) -> bool:
+    keys = ("base_model", "adapter_dir", "context_size", "use_4bit", "backend", "port", "host", "threads",
+            "chat_format", "llama_server_bin", "extra_args", "tensor_parallel_size", "pipeline_parallel_size")
+    return any(getattr(old, k) != getattr(new, k) for k in keys)

