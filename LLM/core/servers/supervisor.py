@@ -206,7 +206,10 @@ class ModelServer:
 
         def reap() -> None:  # a thread, so this works on any event loop (qasync included)
             code = proc.wait()
-            loop.call_soon_threadsafe(self._on_exit, proc.pid, code, exited)
+            try:
+                loop.call_soon_threadsafe(self._on_exit, proc.pid, code, exited)
+            except RuntimeError:
+                pass  # the loop is gone: a detached server outlived the process that started it
 
         threading.Thread(target=reap, name=f"reap-{entry.id}", daemon=True).start()
         self._set(ServerState.STARTING, f"pid {proc.pid}: loading {spec.engine}")

@@ -1,0 +1,963 @@
+"""Recover Qwen/Hermes `<tool_call>` tool calls and `<think>` reasoning from raw model text, whole or streamed.
+
+A pure leaf module (stdlib only, no I/O). Policy: /work/shared/TOOLCALL_PARSERS.md section 6, in short:
+
+* Reasoning first: ``<think>…</think>`` is reasoning, calls inside it are never calls; an unclosed ``<think>``
+  makes the rest reasoning; text before a lone leading ``</think>`` is reasoning.
+* ``<tool_call>`` opens a block only when (after whitespace and an optional ```` ```lang ```` line) ``{``, ``[`` or
+  ``<function=`` follows; otherwise the tag is plain text. JSON bodies (Hermes / Qwen2.5 / Qwen3) and
+  Qwen3-Coder XML bodies (``<function=NAME><parameter=KEY>…``) are both understood.
+* A block that does not give a non-empty name and an object of arguments is no call: its text stays in the
+  content verbatim and the reason goes to ``errors``. Truncated calls are never returned. No tag, no call.
+
+There is one engine, :class:`ToolCallStreamParser`; :func:`parse_tool_calls` feeds it the whole text at once.
+Streaming therefore gives the whole-text result for any chunking, provided every decision waits until the text
+seen so far settles it; that is the rule each step below follows (``final`` means "no more text will come").
+Work stays linear: resolved text is never scanned again, and an open block is re-examined only when a possible
+end of it arrives (a ``...tool_call>`` tag, or the block doubling in size).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import secrets
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Union
+
+__all__ = [
+    "ContentDelta",
+    "ParsedOutput",
+    "ReasoningDelta",
+    "StreamEvent",
+    "ToolCall",
+    "ToolCallParsed",
+    "ToolCallStreamParser",
+    "parse_tool_calls",
+]
+
+
+# --------------------------------------------------------------------------------------------------- results
+
+
+def _new_call_id() -> str:
+    return "call_" + secrets.token_hex(12)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One recovered call; ``arguments`` is already decoded (never a JSON string)."""
+
+    name: str
+    arguments: dict[str, Any]
+    id: str = field(default_factory=_new_call_id)
+
+    def to_openai(self) -> dict[str, Any]:
+        """The call as an OpenAI ``tool_calls`` entry (arguments re-encoded as a JSON string)."""
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": json.dumps(self.arguments, ensure_ascii=False)},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedOutput:
+    """What a model turn said: visible text, reasoning, calls, and why rejected blocks were rejected."""
+
+    content: str
+    reasoning: str
+    calls: list[ToolCall]
+    errors: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ContentDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallParsed:
+    call: ToolCall
+
+
+StreamEvent = Union[ContentDelta, ReasoningDelta, ToolCallParsed]
+
+
+def parse_tool_calls(
+    text: str, tools: list[dict[str, Any]] | None = None, *, start_in_reasoning: bool | None = None
+) -> ParsedOutput:
+    """Parse a complete model response. ``tools`` (OpenAI tool list) types XML parameter values.
+
+    ``start_in_reasoning``: see :class:`ToolCallStreamParser`; the default (None) detects a lone leading
+    ``</think>`` from the text itself.
+    """
+    parser = ToolCallStreamParser(tools, start_in_reasoning=start_in_reasoning)
+    parser.feed(text)
+    return parser.finish()
+
+
+# --------------------------------------------------------------------------------------------------- lexicon
+
+_TOOL_OPEN = "<tool_call>"
+_TOOL_CLOSE = "</tool_call>"
+_THINK_OPEN = "<think>"
+_THINK_CLOSE = "</think>"
+_FUNC_OPEN = "<function="
+_FUNC_CLOSE = "</function>"
+_PARAM_OPEN = "<parameter="
+_PARAM_CLOSE = "</parameter>"
+_FENCE = "```"
+
+# Every tag that can end an open block ends with this, so only its arrival is worth a new attempt.
+_BLOCK_TRIGGER = "tool_call>"
+_BARE_TRIGGER = "function>"
+
+_MARK_RE = re.compile(r"<(?:tool_call>|think>|/think>|function=)|```")
+_WS_RE = re.compile(r"\s*")
+_POST_RE = re.compile(r"\s*(?:```\s*)?")  # after a block's body: whitespace and an optional closing fence
+_FENCE_LINE_RE = re.compile(r"```[\w+\-.]*[ \t]*\r?\n")
+_FENCE_LINE_PREFIX_RE = re.compile(r"`{1,2}|```[\w+\-.]*[ \t]*\r?")
+_FENCE_OPEN_RE = re.compile(r"```[\w+\-.]*[ \t]*\r?\n\s*")
+_FENCE_OPEN_PREFIX_RE = re.compile(r"```[\w+\-.]*[ \t]*\r?")
+_NAME_RE = re.compile(r"""[^{}<>"'\s]*""")  # vLLM _is_valid_function_name: rejects an unrendered {{ tc.name }}
+
+_VALUE_FOLLOWERS = (_PARAM_OPEN, _FUNC_CLOSE, _TOOL_CLOSE)
+
+# strict=False: raw control characters inside strings are common in model output (report 4E).
+_JSON = json.JSONDecoder(strict=False)
+
+# A JSON error this far before the end of the text cannot be undone by more text: the decoder looks at most
+# ~9 characters past an error (``-Infinity``); only an unterminated string points further back, and its
+# message says so.
+_JSON_LOOKAHEAD = 16
+
+
+def _proper_prefixes(*tokens: str) -> frozenset[str]:
+    return frozenset(tok[:k] for tok in tokens for k in range(1, len(tok)))
+
+
+_CONTENT_PREFIXES = _proper_prefixes(_TOOL_OPEN, _THINK_OPEN, _THINK_CLOSE, _FUNC_OPEN, _FENCE)
+_REASONING_PREFIXES = _proper_prefixes(_THINK_CLOSE)
+_LONGEST_PREFIX = max(map(len, _CONTENT_PREFIXES))
+
+
+def _held_suffix(buf: str, start: int, prefixes: frozenset[str]) -> int:
+    """Length of the longest tail of ``buf[start:]`` that may still grow into a tag (held back while streaming)."""
+    n = len(buf)
+    for j in range(max(start, n - _LONGEST_PREFIX), n):
+        if buf[j] in "<`" and buf[j:] in prefixes:
+            return n - j
+    return 0
+
+
+def _match_token(text: str, p: int, tokens: tuple[str, ...], final: bool) -> str | None:
+    """The token of ``tokens`` at ``text[p:]``; "" if none can be there; None if the text ends too early to say."""
+    for tok in tokens:
+        if text.startswith(tok, p):
+            return tok
+    if not final:
+        rest = text[p : p + 16]
+        for tok in tokens:
+            if len(rest) < len(tok) and tok.startswith(rest):
+                return None
+    return ""
+
+
+def _json_settled(err: json.JSONDecodeError, n: int) -> bool:
+    """Whether a decode error on the first ``n`` characters stays an error whatever text follows."""
+    return not err.msg.startswith("Unterminated string") and err.pos < n - _JSON_LOOKAHEAD
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number"
+    )
+
+
+# --------------------------------------------------------------------------------------------------- call objects
+
+
+class _NotJson(ValueError):
+    pass
+
+
+def _jsonable(value: Any) -> Any:
+    """A Python literal as JSON data (tuples become lists); raises _NotJson for sets, bytes, complex..."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
+        return {key: _jsonable(item) for key, item in value.items()}
+    raise _NotJson(type(value).__name__)
+
+
+def _literal_values(body: str) -> list[Any] | None:
+    """Policy 3 fallback: the body as one Python literal (single quotes, trailing commas), or None."""
+    text = body.strip()
+    if text.endswith(_FENCE):
+        text = text[:-3].rstrip()
+    if not text or text[0] not in "{[":
+        return None
+    try:
+        return [_jsonable(ast.literal_eval(text))]
+    except Exception:  # literal_eval raises most exception types on hostile input; all mean "not a literal"
+        return None
+
+
+def _arguments(raw: Any) -> tuple[dict[str, Any] | None, str]:
+    """Policy 4: null/"" -> {}, a string is decoded up to 3 times, anything but an object is invalid."""
+    for _ in range(4):
+        if raw is None or raw == "":
+            return {}, ""
+        if isinstance(raw, dict):
+            return raw, ""
+        if not isinstance(raw, str):
+            break
+        try:
+            raw = _JSON.decode(raw)
+        except json.JSONDecodeError as err:
+            return None, f'"arguments" is a string that is not a JSON object ({err.msg})'
+        except (ValueError, RecursionError) as err:
+            return None, f'"arguments" is a string that is not a JSON object ({err})'
+    return None, f'"arguments" must be an object, got {_type_name(raw)}'
+
+
+def _call_from_object(obj: Any) -> tuple[ToolCall | None, str]:
+    if not isinstance(obj, dict):
+        return None, f"expected a call object, got {_type_name(obj)}"
+    name = obj.get("name")
+    if not isinstance(name, str) or not name.strip():
+        return None, 'missing or empty "name"'
+    raw = obj.get("arguments")
+    if raw is None:
+        raw = obj.get("parameters")
+    arguments, why = _arguments(raw)
+    if arguments is None:
+        return None, why
+    return ToolCall(name, arguments), ""
+
+
+def _calls_from_values(values: list[Any]) -> tuple[list[ToolCall] | None, str]:
+    """Decoded block values as calls: an array means several calls, all of which must be valid."""
+    items: list[Any] = []
+    for value in values:
+        if isinstance(value, list):
+            if not value:
+                return None, "empty array of calls"
+            items.extend(value)
+        else:
+            items.append(value)
+    calls: list[ToolCall] = []
+    for number, item in enumerate(items, 1):
+        call, why = _call_from_object(item)
+        if call is None:
+            return None, why if len(items) == 1 else f"call {number} of {len(items)}: {why}"
+        calls.append(call)
+    return calls, ""
+
+
+# --------------------------------------------------------------------------------------------------- XML values
+
+
+def _tool_properties(tools: list[dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
+    """Tool name -> JSON-schema ``properties``; accepts OpenAI entries and bare ``{name, parameters}``."""
+    table: dict[str, dict[str, Any]] = {}
+    for tool in tools or ():
+        if not isinstance(tool, dict):
+            continue
+        spec = tool["function"] if isinstance(tool.get("function"), dict) else tool
+        name, params = spec.get("name"), spec.get("parameters")
+        if isinstance(name, str) and isinstance(params, dict) and isinstance(params.get("properties"), dict):
+            table[name] = params["properties"]
+    return table
+
+
+def _schema_types(schema: Any) -> set[str]:
+    if not isinstance(schema, dict):
+        return set()
+    declared = schema.get("type")
+    if isinstance(declared, str):
+        return {declared}
+    if isinstance(declared, list):
+        return {t for t in declared if isinstance(t, str)}
+    types: set[str] = set()
+    for key in ("anyOf", "oneOf"):
+        for option in schema.get(key) or ():
+            types |= _schema_types(option)
+    return types
+
+
+_INT_RE = re.compile(r"[-+]?\d+")
+_NUMBER_RE = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+def _structured(text: str) -> Any:
+    try:
+        return _JSON.decode(text)  # first: JSON understands true/false/null (vLLM test_qwen36_bugs BUG 1)
+    except (ValueError, RecursionError):
+        pass
+    try:
+        return _jsonable(ast.literal_eval(text))
+    except Exception:
+        return None
+
+
+def _coerce(value: str, schema: Any) -> Any:
+    """An XML parameter value typed by its schema; a value that does not fit stays a string (mlx-lm #1310)."""
+    types = _schema_types(schema)
+    if not types - {"string"}:
+        return value
+    text = value.strip()
+    if text in ("null", "None"):
+        return None
+    if "integer" in types and _INT_RE.fullmatch(text):
+        return int(text)
+    if "number" in types and _NUMBER_RE.fullmatch(text):
+        return int(text) if _INT_RE.fullmatch(text) else float(text)
+    if "boolean" in types and text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if types & {"object", "array"}:
+        parsed = _structured(text)
+        if ("object" in types and isinstance(parsed, dict)) or ("array" in types and isinstance(parsed, list)):
+            return parsed
+    return value
+
+
+def _trim_newlines(value: str) -> str:
+    """Remove exactly one leading and one trailing newline (the template's own line breaks)."""
+    if value.startswith("\n"):
+        value = value[1:]
+    elif value.startswith("\r\n"):
+        value = value[2:]
+    if value.endswith("\r\n"):
+        return value[:-2]
+    if value.endswith("\n"):
+        return value[:-1]
+    return value
+
+
+# A parse step answers: None = the text so far cannot settle it; str = why it is invalid; else the result.
+_XmlCall = Union[None, str, tuple[ToolCall, int]]
+
+
+def _value_span(text: str, v: int, final: bool) -> None | str | tuple[int, int]:
+    """(value end, resume index) of a parameter value starting at ``v``.
+
+    A ``</parameter>`` ends the value only if ``<parameter=``, ``</function>``, ``</tool_call>`` or the end of
+    output follows, so values may quote the tag (Rapid-MLX #1515); a line-start ``<parameter=`` ends a value whose
+    close tag was dropped.
+    """
+    n = len(text)
+    dropped = text.find("\n" + _PARAM_OPEN, v)
+    close = text.find(_PARAM_CLOSE, v)
+    while close >= 0 and (dropped < 0 or close < dropped):
+        after = _WS_RE.match(text, close + len(_PARAM_CLOSE)).end()
+        if after == n:
+            return (close, after) if final else None
+        follower = _match_token(text, after, _VALUE_FOLLOWERS, final)
+        if follower is None:
+            return None
+        if follower:
+            return close, close + len(_PARAM_CLOSE)
+        close = text.find(_PARAM_CLOSE, close + 1)
+    if dropped >= 0:
+        return dropped + 1, dropped + 1
+    return "output ended inside a parameter value" if final else None
+
+
+def _xml_json_arguments(text: str, p: int, name: str, closers: tuple[str, ...], final: bool) -> _XmlCall:
+    """``<function=NAME>{json}</function>`` (the llama.cpp Hermes 2 Pro variant)."""
+    try:
+        arguments, end = _JSON.raw_decode(text, p)
+    except json.JSONDecodeError as err:
+        if not final and not _json_settled(err, len(text)):
+            return None
+        return f"invalid JSON arguments: {err.msg}"
+    except (ValueError, RecursionError) as err:
+        return f"invalid JSON arguments: {err}"
+    if not isinstance(arguments, dict):
+        return f"arguments must be an object, got {_type_name(arguments)}"
+    q = _WS_RE.match(text, end).end()
+    tok = _match_token(text, q, closers, final)
+    if tok is None:
+        return None
+    if not tok:
+        return "expected </function> after the JSON arguments"
+    return ToolCall(name, arguments), q + len(_FUNC_CLOSE) if tok == _FUNC_CLOSE else q
+
+
+def _parse_xml_call(
+    text: str, x: int, final: bool, properties: dict[str, dict[str, Any]], in_block: bool
+) -> _XmlCall:
+    """The Qwen3-Coder call at ``text[x:]`` (which starts with ``<function=``) and the index after it.
+
+    Inside a block ``</tool_call>`` may stand in for ``</function>`` (it is left for the block to consume); a bare
+    call outside a block must be complete with its ``</function>``.
+    """
+    n = len(text)
+    start = x + len(_FUNC_OPEN)
+    q = _NAME_RE.match(text, start).end()
+    if q == n:
+        return "output ended inside <function=...>" if final else None
+    if q == start or text[q] != ">":
+        return "invalid function name in <function=...>"
+    name = text[start:q]
+    closers = (_FUNC_CLOSE, _TOOL_CLOSE) if in_block else (_FUNC_CLOSE,)
+    p = _WS_RE.match(text, q + 1).end()
+    if p < n and text[p] == "{":
+        return _xml_json_arguments(text, p, name, closers, final)
+    schema = properties.get(name, {})
+    arguments: dict[str, Any] = {}
+    while True:
+        tok = _match_token(text, p, (_PARAM_OPEN, *closers), final)
+        if tok is None:
+            return None
+        if tok == _FUNC_CLOSE:
+            return ToolCall(name, arguments), p + len(_FUNC_CLOSE)
+        if tok == _TOOL_CLOSE:
+            return ToolCall(name, arguments), p
+        if not tok:
+            return "output ended before </function>" if p == n else f"unexpected text in <function={name}>"
+        key_start = p + len(_PARAM_OPEN)
+        key_end = _NAME_RE.match(text, key_start).end()
+        if key_end == n:
+            return "output ended inside <parameter=...>" if final else None
+        if key_end == key_start or text[key_end] != ">":
+            return f"invalid parameter name in <function={name}>"
+        span = _value_span(text, key_end + 1, final)
+        if span is None or isinstance(span, str):
+            return span
+        value_end, p = span
+        key = text[key_start:key_end]
+        arguments[key] = _coerce(_trim_newlines(text[key_end + 1 : value_end]), schema.get(key))
+        p = _WS_RE.match(text, p).end()
+
+
+# --------------------------------------------------------------------------------------------------- blocks
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """How a ``<tool_call>`` block resolved: where scanning resumes, its calls (None = invalid) and why."""
+
+    end: int
+    calls: list[ToolCall] | None
+    error: str = ""
+
+
+def _block_body(text: str, i: int, final: bool) -> int | None:
+    """Index of the body of the ``<tool_call>`` at ``i``; -1 if the tag is plain text; None if undecidable yet."""
+    n = len(text)
+    p = _WS_RE.match(text, i + len(_TOOL_OPEN)).end()
+    if p < n and text[p] == "`":
+        fence = _FENCE_LINE_RE.match(text, p)
+        if fence is None:
+            return None if not final and _FENCE_LINE_PREFIX_RE.fullmatch(text, p) else -1
+        p = _WS_RE.match(text, fence.end()).end()
+    if p == n:
+        return -1 if final else None
+    if text[p] in "{[":
+        return p
+    tok = _match_token(text, p, (_FUNC_OPEN,), final)
+    if tok is None:
+        return None
+    return p if tok else -1
+
+
+def _block_end(text: str, p: int, final: bool) -> int | None:
+    """After a body that parsed: index past the block's end; -1 if other text follows; None if undecidable yet."""
+    q = _POST_RE.match(text, p).end()
+    if q == len(text):
+        return q if final else None
+    tok = _match_token(text, q, (_TOOL_CLOSE, _TOOL_OPEN, _FENCE), final)
+    if tok is None:
+        return None
+    if tok == _TOOL_CLOSE:
+        return q + len(_TOOL_CLOSE)
+    if tok == _TOOL_OPEN:
+        return q  # implicit close: the next block starts here
+    return -1
+
+
+def _first_terminator(text: str, p: int) -> tuple[int, int]:
+    """(index, end) of the first ``</tool_call>`` or ``<tool_call>`` from ``p``; (-1, -1) if none."""
+    close, opener = text.find(_TOOL_CLOSE, p), text.find(_TOOL_OPEN, p)
+    if close >= 0 and (opener < 0 or close < opener):
+        return close, close + len(_TOOL_CLOSE)
+    return opener, opener
+
+
+def _invalid_block(text: str, start: int, body: int, final: bool, why: str, lenient: bool) -> _Outcome | None:
+    """A body that did not parse: it spans to its first ``</tool_call>``, the next ``<tool_call>`` or the end."""
+    term, end = _first_terminator(text, body)
+    if term < 0:
+        if not final:
+            return None
+        term = end = len(text)
+        why = f"output ended inside the block ({why})"
+    if lenient:
+        values = _literal_values(text[body:term])
+        if values is not None:
+            calls, literal_why = _calls_from_values(values)
+            return _Outcome(end, calls, literal_why)
+    return _Outcome(end, None, why)
+
+
+def _resolve_json_block(text: str, start: int, body: int, final: bool) -> _Outcome | None:
+    """Policy 3: consecutive JSON values, then only whitespace / a closing fence before the block's end."""
+    n = len(text)
+    values: list[Any] = []
+    p = body
+    while True:
+        try:
+            value, p = _JSON.raw_decode(text, p)
+        except json.JSONDecodeError as err:
+            if not final and not _json_settled(err, n):
+                return None
+            return _invalid_block(text, start, body, final, f"invalid JSON at char {err.pos - start}: {err.msg}", True)
+        except (ValueError, RecursionError) as err:  # a 5000-digit number, absurd nesting
+            return _invalid_block(text, start, body, final, f"invalid JSON: {err}", True)
+        values.append(value)
+        p = _WS_RE.match(text, p).end()
+        if p == n or text[p] not in "{[":
+            break
+    end = _block_end(text, p, final)
+    if end is None:
+        return None
+    if end < 0:
+        return _invalid_block(text, start, body, final, f"unexpected text after the JSON at char {p - start}", True)
+    calls, why = _calls_from_values(values)
+    return _Outcome(end, calls, why)
+
+
+def _resolve_xml_block(
+    text: str, start: int, body: int, final: bool, properties: dict[str, dict[str, Any]]
+) -> _Outcome | None:
+    """Policy 8: one or more ``<function=…>`` calls, then the block's end."""
+    calls: list[ToolCall] = []
+    p = body
+    while True:
+        parsed = _parse_xml_call(text, p, final, properties, in_block=True)
+        if parsed is None:
+            return None
+        if isinstance(parsed, str):
+            return _invalid_block(text, start, body, final, parsed, False)
+        call, p = parsed
+        calls.append(call)
+        q = _WS_RE.match(text, p).end()
+        tok = _match_token(text, q, (_FUNC_OPEN,), final)
+        if tok is None:
+            return None
+        if not tok:
+            break
+        p = q
+    end = _block_end(text, p, final)
+    if end is None:
+        return None
+    if end < 0:
+        return _invalid_block(text, start, body, final, f"unexpected text after </function> at char {p - start}", False)
+    return _Outcome(end, calls)
+
+
+# --------------------------------------------------------------------------------------------------- streaming
+
+
+class _State(Enum):
+    CONTENT = "content"  # visible text; scanning for markup
+    REASONING = "reasoning"  # inside <think>; only </think> matters
+    BLOCK = "block"  # inside a <tool_call> block whose body starts with { [ or <function=
+    BARE = "bare"  # at a bare <function=...> outside any block
+    AFTER_BARE = "after_bare"  # a bare call parsed; an orphan </tool_call> right after it is swallowed
+    GROUP_GAP = "group_gap"  # between blocks inside a ``` fence that may hold only valid blocks
+
+
+_CONTENT, _REASONING, _BLOCK, _BARE, _AFTER_BARE, _GROUP_GAP = _State
+
+
+class _Channel:
+    """One output channel (content or reasoning): strips its text as a whole while streaming it.
+
+    Leading whitespace is never sent and trailing whitespace is held until more text follows, so the deltas join
+    to exactly the final, stripped text.
+    """
+
+    __slots__ = ("parts", "_pending_ws", "_started", "_event")
+
+    def __init__(self, event: type) -> None:
+        self.parts: list[str] = []
+        self._pending_ws = ""
+        self._started = False
+        self._event = event
+
+    def emit(self, text: str, events: list[StreamEvent]) -> None:
+        if not text:
+            return
+        if self._started and not self._pending_ws and not text[-1].isspace():  # the per-character fast path
+            self.parts.append(text)
+            events.append(self._event(text))
+            return
+        joined = self._pending_ws + text
+        kept = joined.rstrip()
+        self._pending_ws = joined[len(kept) :]
+        if not self._started:
+            kept = kept.lstrip()
+            if not kept:
+                self._pending_ws = ""
+                return
+            self._started = True
+        if kept:
+            self.parts.append(kept)
+            events.append(self._event(kept))
+
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+class ToolCallStreamParser:
+    """Incremental parser: ``feed()`` chunks, get events; ``finish()`` gives the :class:`ParsedOutput`.
+
+    * ``feed(chunk)`` returns the events the new text settles: :class:`ContentDelta` once text cannot be the
+      start of markup (a partial ``<tool_ca`` is held back and released if it is not a tag), :class:`ReasoningDelta`
+      likewise, :class:`ToolCallParsed` when a block closes (an open block is hidden until then; if it turns out
+      invalid its raw text is sent as content, in text order).
+    * ``finish()`` returns the ParsedOutput, equal to ``parse_tool_calls`` on the joined text for any chunking
+      (call ids aside), and leaves the events it flushed in ``final_events``. The content and reasoning deltas of
+      all calls join to exactly ``result.content`` and ``result.reasoning``.
+
+    ``start_in_reasoning``: True when the prompt ended with ``<think>`` (output starts inside reasoning); False
+    when it did not (a stray ``</think>`` is then dropped and the text before it stays content). None (default)
+    follows the policy literally: text before a lone leading ``</think>`` is reasoning. Since that can only be
+    known once a ``<think>``/``</think>`` or the end arrives, content and calls are held back until then: pass
+    True or False when the prompt is known, to stream content without delay.
+    """
+
+    def __init__(self, tools: list[dict[str, Any]] | None = None, start_in_reasoning: bool | None = None) -> None:
+        self._properties = _tool_properties(tools)
+        self._buf = ""  # unresolved text; everything before _pos is done with
+        self._pos = 0
+        self._base = 0  # absolute offset of _buf[0]
+        self._pending: list[str] = []  # chunks received inside an open block, joined only when worth a look
+        self._pending_len = 0
+        self._retry_at = 0  # an open block is re-examined once it is this long, even without a closing tag
+        self._state = _REASONING if start_in_reasoning else _CONTENT
+        self._body_offset = 0  # BLOCK: where the body starts, from _pos
+        self._blocks = 0  # <tool_call> blocks opened so far, for error messages
+        self._group: str | None = None  # held ```lang fence text while it may wrap only valid blocks
+        # Auto mode, before any think tag: results are staged, and the raw text kept, in case a lone </think>
+        # turns all of it into reasoning.
+        self._staged: list[Any] | None = [] if start_in_reasoning is None else None
+        self._raw: list[str] | None = [] if start_in_reasoning is None else None
+        self._events: list[StreamEvent] = []
+        self._content = _Channel(ContentDelta)
+        self._reasoning = _Channel(ReasoningDelta)
+        self._calls: list[ToolCall] = []
+        self._errors: list[str] = []
+        self._result: ParsedOutput | None = None
+        self.final_events: list[StreamEvent] = []
+        self._steps = {
+            _CONTENT: self._step_content,
+            _REASONING: self._step_reasoning,
+            _BLOCK: self._step_block,
+            _BARE: self._step_bare,
+            _AFTER_BARE: self._step_after_bare,
+            _GROUP_GAP: self._step_group_gap,
+        }
+
+    # ----------------------------------------------------------------------------------------- public
+
+    def feed(self, chunk: str) -> list[StreamEvent]:
+        """Take the next piece of model output; return the events it settles."""
+        if self._result is not None:
+            raise RuntimeError("ToolCallStreamParser.feed() after finish()")
+        if not chunk:
+            return []
+        if self._raw is not None:
+            self._raw.append(chunk)
+        state = self._state
+        if state is _BLOCK or state is _BARE:
+            self._pending.append(chunk)
+            self._pending_len += len(chunk)
+            if not self._worth_a_look(chunk):
+                return []
+            self._absorb_pending()
+        elif self._pos == len(self._buf) and "<" not in chunk and (state is _REASONING or "`" not in chunk):
+            # Nothing held back and nothing here can start markup: send it straight on.
+            if state is _CONTENT:
+                self._put_content(chunk)
+                return self._drain()
+            if state is _REASONING:
+                self._reasoning.emit(chunk, self._events)
+                return self._drain()
+            self._append(chunk)
+        else:
+            self._append(chunk)
+        self._advance(final=False)
+        return self._drain()
+
+    def finish(self) -> ParsedOutput:
+        """End of output: resolve what is left; return the result and leave the flushed events in final_events."""
+        if self._result is not None:
+            return self._result
+        if self._pending:
+            self._absorb_pending()
+        self._advance(final=True)
+        self._commit_staged()
+        self.final_events = self._drain()
+        self._result = ParsedOutput(
+            content=self._content.text(),
+            reasoning=self._reasoning.text(),
+            calls=list(self._calls),
+            errors=list(self._errors),
+        )
+        return self._result
+
+    # ----------------------------------------------------------------------------------------- buffer
+
+    def _drain(self) -> list[StreamEvent]:
+        events, self._events = self._events, []
+        return events
+
+    def _append(self, chunk: str) -> None:
+        pos = self._pos
+        if pos:
+            self._buf = self._buf[pos:] + chunk
+            self._base += pos
+            self._pos = 0
+        else:
+            self._buf += chunk
+
+    def _absorb_pending(self) -> None:
+        self._buf = self._buf[self._pos :] + "".join(self._pending)
+        self._base += self._pos
+        self._pos = 0
+        self._pending.clear()
+        self._pending_len = 0
+
+    def _worth_a_look(self, chunk: str) -> bool:
+        """Whether an open block may have ended with this chunk; keeps char-by-char streaming linear."""
+        if self._pending_len + len(self._buf) - self._pos >= self._retry_at:
+            return True
+        if ">" not in chunk:
+            return False
+        recent = self._recent(len(chunk) + len(_TOOL_CLOSE))
+        return _BLOCK_TRIGGER in recent or (self._state is _BARE and _BARE_TRIGGER in recent)
+
+    def _recent(self, size: int) -> str:
+        pieces: list[str] = []
+        have = 0
+        for piece in reversed(self._pending):
+            pieces.append(piece)
+            have += len(piece)
+            if have >= size:
+                break
+        else:
+            pieces.append(self._buf[max(self._pos, len(self._buf) - (size - have)) :])
+        return "".join(reversed(pieces))[-size:]
+
+    # ----------------------------------------------------------------------------------------- sinks
+
+    def _put_content(self, text: str) -> None:
+        if self._group is not None:  # any content while a fence group is open means it does not hold only calls
+            text, self._group = self._group + text, None
+        if self._staged is not None:
+            if self._staged and type(self._staged[-1]) is list:
+                self._staged[-1].append(text)
+            else:
+                self._staged.append([text])
+            return
+        self._content.emit(text, self._events)
+
+    def _put_call(self, call: ToolCall) -> None:
+        if self._staged is not None:
+            self._staged.append(call)
+            return
+        self._calls.append(call)
+        self._events.append(ToolCallParsed(call))
+
+    def _put_error(self, message: str) -> None:
+        if self._staged is not None:
+            self._staged.append(_StagedError(message))
+            return
+        self._errors.append(message)
+
+    def _commit_staged(self) -> None:
+        """No lone </think> after all: what was staged is content and calls."""
+        staged, self._staged, self._raw = self._staged, None, None
+        for item in staged or ():
+            if type(item) is list:
+                self._content.emit("".join(item), self._events)
+            elif isinstance(item, ToolCall):
+                self._put_call(item)
+            else:
+                self._errors.append(item.message)
+
+    # ----------------------------------------------------------------------------------------- steps
+
+    def _advance(self, final: bool) -> None:
+        steps = self._steps
+        while steps[self._state](final):
+            pass
+
+    def _step_content(self, final: bool) -> bool:
+        buf, pos = self._buf, self._pos
+        mark = _MARK_RE.search(buf, pos)
+        if mark is None:
+            end = len(buf) if final else len(buf) - _held_suffix(buf, pos, _CONTENT_PREFIXES)
+            if end > pos:
+                self._put_content(buf[pos:end])
+                self._pos = end
+            return False
+        i = mark.start()
+        if i > pos:
+            self._put_content(buf[pos:i])
+            self._pos = i
+        tag = mark.group()
+        if tag == _TOOL_OPEN:
+            return self._open_block(i, final)
+        if tag == _FUNC_OPEN:
+            self._state = _BARE
+            self._retry_at = 0
+            return True
+        if tag == _THINK_OPEN:
+            self._commit_staged()
+            self._state = _REASONING
+            self._pos = i + len(_THINK_OPEN)
+            return True
+        if tag == _THINK_CLOSE:
+            if self._staged is not None and self._raw is not None:
+                # A lone leading </think>: the prompt ended inside reasoning, so all text so far was reasoning.
+                before = "".join(self._raw)[: self._base + i]
+                self._staged = self._raw = None
+                self._reasoning.emit(before, self._events)
+            self._pos = i + len(_THINK_CLOSE)  # a stray close tag is markup, not content
+            return True
+        return self._open_fence(i, final)
+
+    def _step_reasoning(self, final: bool) -> bool:
+        buf, pos = self._buf, self._pos
+        i = buf.find(_THINK_CLOSE, pos)
+        if i < 0:
+            end = len(buf) if final else len(buf) - _held_suffix(buf, pos, _REASONING_PREFIXES)
+            if end > pos:
+                self._reasoning.emit(buf[pos:end], self._events)
+                self._pos = end
+            return False
+        if i > pos:
+            self._reasoning.emit(buf[pos:i], self._events)
+        self._pos = i + len(_THINK_CLOSE)
+        self._state = _CONTENT
+        return True
+
+    def _open_block(self, i: int, final: bool) -> bool:
+        body = _block_body(self._buf, i, final)
+        if body is None:
+            return False
+        if body < 0:  # a mention of the tag, not a block (policy 2): keep scanning after it
+            self._put_content(_TOOL_OPEN)
+            self._pos = i + len(_TOOL_OPEN)
+            return True
+        self._blocks += 1
+        self._state = _BLOCK
+        self._pos = i
+        self._body_offset = body - i
+        self._retry_at = 0
+        return True
+
+    def _open_fence(self, i: int, final: bool) -> bool:
+        """A ``` line that may wrap only valid blocks; then the fence goes with them (policy 6)."""
+        buf = self._buf
+        fence = _FENCE_OPEN_RE.match(buf, i)
+        if fence is None:
+            if not final and _FENCE_OPEN_PREFIX_RE.fullmatch(buf, i):
+                return False
+            tok = ""
+        else:
+            tok = _match_token(buf, fence.end(), (_TOOL_OPEN,), final)
+            if tok is None:
+                return False
+        if not tok:
+            self._put_content(_FENCE)
+            self._pos = i + len(_FENCE)
+            return True
+        self._group = buf[i : fence.end()]
+        self._pos = fence.end()
+        return self._open_block(self._pos, final)
+
+    def _step_block(self, final: bool) -> bool:
+        buf, start = self._buf, self._pos
+        body = start + self._body_offset
+        if buf[body] == "<":
+            outcome = _resolve_xml_block(buf, start, body, final, self._properties)
+        else:
+            outcome = _resolve_json_block(buf, start, body, final)
+        if outcome is None:
+            self._retry_at = 2 * (len(buf) - start) + 64
+            return False
+        if outcome.calls is not None:
+            for call in outcome.calls:
+                self._put_call(call)
+            self._state = _GROUP_GAP if self._group is not None else _CONTENT
+        else:
+            self._put_content(buf[start : outcome.end])
+            self._put_error(f"tool_call block {self._blocks}: {outcome.error}")
+            self._state = _CONTENT
+        self._pos = outcome.end
+        return True
+
+    def _step_bare(self, final: bool) -> bool:
+        """A complete bare ``<function=…>…</function>`` is a call (vLLM fallback); anything else is text."""
+        parsed = _parse_xml_call(self._buf, self._pos, final, self._properties, in_block=False)
+        if parsed is None:
+            self._retry_at = 2 * (len(self._buf) - self._pos) + 64
+            return False
+        if isinstance(parsed, str):
+            self._put_content(_FUNC_OPEN)
+            self._pos += len(_FUNC_OPEN)
+            self._state = _CONTENT
+            return True
+        call, self._pos = parsed
+        self._put_call(call)
+        self._state = _AFTER_BARE
+        return True
+
+    def _step_after_bare(self, final: bool) -> bool:
+        after = _WS_RE.match(self._buf, self._pos).end()
+        tok = _match_token(self._buf, after, (_TOOL_CLOSE,), final)
+        if tok is None:
+            return False
+        if tok:
+            self._pos = after + len(_TOOL_CLOSE)
+        self._state = _CONTENT
+        return True
+
+    def _step_group_gap(self, final: bool) -> bool:
+        buf, pos = self._buf, self._pos
+        after = _WS_RE.match(buf, pos).end()
+        tok = _match_token(buf, after, (_FENCE, _TOOL_OPEN), final)
+        if tok is None:
+            return False
+        if tok == _FENCE:  # the fence held only valid blocks: it goes with them
+            self._group = None
+            self._pos = after + len(_FENCE)
+        elif tok == _TOOL_OPEN:
+            self._group = (self._group or "") + buf[pos:after]
+            self._pos = after
+        else:  # something else follows: the fence was just text
+            held, self._group = self._group or "", None
+            self._put_content(held)
+        self._state = _CONTENT
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class _StagedError:
+    message: str
