@@ -104,29 +104,30 @@ class ChatClient:
             body["stream_options"] = {"include_usage": True}
         return body
 
-    async def chat(
+    def chat(
         self,
         messages: list[dict[str, Any]],
         params: dict[str, Any] | None = None,
         tools: list[dict] | None = None,
         stream: bool = True,
     ) -> AsyncIterator[StreamEvent]:
-        """Yield TextDelta / ReasoningDelta / ToolCallDelta / Usage events, then one Done."""
+        """Yield TextDelta / ReasoningDelta / ToolCallDelta / Usage events, then one Done.
+
+        Returns the generator directly (no wrapper), so each event crosses one hop less.
+        """
         params = params or {}
         if not stream:
-            for event in await self._chat_once(messages, params, tools):
-                yield event
-            return
-        if not self.native_completion:
-            try:
-                async for event in self._stream("/v1/chat/completions", self.chat_body(messages, params, tools, True), ChatStreamDecoder()):
-                    yield event
-                return
-            except BackendStatusError as exc:
-                if exc.status_code != 404 or tools:
-                    raise
-                self.native_completion = True
-        async for event in self._stream_completion(messages, params):
+            return self._chat_once_events(messages, params, tools)
+        if self.native_completion:
+            return self._stream_completion(messages, params)
+        body = self.chat_body(messages, params, tools, True)
+        fallback = None if tools else (messages, params)
+        return self._stream("/v1/chat/completions", body, ChatStreamDecoder(), fallback)
+
+    async def _chat_once_events(
+        self, messages: list[dict], params: dict, tools: list[dict] | None
+    ) -> AsyncIterator[StreamEvent]:
+        for event in await self._chat_once(messages, params, tools):
             yield event
 
     async def _chat_once(self, messages: list[dict], params: dict, tools: list[dict] | None) -> list[StreamEvent]:
@@ -143,12 +144,23 @@ class ChatClient:
         return decode_chat_response(body)
 
     async def _stream(
-        self, path: str, body: dict[str, Any], decoder: ChatStreamDecoder | CompletionStreamDecoder
+        self,
+        path: str,
+        body: dict[str, Any],
+        decoder: ChatStreamDecoder | CompletionStreamDecoder,
+        fallback: tuple[list[dict], dict] | None = None,
     ) -> AsyncIterator[StreamEvent]:
         url = f"{self.base_url}{path}"
         sse = SSEDecoder()
         with _http_errors(url):
             async with self._http.stream("POST", path, json=body) as response:
+                if response.status_code == 404 and fallback is not None:
+                    # No OpenAI chat endpoint: llama.cpp's native /completion, from now on.
+                    await response.aread()
+                    self.native_completion = True
+                    async for event in self._stream_completion(*fallback):
+                        yield event
+                    return
                 if response.status_code >= 400:
                     await response.aread()
                     _check_status(response, url)
@@ -160,12 +172,13 @@ class ChatClient:
                     for event in _decode_plain_body(raw, url, decoder):
                         yield event
                     return
+                # Read to the end even after [DONE]: a fully read response returns its
+                # connection to the pool, a broken-off one costs a new connect next time.
                 async for chunk in response.aiter_raw():
                     for sse_event in sse.feed(chunk):
-                        for event in decoder.decode(sse_event.data):
-                            yield event
-                    if decoder.saw_done:
-                        break
+                        if not decoder.saw_done:
+                            for event in decoder.decode(sse_event.data):
+                                yield event
                 for sse_event in sse.flush():
                     for event in decoder.decode(sse_event.data):
                         yield event

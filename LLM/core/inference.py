@@ -75,7 +75,7 @@ async def stream_inference(cfg: InferenceConfig, runtime: Runtime | None = None)
                 if isinstance(event, TextDelta):
                     text = stop.feed(event.text)
                     if text:
-                        yield TextDelta(text)
+                        yield event if text is event.text else TextDelta(text)
                     if stop.stopped:
                         yield Done("stop_sequence")
                         return

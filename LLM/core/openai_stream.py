@@ -74,9 +74,17 @@ class ChatStreamDecoder:
             return []
         payload = _load(data)
         self.saw_data = True
+        choices = payload.get("choices") if isinstance(payload, dict) else None
+        if choices and len(choices) == 1 and "error" not in payload and "usage" not in payload:
+            choice = choices[0]
+            delta = choice.get("delta")
+            if delta is not None and not choice.get("finish_reason") and delta.keys() <= {"content", "role"}:
+                # The hot path: a plain content delta.
+                content = delta.get("content")
+                return self._think.feed(content) if content else []
         _raise_if_error(payload)
         events: list[StreamEvent] = []
-        for choice in payload.get("choices") or []:
+        for choice in choices or []:
             delta = choice.get("delta") or choice.get("message") or {}
             reasoning = delta.get("reasoning_content") or delta.get("reasoning")
             if reasoning:

@@ -20,6 +20,8 @@ class ThinkSplitter:
         self._held = ""
 
     def feed(self, text: str) -> list[TextDelta | ReasoningDelta]:
+        if not self._held and not self._in_think and "<" not in text:
+            return [TextDelta(text)] if text else []  # the hot path: plain visible text
         out: list[TextDelta | ReasoningDelta] = []
         buf = self._held + text
         self._held = ""

@@ -41,6 +41,15 @@ class SSEDecoder:
         return events
 
     def _feed_text(self, text: str) -> list[SSEEvent]:
+        if (
+            not self._pending
+            and not self._has_field
+            and text.startswith("data: ")
+            and text.endswith("\n\n")
+            and text.count("\n") == 2
+        ):
+            # The hot path: one whole "data: ...\n\n" event per network chunk.
+            return [SSEEvent(text[6:-2], "message", self._id)]
         events: list[SSEEvent] = []
         if not text:
             return events
@@ -49,13 +58,19 @@ class SSEDecoder:
         hold_cr = buf.endswith("\r")
         if hold_cr:
             buf = buf[:-1]
-        lines = buf.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        if "\r" in buf:
+            buf = buf.replace("\r\n", "\n").replace("\r", "\n")
+        lines = buf.split("\n")
         self._pending = lines.pop() + ("\r" if hold_cr else "")
         for line in lines:
             self._line(line, events)
         return events
 
     def _line(self, line: str, events: list[SSEEvent]) -> None:
+        if line.startswith("data: "):  # the hot path
+            self._data.append(line[6:])
+            self._has_field = True
+            return
         line = line.rstrip("\r")
         if not line:
             self._dispatch(events)

@@ -24,7 +24,7 @@ import json
 import re
 import secrets
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import IntEnum
 from typing import Any, Union
 
 __all__ = [
@@ -185,6 +185,10 @@ def _type_name(value: Any) -> str:
 # --------------------------------------------------------------------------------------------------- call objects
 
 
+# A call as the parsing functions find it, (name, arguments); the parser gives it an id when it is final.
+_Call = tuple[str, dict[str, Any]]
+
+
 class _NotJson(ValueError):
     pass
 
@@ -231,7 +235,7 @@ def _arguments(raw: Any) -> tuple[dict[str, Any] | None, str]:
     return None, f'"arguments" must be an object, got {_type_name(raw)}'
 
 
-def _call_from_object(obj: Any) -> tuple[ToolCall | None, str]:
+def _call_from_object(obj: Any) -> tuple[_Call | None, str]:
     if not isinstance(obj, dict):
         return None, f"expected a call object, got {_type_name(obj)}"
     name = obj.get("name")
@@ -243,10 +247,10 @@ def _call_from_object(obj: Any) -> tuple[ToolCall | None, str]:
     arguments, why = _arguments(raw)
     if arguments is None:
         return None, why
-    return ToolCall(name, arguments), ""
+    return (name, arguments), ""
 
 
-def _calls_from_values(values: list[Any]) -> tuple[list[ToolCall] | None, str]:
+def _calls_from_values(values: list[Any]) -> tuple[list[_Call] | None, str]:
     """Decoded block values as calls: an array means several calls, all of which must be valid."""
     items: list[Any] = []
     for value in values:
@@ -256,7 +260,7 @@ def _calls_from_values(values: list[Any]) -> tuple[list[ToolCall] | None, str]:
             items.extend(value)
         else:
             items.append(value)
-    calls: list[ToolCall] = []
+    calls: list[_Call] = []
     for number, item in enumerate(items, 1):
         call, why = _call_from_object(item)
         if call is None:
@@ -267,18 +271,9 @@ def _calls_from_values(values: list[Any]) -> tuple[list[ToolCall] | None, str]:
 
 # --------------------------------------------------------------------------------------------------- XML values
 
-
-def _tool_properties(tools: list[dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
-    """Tool name -> JSON-schema ``properties``; accepts OpenAI entries and bare ``{name, parameters}``."""
-    table: dict[str, dict[str, Any]] = {}
-    for tool in tools or ():
-        if not isinstance(tool, dict):
-            continue
-        spec = tool["function"] if isinstance(tool.get("function"), dict) else tool
-        name, params = spec.get("name"), spec.get("parameters")
-        if isinstance(name, str) and isinstance(params, dict) and isinstance(params.get("properties"), dict):
-            table[name] = params["properties"]
-    return table
+# Schema types per tool and parameter, precomputed once per parser; only parameters with a non-string type are
+# listed, since every other value stays the raw string.
+_TypeTable = dict[str, dict[str, frozenset[str]]]
 
 
 def _schema_types(schema: Any) -> set[str]:
@@ -296,6 +291,21 @@ def _schema_types(schema: Any) -> set[str]:
     return types
 
 
+def _type_table(tools: list[dict[str, Any]] | None) -> _TypeTable:
+    """Tool name -> parameter -> JSON-schema types; accepts OpenAI entries and bare ``{name, parameters}``."""
+    table: _TypeTable = {}
+    for tool in tools or ():
+        if not isinstance(tool, dict):
+            continue
+        spec = tool["function"] if isinstance(tool.get("function"), dict) else tool
+        name, params = spec.get("name"), spec.get("parameters")
+        if not (isinstance(name, str) and isinstance(params, dict) and isinstance(params.get("properties"), dict)):
+            continue
+        typed = {key: frozenset(_schema_types(schema)) for key, schema in params["properties"].items()}
+        table[name] = {key: types for key, types in typed.items() if types - {"string"}}
+    return table
+
+
 _INT_RE = re.compile(r"[-+]?\d+")
 _NUMBER_RE = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
@@ -311,11 +321,8 @@ def _structured(text: str) -> Any:
         return None
 
 
-def _coerce(value: str, schema: Any) -> Any:
+def _coerce(value: str, types: frozenset[str]) -> Any:
     """An XML parameter value typed by its schema; a value that does not fit stays a string (mlx-lm #1310)."""
-    types = _schema_types(schema)
-    if not types - {"string"}:
-        return value
     text = value.strip()
     if text in ("null", "None"):
         return None
@@ -325,7 +332,7 @@ def _coerce(value: str, schema: Any) -> Any:
         return int(text) if _INT_RE.fullmatch(text) else float(text)
     if "boolean" in types and text.lower() in ("true", "false"):
         return text.lower() == "true"
-    if types & {"object", "array"}:
+    if "object" in types or "array" in types:
         parsed = _structured(text)
         if ("object" in types and isinstance(parsed, dict)) or ("array" in types and isinstance(parsed, list)):
             return parsed
@@ -346,7 +353,14 @@ def _trim_newlines(value: str) -> str:
 
 
 # A parse step answers: None = the text so far cannot settle it; str = why it is invalid; else the result.
-_XmlCall = Union[None, str, tuple[ToolCall, int]]
+_XmlCall = Union[None, str, tuple[_Call, int]]
+
+# The common parameter in one regex: value up to the first </parameter> that a follower makes structural. It
+# agrees with _value_span whenever it matches and the value holds no line-start <parameter= (checked by caller).
+_PARAM_FAST_RE = re.compile(
+    r"""<parameter=([^{}<>"'\s]+)>(.*?)</parameter>\s*(?=<parameter=|</function>|</tool_call>)""", re.S
+)
+_DROPPED_CLOSE = "\n" + _PARAM_OPEN
 
 
 def _value_span(text: str, v: int, final: bool) -> None | str | tuple[int, int]:
@@ -357,7 +371,7 @@ def _value_span(text: str, v: int, final: bool) -> None | str | tuple[int, int]:
     close tag was dropped.
     """
     n = len(text)
-    dropped = text.find("\n" + _PARAM_OPEN, v)
+    dropped = text.find(_DROPPED_CLOSE, v)
     close = text.find(_PARAM_CLOSE, v)
     while close >= 0 and (dropped < 0 or close < dropped):
         after = _WS_RE.match(text, close + len(_PARAM_CLOSE)).end()
@@ -392,12 +406,10 @@ def _xml_json_arguments(text: str, p: int, name: str, closers: tuple[str, ...], 
         return None
     if not tok:
         return "expected </function> after the JSON arguments"
-    return ToolCall(name, arguments), q + len(_FUNC_CLOSE) if tok == _FUNC_CLOSE else q
+    return (name, arguments), (q + len(_FUNC_CLOSE) if tok == _FUNC_CLOSE else q)
 
 
-def _parse_xml_call(
-    text: str, x: int, final: bool, properties: dict[str, dict[str, Any]], in_block: bool
-) -> _XmlCall:
+def _parse_xml_call(text: str, x: int, final: bool, types: _TypeTable, in_block: bool) -> _XmlCall:
     """The Qwen3-Coder call at ``text[x:]`` (which starts with ``<function=``) and the index after it.
 
     Inside a block ``</tool_call>`` may stand in for ``</function>`` (it is left for the block to consume); a bare
@@ -415,16 +427,23 @@ def _parse_xml_call(
     p = _WS_RE.match(text, q + 1).end()
     if p < n and text[p] == "{":
         return _xml_json_arguments(text, p, name, closers, final)
-    schema = properties.get(name, {})
+    typed = types.get(name, {})
     arguments: dict[str, Any] = {}
     while True:
+        fast = _PARAM_FAST_RE.match(text, p)
+        if fast is not None and _DROPPED_CLOSE not in fast.group(2):
+            key, value = fast.group(1, 2)
+            value = _trim_newlines(value)
+            arguments[key] = _coerce(value, typed[key]) if key in typed else value
+            p = fast.end()
+            continue
         tok = _match_token(text, p, (_PARAM_OPEN, *closers), final)
         if tok is None:
             return None
         if tok == _FUNC_CLOSE:
-            return ToolCall(name, arguments), p + len(_FUNC_CLOSE)
+            return (name, arguments), p + len(_FUNC_CLOSE)
         if tok == _TOOL_CLOSE:
-            return ToolCall(name, arguments), p
+            return (name, arguments), p
         if not tok:
             return "output ended before </function>" if p == n else f"unexpected text in <function={name}>"
         key_start = p + len(_PARAM_OPEN)
@@ -438,20 +457,16 @@ def _parse_xml_call(
             return span
         value_end, p = span
         key = text[key_start:key_end]
-        arguments[key] = _coerce(_trim_newlines(text[key_end + 1 : value_end]), schema.get(key))
+        value = _trim_newlines(text[key_end + 1 : value_end])
+        arguments[key] = _coerce(value, typed[key]) if key in typed else value
         p = _WS_RE.match(text, p).end()
 
 
 # --------------------------------------------------------------------------------------------------- blocks
 
-
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    """How a ``<tool_call>`` block resolved: where scanning resumes, its calls (None = invalid) and why."""
-
-    end: int
-    calls: list[ToolCall] | None
-    error: str = ""
+# How a block (or bare call) resolved: (index where scanning resumes, its calls or None if invalid, why invalid).
+# Resolvers return None instead while the text so far cannot settle it.
+_Outcome = tuple[int, Union[list[_Call], None], str]
 
 
 def _block_body(text: str, i: int, final: bool) -> int | None:
@@ -476,16 +491,14 @@ def _block_body(text: str, i: int, final: bool) -> int | None:
 def _block_end(text: str, p: int, final: bool) -> int | None:
     """After a body that parsed: index past the block's end; -1 if other text follows; None if undecidable yet."""
     q = _POST_RE.match(text, p).end()
+    if text.startswith(_TOOL_CLOSE, q):
+        return q + len(_TOOL_CLOSE)
     if q == len(text):
         return q if final else None
-    tok = _match_token(text, q, (_TOOL_CLOSE, _TOOL_OPEN, _FENCE), final)
+    tok = _match_token(text, q, (_TOOL_OPEN, _TOOL_CLOSE, _FENCE), final)
     if tok is None:
         return None
-    if tok == _TOOL_CLOSE:
-        return q + len(_TOOL_CLOSE)
-    if tok == _TOOL_OPEN:
-        return q  # implicit close: the next block starts here
-    return -1
+    return q if tok == _TOOL_OPEN else -1  # the next block closes this one implicitly
 
 
 def _first_terminator(text: str, p: int) -> tuple[int, int]:
@@ -496,7 +509,7 @@ def _first_terminator(text: str, p: int) -> tuple[int, int]:
     return opener, opener
 
 
-def _invalid_block(text: str, start: int, body: int, final: bool, why: str, lenient: bool) -> _Outcome | None:
+def _invalid_block(text: str, body: int, final: bool, why: str, lenient: bool) -> _Outcome | None:
     """A body that did not parse: it spans to its first ``</tool_call>``, the next ``<tool_call>`` or the end."""
     term, end = _first_terminator(text, body)
     if term < 0:
@@ -508,24 +521,30 @@ def _invalid_block(text: str, start: int, body: int, final: bool, why: str, leni
         values = _literal_values(text[body:term])
         if values is not None:
             calls, literal_why = _calls_from_values(values)
-            return _Outcome(end, calls, literal_why)
-    return _Outcome(end, None, why)
+            return end, calls, literal_why
+    return end, None, why
 
 
-def _resolve_json_block(text: str, start: int, body: int, final: bool) -> _Outcome | None:
-    """Policy 3: consecutive JSON values, then only whitespace / a closing fence before the block's end."""
+def _resolve_json_block(text: str, body: int, final: bool, types: _TypeTable) -> _Outcome | None:
+    """Policy 3: consecutive JSON values, then only whitespace / a closing fence before the block's end.
+
+    ``text`` starts at the block's ``<tool_call>``, so error positions are relative to it.
+    """
     n = len(text)
     values: list[Any] = []
     p = body
+    scan = _JSON.scan_once
     while True:
         try:
-            value, p = _JSON.raw_decode(text, p)
+            value, p = scan(text, p)
+        except StopIteration as stop:  # cannot happen at { or [, kept for safety
+            return _invalid_block(text, body, final, f"invalid JSON at char {stop.value}", True)
         except json.JSONDecodeError as err:
             if not final and not _json_settled(err, n):
                 return None
-            return _invalid_block(text, start, body, final, f"invalid JSON at char {err.pos - start}: {err.msg}", True)
+            return _invalid_block(text, body, final, f"invalid JSON at char {err.pos}: {err.msg}", True)
         except (ValueError, RecursionError) as err:  # a 5000-digit number, absurd nesting
-            return _invalid_block(text, start, body, final, f"invalid JSON: {err}", True)
+            return _invalid_block(text, body, final, f"invalid JSON: {err}", True)
         values.append(value)
         p = _WS_RE.match(text, p).end()
         if p == n or text[p] not in "{[":
@@ -534,23 +553,21 @@ def _resolve_json_block(text: str, start: int, body: int, final: bool) -> _Outco
     if end is None:
         return None
     if end < 0:
-        return _invalid_block(text, start, body, final, f"unexpected text after the JSON at char {p - start}", True)
+        return _invalid_block(text, body, final, f"unexpected text after the JSON at char {p}", True)
     calls, why = _calls_from_values(values)
-    return _Outcome(end, calls, why)
+    return end, calls, why
 
 
-def _resolve_xml_block(
-    text: str, start: int, body: int, final: bool, properties: dict[str, dict[str, Any]]
-) -> _Outcome | None:
+def _resolve_xml_block(text: str, body: int, final: bool, types: _TypeTable) -> _Outcome | None:
     """Policy 8: one or more ``<function=…>`` calls, then the block's end."""
-    calls: list[ToolCall] = []
+    calls: list[_Call] = []
     p = body
     while True:
-        parsed = _parse_xml_call(text, p, final, properties, in_block=True)
+        parsed = _parse_xml_call(text, p, final, types, in_block=True)
         if parsed is None:
             return None
         if isinstance(parsed, str):
-            return _invalid_block(text, start, body, final, parsed, False)
+            return _invalid_block(text, body, final, parsed, False)
         call, p = parsed
         calls.append(call)
         q = _WS_RE.match(text, p).end()
@@ -564,20 +581,31 @@ def _resolve_xml_block(
     if end is None:
         return None
     if end < 0:
-        return _invalid_block(text, start, body, final, f"unexpected text after </function> at char {p - start}", False)
-    return _Outcome(end, calls)
+        return _invalid_block(text, body, final, f"unexpected text after </function> at char {p}", False)
+    return end, calls, ""
+
+
+def _resolve_bare(text: str, body: int, final: bool, types: _TypeTable) -> _Outcome | None:
+    """A bare ``<function=…>…</function>`` outside a block (``text`` starts at it)."""
+    parsed = _parse_xml_call(text, 0, final, types, in_block=False)
+    if parsed is None:
+        return None
+    if isinstance(parsed, str):
+        return 0, None, parsed
+    call, end = parsed
+    return end, [call], ""
 
 
 # --------------------------------------------------------------------------------------------------- streaming
 
 
-class _State(Enum):
-    CONTENT = "content"  # visible text; scanning for markup
-    REASONING = "reasoning"  # inside <think>; only </think> matters
-    BLOCK = "block"  # inside a <tool_call> block whose body starts with { [ or <function=
-    BARE = "bare"  # at a bare <function=...> outside any block
-    AFTER_BARE = "after_bare"  # a bare call parsed; an orphan </tool_call> right after it is swallowed
-    GROUP_GAP = "group_gap"  # between blocks inside a ``` fence that may hold only valid blocks
+class _State(IntEnum):  # an int, so it indexes the tuple of step methods cheaply
+    CONTENT = 0  # visible text; scanning for markup
+    REASONING = 1  # inside <think>; only </think> matters
+    BLOCK = 2  # inside a <tool_call> block whose body starts with { [ or <function=
+    BARE = 3  # at a bare <function=...> outside any block
+    AFTER_BARE = 4  # a bare call parsed; an orphan </tool_call> right after it is swallowed
+    GROUP_GAP = 5  # between blocks inside a ``` fence that may hold only valid blocks
 
 
 _CONTENT, _REASONING, _BLOCK, _BARE, _AFTER_BARE, _GROUP_GAP = _State
@@ -590,20 +618,26 @@ class _Channel:
     to exactly the final, stripped text.
     """
 
-    __slots__ = ("parts", "_pending_ws", "_started", "_event")
+    __slots__ = ("parts", "_pending_ws", "_started", "_event", "_interned")
 
     def __init__(self, event: type) -> None:
         self.parts: list[str] = []
         self._pending_ws = ""
         self._started = False
         self._event = event
+        # Deltas are immutable, so streaming char by char can reuse one object per short text instead of
+        # allocating one per character (it halves the per-character cost); bounded by the texts' alphabet.
+        self._interned: dict[str, StreamEvent] = {}
 
     def emit(self, text: str, events: list[StreamEvent]) -> None:
         if not text:
             return
         if self._started and not self._pending_ws and not text[-1].isspace():  # the per-character fast path
             self.parts.append(text)
-            events.append(self._event(text))
+            event = self._interned.get(text)
+            if event is None:
+                event = self._delta(text)
+            events.append(event)
             return
         joined = self._pending_ws + text
         kept = joined.rstrip()
@@ -616,7 +650,15 @@ class _Channel:
             self._started = True
         if kept:
             self.parts.append(kept)
-            events.append(self._event(kept))
+            events.append(self._delta(kept))
+
+    def _delta(self, text: str) -> StreamEvent:
+        if len(text) > 2:
+            return self._event(text)
+        event = self._interned.get(text)
+        if event is None:
+            event = self._interned[text] = self._event(text)
+        return event
 
     def text(self) -> str:
         return "".join(self.parts)
@@ -641,7 +683,7 @@ class ToolCallStreamParser:
     """
 
     def __init__(self, tools: list[dict[str, Any]] | None = None, start_in_reasoning: bool | None = None) -> None:
-        self._properties = _tool_properties(tools)
+        self._types = _type_table(tools)
         self._buf = ""  # unresolved text; everything before _pos is done with
         self._pos = 0
         self._base = 0  # absolute offset of _buf[0]
@@ -663,14 +705,17 @@ class ToolCallStreamParser:
         self._errors: list[str] = []
         self._result: ParsedOutput | None = None
         self.final_events: list[StreamEvent] = []
-        self._steps = {
-            _CONTENT: self._step_content,
-            _REASONING: self._step_reasoning,
-            _BLOCK: self._step_block,
-            _BARE: self._step_bare,
-            _AFTER_BARE: self._step_after_bare,
-            _GROUP_GAP: self._step_group_gap,
-        }
+        self._steps = (  # indexed by _State
+            self._step_content,
+            self._step_reasoning,
+            self._step_block,
+            self._step_bare,
+            self._step_after_bare,
+            self._step_group_gap,
+        )
+        # Ids: one random prefix per parser and a counter (os.urandom per call costs more than parsing the call).
+        self._id_prefix = "call_" + secrets.token_hex(8)
+        self._id_count = 0
 
     # ----------------------------------------------------------------------------------------- public
 
@@ -683,6 +728,17 @@ class ToolCallStreamParser:
         if self._raw is not None:
             self._raw.append(chunk)
         state = self._state
+        if (
+            state is _CONTENT
+            and self._pos == len(self._buf)
+            and self._staged is None
+            and "<" not in chunk
+            and "`" not in chunk
+        ):
+            # The common case, kept short: nothing held back, nothing here can start markup, nothing staged.
+            events: list[StreamEvent] = []
+            self._content.emit(chunk, events)
+            return events
         if state is _BLOCK or state is _BARE:
             self._pending.append(chunk)
             self._pending_len += len(chunk)
@@ -776,10 +832,12 @@ class ToolCallStreamParser:
             return
         self._content.emit(text, self._events)
 
-    def _put_call(self, call: ToolCall) -> None:
+    def _put_call(self, found: _Call) -> None:
         if self._staged is not None:
-            self._staged.append(call)
+            self._staged.append(found)
             return
+        self._id_count += 1
+        call = ToolCall(found[0], found[1], f"{self._id_prefix}{self._id_count:04x}")
         self._calls.append(call)
         self._events.append(ToolCallParsed(call))
 
@@ -795,7 +853,7 @@ class ToolCallStreamParser:
         for item in staged or ():
             if type(item) is list:
                 self._content.emit("".join(item), self._events)
-            elif isinstance(item, ToolCall):
+            elif type(item) is tuple:
                 self._put_call(item)
             else:
                 self._errors.append(item.message)
@@ -892,40 +950,66 @@ class ToolCallStreamParser:
         self._pos = fence.end()
         return self._open_block(self._pos, final)
 
+    def _windowed(self, resolve: Any, trigger: str, skip: int, grow: bool, final: bool) -> _Outcome | None:
+        """``resolve`` on the open block's text, cut short after successive ``trigger`` tags as far as needed.
+
+        A resolver's answer on a prefix is final once it gives one (the rule streaming relies on), so trying short
+        windows first is safe, and it keeps whole-text parsing linear: json's errors count the lines before their
+        position, and XML value search looks ahead, both over whatever text they are given. ``grow`` also tries
+        windows of doubling size first, for bare calls, which a mention in prose settles within a few characters.
+        """
+        buf, start, types = self._buf, self._pos, self._types
+        n = len(buf)
+        search = start + skip  # past the opening tag, which itself ends in "tool_call>"
+        hit = buf.find(trigger, search)
+        size = 64
+        while True:
+            end = n if hit < 0 else hit + len(trigger) + 2 * _JSON_LOOKAHEAD
+            if grow and start + size < end:
+                end = start + size
+                size *= 2
+            elif hit >= 0:  # next window: the next trigger, but at least twice as long (tags quoted in strings)
+                hit = buf.find(trigger, max(hit + len(trigger), 2 * end - start))
+            if end >= n:
+                return resolve(buf[start:] if start else buf, skip, final, types)
+            outcome = resolve(buf[start:end], skip, False, types)
+            if outcome is not None:
+                return outcome
+
     def _step_block(self, final: bool) -> bool:
-        buf, start = self._buf, self._pos
-        body = start + self._body_offset
-        if buf[body] == "<":
-            outcome = _resolve_xml_block(buf, start, body, final, self._properties)
-        else:
-            outcome = _resolve_json_block(buf, start, body, final)
+        buf, start, body = self._buf, self._pos, self._body_offset
+        resolve = _resolve_xml_block if buf[start + body] == "<" else _resolve_json_block
+        outcome = self._windowed(resolve, _BLOCK_TRIGGER, body, False, final)
         if outcome is None:
             self._retry_at = 2 * (len(buf) - start) + 64
             return False
-        if outcome.calls is not None:
-            for call in outcome.calls:
+        end, calls, why = outcome
+        end += start
+        if calls is not None:
+            for call in calls:
                 self._put_call(call)
             self._state = _GROUP_GAP if self._group is not None else _CONTENT
         else:
-            self._put_content(buf[start : outcome.end])
-            self._put_error(f"tool_call block {self._blocks}: {outcome.error}")
+            self._put_content(buf[start:end])
+            self._put_error(f"tool_call block {self._blocks}: {why}")
             self._state = _CONTENT
-        self._pos = outcome.end
+        self._pos = end
         return True
 
     def _step_bare(self, final: bool) -> bool:
         """A complete bare ``<function=…>…</function>`` is a call (vLLM fallback); anything else is text."""
-        parsed = _parse_xml_call(self._buf, self._pos, final, self._properties, in_block=False)
-        if parsed is None:
+        outcome = self._windowed(_resolve_bare, _BARE_TRIGGER, 0, True, final)
+        if outcome is None:
             self._retry_at = 2 * (len(self._buf) - self._pos) + 64
             return False
-        if isinstance(parsed, str):
+        end, calls, _why = outcome
+        if calls is None:
             self._put_content(_FUNC_OPEN)
             self._pos += len(_FUNC_OPEN)
             self._state = _CONTENT
             return True
-        call, self._pos = parsed
-        self._put_call(call)
+        self._put_call(calls[0])
+        self._pos += end
         self._state = _AFTER_BARE
         return True
 

@@ -15,12 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
-peft = pytest.importorskip("peft")
-tokenizers = pytest.importorskip("tokenizers")
-for _module in ("fastapi", "uvicorn", "sse_starlette"):
-    pytest.importorskip(_module)
+from LLM.core.servers import hf_server
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVED_NAME = "tiny-lora"
@@ -37,8 +32,17 @@ SENTENCES = [
 ] * 20
 
 
+def require_hf_stack() -> None:
+    """Skip unless the [transformers] extra (and the HTTP stack the server uses) is installed."""
+    for module in (*hf_server.REQUIRED_MODULES, "tokenizers"):
+        pytest.importorskip(module)
+
+
 def build_tiny_model(model_dir: Path, adapter_dir: Path) -> None:
     """A byte-level BPE tokenizer trained on a few sentences, a 2-layer Llama and a LoRA adapter."""
+    import peft
+    import torch
+    import transformers
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE())
@@ -104,13 +108,17 @@ class ServerProcess:
         return self.log_path.read_text(errors="replace")
 
     def wait_ready(self, deadline_s: float = 90.0) -> ServerProcess:
+        """Poll /health like the server manager; every answer before 200 is kept in health_log."""
+        self.health_log: list[tuple[int, Any]] = []
         deadline = time.monotonic() + deadline_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"server exited with {self.proc.returncode}:\n{self.output()}")
             try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                response = httpx.get(f"{self.url}/health", timeout=2)
+                if response.status_code == 200:
                     return self
+                self.health_log.append((response.status_code, response.json()))
             except httpx.TransportError:
                 pass
             time.sleep(0.1)  # poll interval, bounded by the deadline above
@@ -142,6 +150,7 @@ class ServerProcess:
 
 @pytest.fixture(scope="module")
 def tiny_dirs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    require_hf_stack()
     root = tmp_path_factory.mktemp("tiny")
     model_dir, adapter_dir = root / "model", root / "adapter"
     build_tiny_model(model_dir, adapter_dir)
@@ -167,6 +176,13 @@ def chat(server: ServerProcess, **body: Any) -> httpx.Response:
 
 def sse_payloads(response: httpx.Response) -> list[str]:
     return [line[len("data: "):] for line in response.text.splitlines() if line.startswith("data: ")]
+
+
+def test_hf_server_health_answers_503_loading_until_the_model_is_ready(server: ServerProcess) -> None:
+    # The HTTP server is up before torch is even imported, so the manager sees "loading".
+    assert server.health_log
+    assert all(answer == (503, {"status": "loading"}) for answer in server.health_log)
+    assert httpx.get(f"{server.url}/health").json()["status"] == "ok"
 
 
 def test_hf_server_streams_chunks_then_finish_usage_and_done(server: ServerProcess) -> None:
@@ -284,6 +300,7 @@ def test_hf_server_client_disconnect_stops_generation(server: ServerProcess) -> 
 
 @pytest.mark.parametrize("kind", ["missing-dir", "not-a-model-dir"])
 def test_hf_server_invalid_model_dir_exits_nonzero_with_clear_message(tmp_path: Path, kind: str) -> None:
+    require_hf_stack()
     model_dir = tmp_path / "nope"
     if kind == "not-a-model-dir":
         model_dir.mkdir()
@@ -297,3 +314,80 @@ def test_hf_server_invalid_model_dir_exits_nonzero_with_clear_message(tmp_path: 
     assert code != 0
     expected = "model directory not found" if kind == "missing-dir" else "failed to load model from"
     assert f"error: {expected}" in output and str(model_dir) in output
+
+
+def test_hf_server_without_the_extra_exits_2_naming_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "peft", None)  # as if not installed; runs without torch too
+    assert hf_server.main(["--model", "anything"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'llm-workbench[transformers]'" in err and "peft" in err
+
+
+@pytest.mark.parametrize(
+    ("messages", "expected"),
+    [
+        ([{"role": "user", "content": "hi"}], "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"),
+        (
+            [
+                {"role": "system", "content": "be brief"},
+                {"role": "user", "content": [
+                    {"type": "text", "text": "a"},
+                    {"type": "image_url", "image_url": {"url": "x"}},
+                    {"type": "text", "text": "b"},
+                ]},
+            ],
+            "<|im_start|>system\nbe brief<|im_end|>\n<|im_start|>user\nab<|im_end|>\n<|im_start|>assistant\n",
+        ),
+        (
+            [{"role": "assistant", "content": None}],
+            "<|im_start|>assistant\n<|im_end|>\n<|im_start|>assistant\n",
+        ),
+    ],
+    ids=["one-user-turn", "system-and-text-parts", "null-content"],
+)
+def test_render_chatml_is_the_fallback_without_a_chat_template(messages: list[dict[str, Any]], expected: str) -> None:
+    from LLM.core.servers.hf_generation import render_chatml
+
+    assert render_chatml(messages) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (None, None),
+        ('{"0": "10GiB", "cpu": "30GiB"}', {0: "10GiB", "cpu": "30GiB"}),
+        ('{"cuda:1": "8GiB"}', {"cuda:1": "8GiB"}),
+    ],
+    ids=["absent", "gpu-index-becomes-int", "named-device-stays-str"],
+)
+def test_parse_max_memory_gives_accelerate_its_keys(text: str | None, expected: dict[Any, str] | None) -> None:
+    from LLM.core.servers.hf_generation import parse_max_memory
+
+    assert parse_max_memory(text) == expected
+
+
+@pytest.mark.parametrize("text", ["nope", "[1, 2]"], ids=["not-json", "not-an-object"])
+def test_parse_max_memory_rejects_bad_json_naming_the_flag(text: str) -> None:
+    from LLM.core.servers.hf_generation import LoadError, parse_max_memory
+
+    with pytest.raises(LoadError, match="--max-memory"):
+        parse_max_memory(text)
+
+
+@pytest.mark.parametrize(
+    ("body", "max_tokens", "stop"),
+    [
+        ({"stop": "END"}, None, ["END"]),
+        ({"stop": ["a", "b"], "max_tokens": 7}, 7, ["a", "b"]),
+        ({"max_completion_tokens": 9}, 9, []),
+    ],
+    ids=["stop-string", "stop-list", "max-completion-tokens"],
+)
+def test_chat_request_sampling_normalises_stop_and_max_tokens(
+    body: dict[str, Any], max_tokens: int | None, stop: list[str]
+) -> None:
+    request = hf_server.ChatRequest.model_validate({"messages": [{"role": "user", "content": "hi"}], **body})
+    params = request.sampling()
+    assert (params.max_tokens, params.stop) == (max_tokens, stop)

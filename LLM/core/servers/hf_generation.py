@@ -110,10 +110,13 @@ def load_engine(options: LoadOptions, log: Callable[[str], None]) -> HFEngine:
     if options.load_in_4bit:
         import importlib.util
 
+        missing = []
         if importlib.util.find_spec("bitsandbytes") is None:
-            raise LoadError("--4bit needs bitsandbytes, which is not installed: pip install bitsandbytes")
+            missing.append("bitsandbytes is not installed (pip install bitsandbytes)")
         if not torch.cuda.is_available():
-            raise LoadError("--4bit needs a CUDA GPU (bitsandbytes 4-bit), and torch sees none")
+            missing.append("torch sees no CUDA GPU")
+        if missing:
+            raise LoadError(f"--4bit needs bitsandbytes and a CUDA GPU: {'; '.join(missing)}")
         kwargs["quantization_config"] = transformers.BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_compute_dtype=torch.bfloat16, bnb_4bit_quant_type="nf4"
         )
@@ -171,12 +174,20 @@ class HFEngine:
     def render(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> str:
         if not getattr(self.tokenizer, "chat_template", None):
             return render_chatml(messages)
+        if tools:
+            try:
+                return self._apply_template(messages, tools)
+            except Exception as exc:  # a template may choke on tools: answer without them
+                self.log(f"the chat template failed with tools ({exc}); rendering without them")
         try:
-            return self.tokenizer.apply_chat_template(
-                _template_messages(messages), tools=tools or None, add_generation_prompt=True, tokenize=False
-            )
+            return self._apply_template(messages, None)
         except Exception as exc:  # jinja raises for e.g. roles that do not alternate
             raise PromptError(f"the chat template failed: {exc}") from exc
+
+    def _apply_template(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> str:
+        return self.tokenizer.apply_chat_template(
+            _template_messages(messages), tools=tools, add_generation_prompt=True, tokenize=False
+        )
 
     def prepare(
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, max_tokens: int | None
@@ -191,11 +202,6 @@ class HFEngine:
             )
         max_new = room if max_tokens is None else min(max_tokens, room)
         return Prompt(text, input_ids.to(self.model.device), max_new)
-
-    def start(self, prompt: Prompt, params: SamplingParams) -> Generation:
-        generation = Generation(self, prompt, params)
-        generation.start()
-        return generation
 
     def generation_kwargs(self, params: SamplingParams) -> dict[str, Any]:
         kwargs: dict[str, Any] = {}
@@ -218,8 +224,9 @@ class HFEngine:
 
 
 class Generation:
-    """One running ``model.generate`` in a worker thread; iterate it for visible text pieces.
+    """One ``model.generate`` in a worker thread, started by iterating; yields visible text pieces.
 
+    Starting on iteration means a response that is never sent never occupies the model.
     ``cancel()`` (client gone, stop sequence seen) stops the model at its next token via a
     StoppingCriteria. After iteration, ``finish_reason`` and the token counts are set.
     """
@@ -242,9 +249,6 @@ class Generation:
 
     def cancel(self) -> None:
         self._cancel.set()
-
-    def start(self) -> None:
-        self._thread.start()
 
     def _run(self) -> None:
         from transformers import StoppingCriteriaList
@@ -279,6 +283,7 @@ class Generation:
                 self._streamer.end()  # unblock the reader
 
     def __iter__(self) -> Iterator[str]:
+        self._thread.start()
         stops = StopSequenceFilter(self.params.stop)
         finished = False
         try:

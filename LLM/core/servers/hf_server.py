@@ -131,11 +131,11 @@ def create_app(state: ServerState) -> FastAPI:
     async def chat_completions(request: Request) -> Any:
         try:
             body = ChatRequest.model_validate(json.loads(await request.body()))
-        except json.JSONDecodeError as exc:
-            return error_response(400, f"the request body is not valid JSON: {exc}")
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
             return error_response(400, f"invalid request: {problems}")
+        except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8
+            return error_response(400, f"the request body is not valid JSON: {exc}")
         engine = state.engine
         if engine is None:
             return error_response(503, "the model is still loading", "unavailable")
@@ -144,7 +144,7 @@ def create_app(state: ServerState) -> FastAPI:
             prompt = await anyio.to_thread.run_sync(engine.prepare, body.messages, body.tools, params.max_tokens)
         except PromptError as exc:
             return error_response(400, str(exc))
-        generation = engine.start(prompt, params)
+        generation = Generation(engine, prompt, params)  # runs once iterated, by the response
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         if body.stream:
             include_usage = bool((body.stream_options or {}).get("include_usage"))
@@ -259,9 +259,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def missing_modules(names: tuple[str, ...]) -> list[str]:
+    """Checked without importing them: torch alone takes seconds, and /health must answer soon."""
+    missing = []
+    for name in names:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):  # ValueError: a module blocked as None in sys.modules
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    missing = [name for name in REQUIRED_MODULES if importlib.util.find_spec(name) is None]
+    missing = missing_modules(REQUIRED_MODULES)
     if missing:
         print(f"error: {EXTRA_HINT} (missing: {', '.join(missing)})", file=sys.stderr, flush=True)
         return 2
