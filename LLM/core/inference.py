@@ -12,24 +12,41 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from .errors import GenerationCancelled, LLMError
 from .events import Done, ReasoningDelta, StreamEvent, TextDelta, Usage
 from .params import InferenceConfig, build_messages, merged_stop, request_params
 from .runtime import Runtime, default_portal
 from .stop_sequences import StopSequenceFilter
+from .tool_loop import ApprovalHook, LoopEvent, LoopFinished, ToolLoop, ToolRunResult
 
 FinishReason = Literal["stop", "length", "stop_sequence", "tool_calls", "cancelled", "error"]
 
 __all__ = [
     "InferenceConfig",
     "InferenceResponse",
+    "ToolEnabledInferenceConfig",
+    "ToolRunResult",
     "ainfer",
+    "arun_tool_inference",
     "infer",
     "run_inference",
+    "run_tool_inference",
     "stream_inference",
+    "stream_tool_inference",
 ]
+
+DEFAULT_TOOLS = ("calculator", "get_current_time")
+
+
+class ToolEnabledInferenceConfig(InferenceConfig):
+    """A request that may call tools. ``tools``: names of enabled tools (default: the safe built-ins)."""
+
+    enable_tools: bool = False
+    tools: list[str] | None = None
+    max_iterations: int = Field(8, ge=1, le=100)
+    tool_mode: Literal["auto", "native", "fallback", "off"] | None = None
 
 
 class InferenceResponse(BaseModel):
@@ -150,7 +167,54 @@ def infer(cfg: InferenceConfig) -> InferenceResponse:
 
 
 def run_inference(cfg: InferenceConfig) -> str:
-    """Blocking: the generated text. Raises the typed error instead of returning an empty answer."""
+    """Blocking: the generated text (the final answer, with tools). Raises typed errors, never returns ''
+    for a failure."""
+    if isinstance(cfg, ToolEnabledInferenceConfig) and cfg.enable_tools:
+        return run_tool_inference(cfg).final_text
     response = InferenceResponse(request_id=cfg.request_id, model_id=str(cfg.model_id))
     default_portal.get().call(lambda runtime: _collect(response, cfg, runtime))
     return response.generated_text
+
+
+def tool_loop_for(cfg: ToolEnabledInferenceConfig, runtime: Runtime, before_call: ApprovalHook | None) -> ToolLoop:
+    model_id = str(cfg.model_id)
+    entry = runtime.entry(model_id)
+    names = list(cfg.tools) if cfg.tools is not None else [n for n in DEFAULT_TOOLS if n in runtime.tools]
+    tools = runtime.tools.select(names)
+    if not cfg.enable_tools:
+        mode = "off"
+    else:
+        mode = cfg.tool_mode or runtime.learned_tool_modes.get(model_id) or entry.tools
+    return ToolLoop(runtime, model_id, tools, request_params(cfg, entry), mode, cfg.max_iterations, before_call)
+
+
+async def stream_tool_inference(
+    cfg: ToolEnabledInferenceConfig, runtime: Runtime, before_call: ApprovalHook | None = None
+) -> AsyncIterator[LoopEvent]:
+    """The tool loop's events (steps, text, calls, results, notices), ending with LoopFinished."""
+    loop = tool_loop_for(cfg, runtime, before_call)
+    messages = build_messages(cfg, runtime.entry(str(cfg.model_id)))
+    try:
+        async with aclosing(loop.run(messages)) as events:
+            async for event in events:
+                yield event
+    except LLMError as exc:
+        explained = await runtime.explain_failure(str(cfg.model_id), exc)
+        if explained is exc:
+            raise
+        raise explained from exc
+
+
+async def arun_tool_inference(
+    cfg: ToolEnabledInferenceConfig, runtime: Runtime, before_call: ApprovalHook | None = None
+) -> ToolRunResult:
+    async with aclosing(stream_tool_inference(cfg, runtime, before_call)) as events:
+        async for event in events:
+            if isinstance(event, LoopFinished):
+                return event.result
+    raise LLMError("tool loop ended without a result")  # unreachable: run() always finishes
+
+
+def run_tool_inference(cfg: ToolEnabledInferenceConfig, before_call: ApprovalHook | None = None) -> ToolRunResult:
+    """Blocking: the final answer plus every step (requests, calls, results, timings)."""
+    return default_portal.get().call(lambda runtime: arun_tool_inference(cfg, runtime, before_call))

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import CancelledError as FutureCancelled
 from contextlib import AbstractAsyncContextManager, nullcontext
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .client import ChatClient, api_key_from_env
@@ -22,15 +23,41 @@ from .errors import BackendConnectionError, LLMError
 
 if TYPE_CHECKING:
     from .servers.manager import ServerManager
+    from .tools import ToolRegistry
 
 T = TypeVar("T")
 
 
 class Runtime:
-    def __init__(self, config: BackendsConfig, servers: "ServerManager | None" = None) -> None:
+    def __init__(
+        self,
+        config: BackendsConfig,
+        servers: "ServerManager | None" = None,
+        tools: "ToolRegistry | None" = None,
+        workspace: Path | None = None,
+        tools_dir: Path | None = None,
+    ) -> None:
         self.config = config
         self.servers = servers
         self._clients: dict[str, ChatClient] = {}
+        self._tools = tools
+        self.workspace = workspace or Path.cwd()
+        self.tools_dir = tools_dir
+        self.tool_load_problems: list[str] = []
+        # Tool mode a model turned out to need (e.g. its server rejected `tools`), per process.
+        self.learned_tool_modes: dict[str, str] = {}
+
+    @property
+    def tools(self) -> "ToolRegistry":
+        """Built-in tools confined to ``workspace``, plus the user's tools directory (loaded once)."""
+        if self._tools is None:
+            from .builtin_tools import build_default_registry
+            from .tools import default_tools_dir
+
+            registry = build_default_registry(self.workspace)
+            self.tool_load_problems = registry.load_directory(self.tools_dir or default_tools_dir())
+            self._tools = registry
+        return self._tools
 
     @classmethod
     def from_config_path(cls, path: str | None = None, **manager_options: Any) -> "Runtime":

@@ -171,6 +171,15 @@ def _match_token(text: str, p: int, tokens: tuple[str, ...], final: bool) -> str
     return ""
 
 
+def _may_end_here(before: str) -> bool:
+    """Whether a closing tag after ``before`` may end a block: a body ends in } ] > or a closing fence."""
+    before = before[:-2] if before.endswith("</") else before[:-1]
+    before = before.rstrip()
+    if before.endswith(_FENCE):
+        before = before[:-3].rstrip()
+    return not before or before[-1] in "}]>"
+
+
 def _json_settled(err: json.JSONDecodeError, n: int) -> bool:
     """Whether a decode error on the first ``n`` characters stays an error whatever text follows."""
     return not err.msg.startswith("Unterminated string") and err.pos < n - _JSON_LOOKAHEAD
@@ -686,10 +695,12 @@ class ToolCallStreamParser:
         self._types = _type_table(tools)
         self._buf = ""  # unresolved text; everything before _pos is done with
         self._pos = 0
-        self._base = 0  # absolute offset of _buf[0]
+        self._base = 0  # absolute offset of _buf[0]; only kept up to date while _raw is
         self._pending: list[str] = []  # chunks received inside an open block, joined only when worth a look
         self._pending_len = 0
-        self._retry_at = 0  # an open block is re-examined once it is this long, even without a closing tag
+        self._retry_at = 0  # an open block is looked at again once it is this long, even without a closing tag
+        self._tag_floor = 0  # ... or once it is this long and a plausible closing tag arrives
+        self._seen_tag = False
         self._state = _REASONING if start_in_reasoning else _CONTENT
         self._body_offset = 0  # BLOCK: where the body starts, from _pos
         self._blocks = 0  # <tool_call> blocks opened so far, for error messages
@@ -746,7 +757,9 @@ class ToolCallStreamParser:
                 return []
             self._absorb_pending()
         elif self._pos == len(self._buf) and "<" not in chunk and (state is _REASONING or "`" not in chunk):
-            # Nothing held back and nothing here can start markup: send it straight on.
+            # Nothing held back and nothing here can start markup: send it straight on (past the buffer).
+            self._base += len(self._buf) + len(chunk)
+            self._buf, self._pos = "", 0
             if state is _CONTENT:
                 self._put_content(chunk)
                 return self._drain()
@@ -799,13 +812,42 @@ class ToolCallStreamParser:
         self._pending_len = 0
 
     def _worth_a_look(self, chunk: str) -> bool:
-        """Whether an open block may have ended with this chunk; keeps char-by-char streaming linear."""
-        if self._pending_len + len(self._buf) - self._pos >= self._retry_at:
+        """Whether an open block may have ended with this chunk.
+
+        Char-by-char streaming stays linear because a failed look is followed by another only once the block has
+        doubled, or, when a closing tag arrives, grown by a quarter; a closing tag counts only if it is the first,
+        or if ``}`` ``]`` ``>`` or a fence precedes it, as at a real end, so tags quoted inside a long argument
+        neither cost a look each nor delay the look at the real end.
+        """
+        size = self._pending_len + len(self._buf) - self._pos
+        if size >= self._retry_at:
             return True
-        if ">" not in chunk:
+        if ">" not in chunk or size < self._tag_floor:
             return False
-        recent = self._recent(len(chunk) + len(_TOOL_CLOSE))
-        return _BLOCK_TRIGGER in recent or (self._state is _BARE and _BARE_TRIGGER in recent)
+        trigger = _BARE_TRIGGER if self._state is _BARE else _BLOCK_TRIGGER
+        recent = self._recent(len(chunk) + 2 * len(_TOOL_CLOSE) + _JSON_LOOKAHEAD)
+        at = recent.find(trigger)
+        if at < 0:
+            return False
+        if not self._seen_tag:
+            self._seen_tag = True
+            return True
+        while at >= 0:
+            if _may_end_here(recent[:at]):
+                return True
+            at = recent.find(trigger, at + 1)
+        return False
+
+    def _looked_too_early(self) -> None:
+        size = len(self._buf) - self._pos
+        self._retry_at = 2 * size + 64
+        self._tag_floor = size + size // 4
+
+    def _open(self, state: _State) -> None:
+        self._state = state
+        self._retry_at = 0
+        self._tag_floor = 0
+        self._seen_tag = False
 
     def _recent(self, size: int) -> str:
         pieces: list[str] = []
@@ -882,8 +924,7 @@ class ToolCallStreamParser:
         if tag == _TOOL_OPEN:
             return self._open_block(i, final)
         if tag == _FUNC_OPEN:
-            self._state = _BARE
-            self._retry_at = 0
+            self._open(_BARE)
             return True
         if tag == _THINK_OPEN:
             self._commit_staged()
@@ -924,10 +965,9 @@ class ToolCallStreamParser:
             self._pos = i + len(_TOOL_OPEN)
             return True
         self._blocks += 1
-        self._state = _BLOCK
+        self._open(_BLOCK)
         self._pos = i
         self._body_offset = body - i
-        self._retry_at = 0
         return True
 
     def _open_fence(self, i: int, final: bool) -> bool:
@@ -981,7 +1021,7 @@ class ToolCallStreamParser:
         resolve = _resolve_xml_block if buf[start + body] == "<" else _resolve_json_block
         outcome = self._windowed(resolve, _BLOCK_TRIGGER, body, False, final)
         if outcome is None:
-            self._retry_at = 2 * (len(buf) - start) + 64
+            self._looked_too_early()
             return False
         end, calls, why = outcome
         end += start
@@ -1000,7 +1040,7 @@ class ToolCallStreamParser:
         """A complete bare ``<function=…>…</function>`` is a call (vLLM fallback); anything else is text."""
         outcome = self._windowed(_resolve_bare, _BARE_TRIGGER, 0, True, final)
         if outcome is None:
-            self._retry_at = 2 * (len(self._buf) - self._pos) + 64
+            self._looked_too_early()
             return False
         end, calls, _why = outcome
         if calls is None:
