@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import signal
 import sys
@@ -13,7 +14,8 @@ from pathlib import Path
 
 from .core.errors import LLMError
 from .core.events import Done, ReasoningDelta, TextDelta, Usage
-from .core.inference import InferenceConfig, ainfer, stream_inference
+from .core.inference import InferenceConfig, ToolEnabledInferenceConfig, ainfer, stream_inference, stream_tool_inference
+from .core.tool_loop import LoopFinished, LoopNotice, StepFinished, StepStarted, ToolCallEvent, ToolResultEvent
 from .core.runtime import Runtime
 
 
@@ -27,7 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="answer one prompt, streaming to stdout")
     run.add_argument("-m", "--model", required=True)
     run.add_argument("prompt")
-    run.add_argument("--json", action="store_true", help="print the InferenceResponse as JSON")
+    run.add_argument("--json", action="store_true", help="print the InferenceResponse (or tool run) as JSON")
+    run.add_argument("--tools", help="comma-separated tools to enable, e.g. calculator,get_current_time")
+    run.add_argument("--tool-mode", choices=["auto", "native", "fallback", "off"], help="override the model's mode")
+    run.add_argument("--max-iterations", type=int, default=8)
+    run.add_argument("--workspace", help="directory the file tools are confined to (default: current directory)")
     _generation_flags(run)
 
     chat = sub.add_parser("chat", help="interactive chat (Ctrl-C stops an answer, Ctrl-D quits)")
@@ -80,12 +86,57 @@ async def cmd_models(runtime: Runtime) -> int:
 
 
 async def cmd_run(runtime: Runtime, args: argparse.Namespace) -> int:
+    if args.tools:
+        return await cmd_run_tools(runtime, args)
     cfg = _request(args, prompt=args.prompt)
     if args.json:
         response = await ainfer(cfg, runtime)
         print(response.model_dump_json(indent=2))
         return 1 if response.error_message else 0
     await _stream_answer(runtime, cfg)
+    return 0
+
+
+async def cmd_run_tools(runtime: Runtime, args: argparse.Namespace) -> int:
+    """Show each step of the tool loop: the model's text, every call and result, the guards."""
+    if args.workspace:
+        runtime.workspace = Path(args.workspace).resolve()
+    runtime.tools  # loads the user tools directory, filling tool_load_problems
+    for problem in runtime.tool_load_problems:
+        print(f"[tools] skipped: {problem}", file=sys.stderr)
+    cfg = ToolEnabledInferenceConfig(
+        **_request(args, prompt=args.prompt).model_dump(exclude={"request_id", "base_model", "adapter_dir"}),
+        enable_tools=True,
+        tools=[t.strip() for t in args.tools.split(",") if t.strip()],
+        max_iterations=args.max_iterations,
+        tool_mode=args.tool_mode,
+    )
+
+    def approve(call, tool) -> bool:
+        answer = input(f"\n[approve] {call.name}({json.dumps(call.arguments)})? [y/N] ")
+        return answer.strip().lower() in ("y", "yes")
+
+    async with aclosing(stream_tool_inference(cfg, runtime, approve)) as events:
+        async for event in events:
+            if isinstance(event, StepStarted):
+                print(f"\n--- step {event.iteration} ({event.mode}{', tools sent' if event.tools_sent else ''})")
+            elif isinstance(event, TextDelta):
+                sys.stdout.write(event.text)
+            elif isinstance(event, ReasoningDelta):
+                sys.stdout.write(f"\033[2m{event.text}\033[0m" if sys.stdout.isatty() else event.text)
+            elif isinstance(event, ToolCallEvent):
+                print(f"\n[call {event.source}] {event.call.name}({json.dumps(event.call.arguments, ensure_ascii=False)})")
+            elif isinstance(event, ToolResultEvent):
+                r = event.result
+                print(f"[result {'ok' if r.ok else 'error'} {r.duration_ms:.1f} ms] {r.text[:500]}")
+            elif isinstance(event, LoopNotice):
+                print(f"\n[{event.kind}] {event.message}")
+            elif isinstance(event, StepFinished):
+                print(f"\n[step {event.iteration}: {event.finish_reason}, {event.duration_ms:.0f} ms]")
+            elif isinstance(event, LoopFinished):
+                if args.json:
+                    print(json.dumps(dataclasses.asdict(event.result), default=str, indent=2))
+            sys.stdout.flush()
     return 0
 
 

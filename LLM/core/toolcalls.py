@@ -120,7 +120,12 @@ _FENCE = "```"
 _BLOCK_TRIGGER = "tool_call>"
 _BARE_TRIGGER = "function>"
 
-_MARK_RE = re.compile(r"<(?:tool_call>|think>|/think>|function=)|```")
+# Markup that content scanning stops at. The first branch is the usual opener of a real block, recognised in one
+# step; anything else starting with <tool_call> goes through _block_body.
+_MARK_RE = re.compile(
+    r"(?P<block><tool_call>\s*(?:```[\w+\-.]*[ \t]*\r?\n\s*)?(?=[{\[]|<function=))"
+    r"|<(?:tool_call>|think>|/think>|function=)|```"
+)
 _WS_RE = re.compile(r"\s*")
 _POST_RE = re.compile(r"\s*(?:```\s*)?")  # after a block's body: whitespace and an optional closing fence
 _FENCE_LINE_RE = re.compile(r"```[\w+\-.]*[ \t]*\r?\n")
@@ -920,6 +925,9 @@ class ToolCallStreamParser:
         if i > pos:
             self._put_content(buf[pos:i])
             self._pos = i
+        if mark.lastgroup == "block":
+            self._start_block(i, mark.end())
+            return True
         tag = mark.group()
         if tag == _TOOL_OPEN:
             return self._open_block(i, final)
@@ -964,11 +972,14 @@ class ToolCallStreamParser:
             self._put_content(_TOOL_OPEN)
             self._pos = i + len(_TOOL_OPEN)
             return True
+        self._start_block(i, body)
+        return True
+
+    def _start_block(self, i: int, body: int) -> None:
         self._blocks += 1
         self._open(_BLOCK)
         self._pos = i
         self._body_offset = body - i
-        return True
 
     def _open_fence(self, i: int, final: bool) -> bool:
         """A ``` line that may wrap only valid blocks; then the fence goes with them (policy 6)."""

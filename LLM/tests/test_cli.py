@@ -1,0 +1,95 @@
+"""llmctl as a user runs it: a real subprocess against the fake server."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from LLM.tests.fakes.handle import REPO_ROOT, FakeServerHandle
+
+
+def llmctl(config: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "LLM_STATE_DIR": str(config.parent / "state"),
+           "XDG_CONFIG_HOME": str(config.parent / "xdg")}
+    return subprocess.run([sys.executable, "-m", "LLM", "--config", str(config), *args],
+                          capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+
+
+def write_config(tmp_path: Path, server: FakeServerHandle) -> Path:
+    config = tmp_path / "backends.yaml"
+    config.write_text(
+        f"models:\n  fake:\n    backend: openai\n    server_url: {server.url}/v1\n    model_name: fake-model\n"
+        "  broken:\n    base_model: x.gguf\n    port: 99999\n"
+    )
+    return config
+
+
+def test_cli_run_streams_answer(fake_server: FakeServerHandle, tmp_path: Path):
+    fake_server.script({"text": "streamed answer"})
+    out = llmctl(write_config(tmp_path, fake_server), "run", "-m", "fake", "hello")
+    assert out.returncode == 0 and out.stdout.strip() == "streamed answer"
+
+
+def test_cli_run_json_prints_inference_response(fake_server: FakeServerHandle, tmp_path: Path):
+    fake_server.script({"text": "json answer"})
+    out = llmctl(write_config(tmp_path, fake_server), "run", "-m", "fake", "--json", "hello")
+    data = json.loads(out.stdout)
+    assert data["generated_text"] == "json answer" and data["finish_reason"] == "stop"
+
+
+def test_cli_run_with_tools_shows_each_step(fake_server: FakeServerHandle, tmp_path: Path):
+    fake_server.script({"tool_calls": [{"name": "calculator", "arguments": {"expression": "7*6"}}]}, {"text": "42!"})
+    out = llmctl(write_config(tmp_path, fake_server), "run", "-m", "fake", "--tools", "calculator,get_current_time",
+                 "--tool-mode", "native", "what is 7*6")
+    assert out.returncode == 0, out.stderr
+    assert "--- step 1 (native, tools sent)" in out.stdout
+    assert '[call native] calculator({"expression": "7*6"})' in out.stdout
+    assert "[result ok" in out.stdout and "] 42" in out.stdout and out.stdout.rstrip().endswith("ms]")
+    assert "42!" in out.stdout
+
+
+def test_cli_errors_are_one_line_without_traceback(fake_server: FakeServerHandle, tmp_path: Path):
+    config = write_config(tmp_path, fake_server)
+    for args, expected in [
+        (("run", "-m", "missing", "hi"), "error: Model 'missing' not found in config"),
+        (("run", "-m", "broken", "hi"), "models.broken.port: must be 1-65535, got 99999"),
+        (("run", "-m", "fake", "--temperature", "9", "hi"), "temperature"),
+    ]:
+        out = llmctl(config, *args)
+        assert out.returncode == 1, out
+        assert expected in out.stderr and "Traceback" not in out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+def test_cli_models_lists_valid_and_invalid_entries(fake_server: FakeServerHandle, tmp_path: Path):
+    out = llmctl(write_config(tmp_path, fake_server), "models")
+    lines = out.stdout.splitlines()
+    assert lines[0].split()[:3] == ["fake", "openai", "external"]
+    assert lines[1].startswith("broken") and "invalid" in lines[1]
+
+
+def test_cli_probe_reports_steps(fake_server: FakeServerHandle, tmp_path: Path):
+    out = llmctl(write_config(tmp_path, fake_server), "probe", "-m", "fake")
+    assert out.returncode == 0
+    assert [line.split()[0] for line in out.stdout.splitlines()] == ["ok", "ok", "ok"]
+
+
+def test_core_never_imports_qt():
+    """LLM.core stays plain Python: no PySide6 / qasync import anywhere in it."""
+    script = (
+        "import sys, pkgutil, importlib, LLM.core\n"
+        "for m in pkgutil.walk_packages(LLM.core.__path__, 'LLM.core.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'qasync', 'PyQt5', 'PyQt6')]\n"
+        "print(bad)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+    pattern = re.compile(r"^\s*(from|import)\s+(PySide6|qasync|PyQt\d)", re.MULTILINE)
+    offenders = [p for p in (REPO_ROOT / "LLM" / "core").rglob("*.py") if pattern.search(p.read_text())]
+    assert offenders == []
