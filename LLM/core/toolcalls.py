@@ -1,6 +1,6 @@
 """Recover Qwen/Hermes `<tool_call>` tool calls and `<think>` reasoning from raw model text, whole or streamed.
 
-A pure leaf module (stdlib only, no I/O). Policy: /work/shared/TOOLCALL_PARSERS.md section 6, in short:
+A pure leaf module (stdlib only, no I/O). Policy: section 6 of the shared TOOLCALL_PARSERS.md, in short:
 
 * Reasoning first: ``<think>…</think>`` is reasoning, calls inside it are never calls; an unclosed ``<think>``
   makes the rest reasoning; text before a lone leading ``</think>`` is reasoning.
@@ -13,8 +13,8 @@ A pure leaf module (stdlib only, no I/O). Policy: /work/shared/TOOLCALL_PARSERS.
 There is one engine, :class:`ToolCallStreamParser`; :func:`parse_tool_calls` feeds it the whole text at once.
 Streaming therefore gives the whole-text result for any chunking, provided every decision waits until the text
 seen so far settles it; that is the rule each step below follows (``final`` means "no more text will come").
-Work stays linear: resolved text is never scanned again, and an open block is re-examined only when a possible
-end of it arrives (a ``...tool_call>`` tag, or the block doubling in size).
+Work stays linear: resolved text is never scanned again, and an open block is looked at again only when a
+plausible end of it arrives or it has grown geometrically (see ``_worth_a_look``).
 """
 
 from __future__ import annotations
@@ -120,11 +120,12 @@ _FENCE = "```"
 _BLOCK_TRIGGER = "tool_call>"
 _BARE_TRIGGER = "function>"
 
-# Markup that content scanning stops at. The first branch is the usual opener of a real block, recognised in one
-# step; anything else starting with <tool_call> goes through _block_body.
+# Markup that content scanning stops at. The "block" branch is the usual opener of a real block, recognised in one
+# step; anything else starting with <tool_call> goes through _block_body. (Every top-level branch starts with a
+# plain character, so the regex engine skips ahead to the next "<" or "`" at C speed.)
 _MARK_RE = re.compile(
-    r"(?P<block><tool_call>\s*(?:```[\w+\-.]*[ \t]*\r?\n\s*)?(?=[{\[]|<function=))"
-    r"|<(?:tool_call>|think>|/think>|function=)|```"
+    r"<(?:(?P<block>tool_call>\s*(?:```[\w+\-.]*[ \t]*\r?\n\s*)?(?=[{\[]|<function=))"
+    r"|tool_call>|think>|/think>|function=)|```"
 )
 _WS_RE = re.compile(r"\s*")
 _POST_RE = re.compile(r"\s*(?:```\s*)?")  # after a block's body: whitespace and an optional closing fence
@@ -568,6 +569,11 @@ def _resolve_json_block(text: str, body: int, final: bool, types: _TypeTable) ->
         return None
     if end < 0:
         return _invalid_block(text, body, final, f"unexpected text after the JSON at char {p}", True)
+    first = values[0]
+    if len(values) == 1 and type(first) is dict:  # the usual {"name": ..., "arguments": {...}}, checked directly
+        name, arguments = first.get("name"), first.get("arguments")
+        if type(name) is str and name.strip() and type(arguments) is dict:
+            return end, [(name, arguments)], ""
     calls, why = _calls_from_values(values)
     return end, calls, why
 
@@ -707,7 +713,7 @@ class ToolCallStreamParser:
         self._tag_floor = 0  # ... or once it is this long and a plausible closing tag arrives
         self._seen_tag = False
         self._state = _REASONING if start_in_reasoning else _CONTENT
-        self._body_offset = 0  # BLOCK: where the body starts, from _pos
+        self._body_offset = 0  # BLOCK / BARE: where the body starts, from _pos
         self._blocks = 0  # <tool_call> blocks opened so far, for error messages
         self._group: str | None = None  # held ```lang fence text while it may wrap only valid blocks
         # Auto mode, before any think tag: results are staged, and the raw text kept, in case a lone </think>
@@ -831,7 +837,8 @@ class ToolCallStreamParser:
             return False
         trigger = _BARE_TRIGGER if self._state is _BARE else _BLOCK_TRIGGER
         recent = self._recent(len(chunk) + 2 * len(_TOOL_CLOSE) + _JSON_LOOKAHEAD)
-        at = recent.find(trigger)
+        # Only tags inside the body count (the opener itself ends in "tool_call>").
+        at = recent.find(trigger, max(0, len(recent) - (size - self._body_offset)))
         if at < 0:
             return False
         if not self._seen_tag:
@@ -845,11 +852,12 @@ class ToolCallStreamParser:
 
     def _looked_too_early(self) -> None:
         size = len(self._buf) - self._pos
-        self._retry_at = 2 * size + 64
+        self._retry_at = 2 * size + 16
         self._tag_floor = size + size // 4
 
-    def _open(self, state: _State) -> None:
+    def _open(self, state: _State, body_offset: int = 0) -> None:
         self._state = state
+        self._body_offset = body_offset
         self._retry_at = 0
         self._tag_floor = 0
         self._seen_tag = False
@@ -977,9 +985,8 @@ class ToolCallStreamParser:
 
     def _start_block(self, i: int, body: int) -> None:
         self._blocks += 1
-        self._open(_BLOCK)
+        self._open(_BLOCK, body - i)
         self._pos = i
-        self._body_offset = body - i
 
     def _open_fence(self, i: int, final: bool) -> bool:
         """A ``` line that may wrap only valid blocks; then the fence goes with them (policy 6)."""
@@ -1001,36 +1008,36 @@ class ToolCallStreamParser:
         self._pos = fence.end()
         return self._open_block(self._pos, final)
 
-    def _windowed(self, resolve: Any, trigger: str, skip: int, grow: bool, final: bool) -> _Outcome | None:
-        """``resolve`` on the open block's text, cut short after successive ``trigger`` tags as far as needed.
+    def _windowed(self, resolve: Any, skip: int, by_tags: bool, final: bool) -> _Outcome | None:
+        """``resolve`` on the open block's text cut short, on longer and longer prefixes as far as needed.
 
         A resolver's answer on a prefix is final once it gives one (the rule streaming relies on), so trying short
-        windows first is safe, and it keeps whole-text parsing linear: json's errors count the lines before their
-        position, and XML value search looks ahead, both over whatever text they are given. ``grow`` also tries
-        windows of doubling size first, for bare calls, which a mention in prose settles within a few characters.
+        prefixes first is safe, and it keeps whole-text parsing linear: json's errors count the lines before their
+        position, and searches for closing tags look ahead, both over whatever text they are given. Blocks are cut
+        after successive ``...tool_call>`` tags (they can only end at one); bare calls, which a mention in prose
+        settles within a few characters, at doubling lengths.
         """
         buf, start, types = self._buf, self._pos, self._types
         n = len(buf)
-        search = start + skip  # past the opening tag, which itself ends in "tool_call>"
-        hit = buf.find(trigger, search)
-        size = 64
+        hit = buf.find(_BLOCK_TRIGGER, start + skip) if by_tags else -1  # skip: the opener ends in "tool_call>"
+        end = start + 64
         while True:
-            end = n if hit < 0 else hit + len(trigger) + 2 * _JSON_LOOKAHEAD
-            if grow and start + size < end:
-                end = start + size
-                size *= 2
-            elif hit >= 0:  # next window: the next trigger, but at least twice as long (tags quoted in strings)
-                hit = buf.find(trigger, max(hit + len(trigger), 2 * end - start))
+            if by_tags:
+                end = n if hit < 0 else max(hit + len(_BLOCK_TRIGGER) + 2 * _JSON_LOOKAHEAD, 2 * end - start)
             if end >= n:
                 return resolve(buf[start:] if start else buf, skip, final, types)
             outcome = resolve(buf[start:end], skip, False, types)
             if outcome is not None:
                 return outcome
+            if by_tags:
+                hit = buf.find(_BLOCK_TRIGGER, max(hit + len(_BLOCK_TRIGGER), 2 * end - start))
+            else:
+                end = 2 * end - start
 
     def _step_block(self, final: bool) -> bool:
         buf, start, body = self._buf, self._pos, self._body_offset
         resolve = _resolve_xml_block if buf[start + body] == "<" else _resolve_json_block
-        outcome = self._windowed(resolve, _BLOCK_TRIGGER, body, False, final)
+        outcome = self._windowed(resolve, body, True, final)
         if outcome is None:
             self._looked_too_early()
             return False
@@ -1049,7 +1056,7 @@ class ToolCallStreamParser:
 
     def _step_bare(self, final: bool) -> bool:
         """A complete bare ``<function=…>…</function>`` is a call (vLLM fallback); anything else is text."""
-        outcome = self._windowed(_resolve_bare, _BARE_TRIGGER, 0, True, final)
+        outcome = self._windowed(_resolve_bare, 0, False, final)
         if outcome is None:
             self._looked_too_early()
             return False

@@ -451,6 +451,31 @@ def test_stream_parser_auto_mode_holds_content_until_a_think_tag_settles_it():
     assert auto.final_events == [ContentDelta("Hello there.")]
 
 
+SETTLED_EARLY = [
+    pytest.param('<tool_call>{name: x}</tool_call> then prose', "then prose", id="invalid-block"),
+    pytest.param('<tool_call>{"name": "x", "arguments": {"a": tr</tool_call> then prose that goes on and on',
+                 "goes on and on", id="invalid-block-ending-without-brace"),
+    pytest.param('<tool_call>{"name": "w", "arguments": {"c": "a </tool_call> b"}}</tool_call> after', "after",
+                 id="close-tag-quoted-in-a-string"),
+    pytest.param("Use <function=name> to call it. More prose follows here.", "follows here.", id="bare-mention"),
+    pytest.param("<tool_call>\n<function=f>\n<parameter=a>\nx </tool_call> y\n</parameter>\n</function>\n</tool_call>"
+                 " after", "after", id="xml-value-quoting-the-close-tag"),
+    pytest.param('```json\n<tool_call>{"name": "a", "arguments": {}}</tool_call>\n```\nafter', "after",
+                 id="fence-around-a-block"),
+]
+
+
+@pytest.mark.parametrize("text, tail", SETTLED_EARLY)
+def test_stream_parser_settles_blocks_before_the_end(text: str, tail: str):
+    """Content after a resolved block is sent while streaming, not only at finish()."""
+    parser = ToolCallStreamParser(start_in_reasoning=False)
+    events = [event for ch in text for event in parser.feed(ch)]
+    assert joined(events, ContentDelta).endswith(tail)
+    assert joined(events, ContentDelta) + joined(parser.finish() and parser.final_events, ContentDelta) == (
+        parse_tool_calls(text).content
+    )
+
+
 def test_stream_parser_long_block_char_by_char_stays_linear():
     """A 400 KB block fed one character at a time must not be re-parsed per character (that took minutes)."""
     text = json_call("write_file", {"path": "a.txt", "content": "x </tool_call> y\n" * 24_000})
