@@ -453,8 +453,8 @@ def test_stream_parser_auto_mode_holds_content_until_a_think_tag_settles_it():
 
 SETTLED_EARLY = [
     pytest.param('<tool_call>{name: x}</tool_call> then prose', "then prose", id="invalid-block"),
-    pytest.param('<tool_call>{"name": "x", "arguments": {"a": tr</tool_call> then prose that goes on and on',
-                 "goes on and on", id="invalid-block-ending-without-brace"),
+    pytest.param('<tool_call>{"name": "x", "arguments": {"a": tr</tool_call> then prose' + " that goes on" * 6,
+                 "goes on", id="invalid-block-ending-without-brace"),
     pytest.param('<tool_call>{"name": "w", "arguments": {"c": "a </tool_call> b"}}</tool_call> after', "after",
                  id="close-tag-quoted-in-a-string"),
     pytest.param("Use <function=name> to call it. More prose follows here.", "follows here.", id="bare-mention"),
@@ -467,7 +467,11 @@ SETTLED_EARLY = [
 
 @pytest.mark.parametrize("text, tail", SETTLED_EARLY)
 def test_stream_parser_settles_blocks_before_the_end(text: str, tail: str):
-    """Content after a resolved block is sent while streaming, not only at finish()."""
+    """Content after a resolved block is sent while streaming, not only at finish().
+
+    (A look at an open block that the text so far cannot settle is retried at the next plausible closing tag or
+    once the block has doubled, so a settled block may wait for up to its own length of further text.)
+    """
     parser = ToolCallStreamParser(start_in_reasoning=False)
     events = [event for ch in text for event in parser.feed(ch)]
     assert joined(events, ContentDelta).endswith(tail)
