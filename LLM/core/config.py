@@ -82,6 +82,12 @@ class ModelEntry(BaseModel):
             raise ValueError(f"must be 1-65535, got {value}")
         return value
 
+    @field_validator("tools", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        # YAML 1.1 reads an unquoted `off` as false.
+        return "off" if value is False else value
+
     @field_validator("keep_alive")
     @classmethod
     def _positive_ttl(cls, value: Any) -> Any:
@@ -243,7 +249,7 @@ def _validate_entry(
         merged["default_params"] = {**defaults["default_params"], **raw["default_params"]}
     for key in ("base_model", "adapter_dir"):
         if isinstance(merged.get(key), str):
-            merged[key] = _resolve_path(merged[key], base_dir)
+            merged[key] = _resolve_path(merged[key], base_dir, keep_names=merged.get("backend") == "vllm")
     if merged.get("backend") is None:
         backend = _infer_backend(merged)
         if backend is None:
@@ -285,12 +291,15 @@ def _infer_backend(merged: dict[str, Any]) -> str | None:
     return None
 
 
-def _resolve_path(value: str, base_dir: Path | None) -> str:
+def _resolve_path(value: str, base_dir: Path | None, keep_names: bool = False) -> str:
     if value.startswith("pkg:"):
         return value
     path = Path(os.path.expandvars(value)).expanduser()
     if not path.is_absolute() and base_dir is not None:
-        path = base_dir / path
+        candidate = base_dir / path
+        # vLLM also takes a model name (Qwen/Qwen2.5-7B-Instruct) from its own cache: keep it as written.
+        if candidate.exists() or not keep_names:
+            return str(candidate)
     return str(path)
 
 

