@@ -391,3 +391,39 @@ def test_chat_request_sampling_normalises_stop_and_max_tokens(
     request = hf_server.ChatRequest.model_validate({"messages": [{"role": "user", "content": "hi"}], **body})
     params = request.sampling()
     assert (params.max_tokens, params.stop) == (max_tokens, stop)
+
+
+def test_hf_backend_through_the_server_manager_streams_an_answer(
+    tiny_dirs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A transformers entry of llm_backends.yaml, launched by the ServerManager with its PEFT adapter."""
+    import asyncio
+
+    from LLM.core.config import parse_backends
+    from LLM.core.inference import InferenceConfig, ainfer
+    from LLM.core.runtime import Runtime
+    from LLM.core.servers import ServerManager
+    from LLM.core.servers.process import pid_alive
+
+    model_dir, adapter_dir = tiny_dirs
+    config = parse_backends(
+        f"models:\n  tiny:\n    base_model: {model_dir}\n    adapter_dir: {adapter_dir}\n"
+        f"    port: {free_port()}\n    context_size: 256\n    startup_timeout_s: 120\n",
+        strict=True,
+    )
+    assert config.models["tiny"].backend == "transformers"
+
+    async def go():
+        manager = ServerManager(config, logs_dir=tmp_path / "logs", state_dir=tmp_path / "state")
+        runtime = Runtime(config, manager)
+        try:
+            response = await ainfer(InferenceConfig(prompt="hello", model_id="tiny", max_new_tokens=5), runtime)
+            return response, manager.server("tiny").pid
+        finally:
+            await runtime.aclose()
+
+    response, pid = asyncio.run(go())
+    assert response.error_message is None and response.generated_text
+    assert response.finish_reason in ("stop", "length")
+    assert not pid_alive(pid)
+    assert "loading adapter" in (tmp_path / "logs" / "tiny.log").read_text()
