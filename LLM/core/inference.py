@@ -82,27 +82,27 @@ async def stream_inference(cfg: InferenceConfig, runtime: Runtime | None = None)
         return
     model_id = str(cfg.model_id)
     entry = runtime.entry(model_id)
-    client = await runtime.client_for(model_id)
     stop = StopSequenceFilter(merged_stop(cfg, entry))
     try:
-        async with runtime.in_use(model_id), aclosing(
-            client.chat(build_messages(cfg, entry), request_params(cfg, entry))
-        ) as events:
-            async for event in events:
-                if isinstance(event, TextDelta):
-                    text = stop.feed(event.text)
-                    if text:
-                        yield event if text is event.text else TextDelta(text)
-                    if stop.stopped:
-                        yield Done("stop_sequence")
-                        return
-                elif isinstance(event, Done):
-                    tail = stop.flush()
-                    if tail:
-                        yield TextDelta(tail)
-                    yield event
-                else:
-                    yield event
+        # in_use before client_for: an idle TTL cannot stop the server between "ready" and the request.
+        async with runtime.in_use(model_id):
+            client = await runtime.client_for(model_id)
+            async with aclosing(client.chat(build_messages(cfg, entry), request_params(cfg, entry))) as events:
+                async for event in events:
+                    if isinstance(event, TextDelta):
+                        text = stop.feed(event.text)
+                        if text:
+                            yield event if text is event.text else TextDelta(text)
+                        if stop.stopped:
+                            yield Done("stop_sequence")
+                            return
+                    elif isinstance(event, Done):
+                        tail = stop.flush()
+                        if tail:
+                            yield TextDelta(tail)
+                        yield event
+                    else:
+                        yield event
     except LLMError as exc:
         explained = await runtime.explain_failure(model_id, exc)
         if explained is exc:

@@ -130,11 +130,11 @@ class ToolLoop:
         self.before_call = before_call
 
     async def run(self, messages: list[dict[str, Any]]) -> AsyncIterator[LoopEvent]:
-        client = await self.runtime.client_for(self.model_id)
         history = list(messages)
         result = ToolRunResult()
         repeats: Counter[tuple[str, str, str]] = Counter()
         async with self.runtime.in_use(self.model_id):
+            client = await self.runtime.client_for(self.model_id)
             for iteration in range(1, self.max_iterations + 1):
                 step = ToolStep(iteration, self.mode, [], self.mode in ("native", "auto"))
                 async for event in self._step(client, history, step):

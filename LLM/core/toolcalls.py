@@ -25,7 +25,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any, Union
+from typing import Any, Callable, Union
 
 __all__ = [
     "ContentDelta",
@@ -116,7 +116,8 @@ _PARAM_OPEN = "<parameter="
 _PARAM_CLOSE = "</parameter>"
 _FENCE = "```"
 
-# Every tag that can end an open block ends with this, so only its arrival is worth a new attempt.
+# Every tag that can end an open block ends with "tool_call>" (a bare call: "function>"), so while streaming only
+# their arrival is worth another look at the block.
 _BLOCK_TRIGGER = "tool_call>"
 _BARE_TRIGGER = "function>"
 
@@ -483,6 +484,10 @@ def _parse_xml_call(text: str, x: int, final: bool, types: _TypeTable, in_block:
 # How a block (or bare call) resolved: (index where scanning resumes, its calls or None if invalid, why invalid).
 # Resolvers return None instead while the text so far cannot settle it.
 _Outcome = tuple[int, Union[list[_Call], None], str]
+
+
+# A resolver: (text from the block's start, body offset, final, types) -> outcome, or None if not yet settled.
+_Resolver = Callable[[str, int, bool, _TypeTable], Union[_Outcome, None]]
 
 
 def _block_body(text: str, i: int, final: bool) -> int | None:
@@ -1032,7 +1037,7 @@ class ToolCallStreamParser:
         self._pos = fence.end()
         return self._open_block(self._pos, final)
 
-    def _windowed(self, resolve: Any, skip: int, by_tags: bool, final: bool) -> _Outcome | None:
+    def _windowed(self, resolve: _Resolver, skip: int, by_tags: bool, final: bool) -> _Outcome | None:
         """``resolve`` on the open block's text cut short, on longer and longer prefixes as far as needed.
 
         A resolver's answer on a prefix is final once it gives one (the rule streaming relies on), so trying short

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import signal
 import socket
@@ -23,8 +24,12 @@ from LLM.core.servers import ServerManager, ServerState
 from LLM.core.servers.process import pid_alive
 from LLM.tests.fakes.handle import REPO_ROOT, free_port
 
-pytestmark = pytest.mark.engine
-pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (make test installs it)")
+# find_spec, not importorskip: importing llama_cpp in the test process opens files it never closes.
+pytestmark = [
+    pytest.mark.engine,
+    pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,
+                       reason="llama-cpp-python is not installed (make test installs it)"),
+]
 
 
 def default_config(port: int) -> BackendsConfig:

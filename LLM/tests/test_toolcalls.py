@@ -475,9 +475,8 @@ def test_stream_parser_settles_blocks_before_the_end(text: str, tail: str):
     parser = ToolCallStreamParser(start_in_reasoning=False)
     events = [event for ch in text for event in parser.feed(ch)]
     assert joined(events, ContentDelta).endswith(tail)
-    assert joined(events, ContentDelta) + joined(parser.finish() and parser.final_events, ContentDelta) == (
-        parse_tool_calls(text).content
-    )
+    result = parser.finish()
+    assert joined(events + parser.final_events, ContentDelta) == result.content == parse_tool_calls(text).content
 
 
 def test_stream_parser_long_block_char_by_char_stays_linear():

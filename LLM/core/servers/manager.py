@@ -119,7 +119,7 @@ class ServerManager:
 
     @asynccontextmanager
     async def in_use(self, model_id: str) -> AsyncIterator[None]:
-        server = self._servers.get(model_id)
+        server = self.server(model_id)
         if server is None:
             yield
             return

@@ -63,6 +63,8 @@ class ModelServer:
         self._crashes = 0
         self._in_flight = 0
         self._idle_handle: asyncio.TimerHandle | None = None
+        self._stopped = asyncio.Event()  # set while no stop is in progress
+        self._stopped.set()
 
     # ----- transitions (the only place state changes) -----
     def _set(self, state: ServerState, detail: str = "", error: LLMError | None = None) -> None:
@@ -81,6 +83,7 @@ class ModelServer:
     # ----- public requests -----
     async def ensure_ready(self, detach: bool = False) -> None:
         """Start (or re-attach to) the server unless it is ready; concurrent calls share one start."""
+        await self._stopped.wait()  # a stop in progress (idle TTL, reload) finishes first
         if self.state is ServerState.READY and not self._proc_exited.is_set():
             if detach:
                 self._mark_detached()
@@ -105,11 +108,15 @@ class ModelServer:
         if self.state is not ServerState.STOPPING:
             self._set(ServerState.STOPPING, f"stopping pid {pid}")
         self._cancel_idle()
-        await asyncio.to_thread(process.stop_process_group, pid)
-        self._state_file.remove(self.entry.id, pid)
-        self.pid = None
-        self.owned = False
-        self._set(ServerState.STOPPED, "stopped")
+        self._stopped.clear()
+        try:
+            await asyncio.to_thread(process.stop_process_group, pid)
+            self._state_file.remove(self.entry.id, pid)
+            self.pid = None
+            self.owned = False
+            self._set(ServerState.STOPPED, "stopped")
+        finally:
+            self._stopped.set()
 
     async def crash_error(self, wait_s: float = 1.5) -> ServerExitedError | None:
         """After a dropped connection: the ServerExitedError if the process died (or dies within wait_s)."""

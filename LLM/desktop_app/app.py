@@ -1,0 +1,108 @@
+"""Composition root: builds config, server manager, tools and runtime once; ``main`` runs the window."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+# PySide6 before qasync: qasync binds to whichever Qt binding is imported first.
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+import qasync
+
+from LLM.core.builtin_tools import build_default_registry
+from LLM.core.config import load_backends, resolve_config_path
+from LLM.core.errors import LLMError
+from LLM.core.runtime import Runtime
+from LLM.core.servers import ServerManager
+from LLM.core.tools import ToolRegistry, default_tools_dir
+
+from .context import AppContext
+from .interaction import Interaction, QtInteraction
+from .main_window import MainWindow
+
+
+def build_runtime(
+    config_path: Path,
+    *,
+    manager_options: dict[str, Any] | None = None,
+    workspace: Path | None = None,
+    tools_dir: Path | None = None,
+) -> Runtime:
+    """Config, server manager and tool registry, each built once."""
+    config = load_backends(config_path)
+    manager = ServerManager(config, **(manager_options or {}))
+    workspace = workspace or Path.cwd()
+    tools: ToolRegistry = build_default_registry(workspace)
+    problems = tools.load_directory(tools_dir or default_tools_dir())
+    runtime = Runtime(config, manager, tools, workspace=workspace, tools_dir=tools_dir)
+    runtime.tool_load_problems = problems
+    return runtime
+
+
+def build_main_window(
+    config_path: str | Path | None = None,
+    *,
+    runtime: Runtime | None = None,
+    manager_options: dict[str, Any] | None = None,
+    interaction: Interaction | None = None,
+    initial_model: str | None = None,
+    workspace: Path | None = None,
+    tools_dir: Path | None = None,
+) -> MainWindow:
+    """The main window and everything it needs. The caller provides the QApplication and has set a
+    qasync event loop as the asyncio loop; the selected model's server starts once that loop runs.
+
+    Keyword-only seams for tests: ``runtime`` (a prebuilt one), ``manager_options`` (e.g. a
+    ``launcher`` or ``logs_dir`` for ServerManager), ``interaction`` (answers dialogs).
+    """
+    path = resolve_config_path(config_path)
+    if runtime is None:
+        runtime = build_runtime(path, manager_options=manager_options, workspace=workspace, tools_dir=tools_dir)
+    ctx = AppContext(runtime=runtime, config_path=path, interaction=interaction or QtInteraction())
+    return MainWindow(ctx, initial_model=initial_model)
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="llm-desktop", description="The LLM workbench desktop window.")
+    parser.add_argument("--config", metavar="PATH", help="llm_backends.yaml to use (default: the usual lookup)")
+    parser.add_argument("--model", "-m", metavar="ID", help="model to select at start (default: 'default')")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("LLM Workbench")
+    app.setDesktopFileName("llm-workbench")
+    # The window hides while its servers stop; Qt must not end the loop on that hide.
+    app.setQuitOnLastWindowClosed(False)
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    try:
+        window = build_main_window(args.config, initial_model=args.model)
+    except LLMError as exc:
+        QMessageBox.critical(None, "LLM Workbench", str(exc))
+        print(f"llm-desktop: {exc}", file=sys.stderr)
+        return 2
+    # Ctrl-C in the terminal closes the window the orderly way (servers stopped). Python only
+    # runs signal handlers when it gets control, so a timer hands it control a few times a second.
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    signal.signal(signal.SIGTERM, lambda *_: window.close())
+    wake = QTimer(interval=200)
+    wake.timeout.connect(lambda: None)
+    wake.start()
+    window.resize(window.sizeHint())
+    window.show()
+    with loop:
+        loop.run_until_complete(window.wait_closed())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

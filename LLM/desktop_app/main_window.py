@@ -1,0 +1,202 @@
+"""The main window: model selector on top, chat and tool chat pages, config reloads, orderly shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from PySide6.QtCore import QSize
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QMainWindow, QTabWidget, QVBoxLayout, QWidget
+
+from LLM.core.config import BackendsConfig, load_backends
+from LLM.core.errors import LLMError
+
+from .chat_page import ChatPage
+from .config_watcher import ConfigWatcher
+from .context import AppContext
+from .model_selector import ModelSelector
+from .qt_bridge import ServerEventBridge
+from .style import STYLESHEET
+from .tool_chat_page import ToolChatPage
+
+log = logging.getLogger(__name__)
+STATUS_MESSAGE_MS = 12_000
+BUSY_STATES = ("starting", "ready", "running")
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, ctx: AppContext, initial_model: str | None = None) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.setObjectName("mainWindow")
+        self.setWindowTitle("LLM Workbench")
+        self.setStyleSheet(STYLESHEET)
+
+        self.selector = ModelSelector()
+        self.chat_page = ChatPage(ctx)
+        self.tool_chat_page = ToolChatPage(ctx)
+        self.tabs = QTabWidget(objectName="pageTabs")
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.chat_page, "Chat")
+        self.tabs.addTab(self.tool_chat_page, "Tool chat")
+
+        central = QWidget(objectName="central")
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        header = QWidget(objectName="header")
+        header_layout = QVBoxLayout(header)
+        header_layout.setContentsMargins(16, 10, 16, 10)
+        header_layout.addWidget(self.selector)
+        layout.addWidget(header)
+        layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+        self._build_menu()
+
+        self.bridge = ServerEventBridge(ctx.servers, self)
+        self.bridge.event.connect(self.selector.on_server_event)
+        self.selector.model_selected.connect(self._on_model_selected)
+        self.selector.retry_requested.connect(self.start_server)
+        self.selector.open_log_requested.connect(self._open_log)
+        self.watcher = ConfigWatcher(ctx.config_path, self)
+        self.watcher.changed.connect(self._on_config_file_changed)
+
+        self._closing: asyncio.Task[None] | None = None
+        self._closed = asyncio.Event()
+        self._close_accepted = False
+        self.selector.set_config(ctx.config, self._statuses(), select=self._initial(ctx.config, initial_model))
+        self._report_config_problems(ctx.config)
+
+    def sizeHint(self) -> QSize:
+        return QSize(1180, 780)
+
+    def _build_menu(self) -> None:
+        menu = self.menuBar().addMenu("&File")
+        for text, shortcut, slot in (
+            ("&New chat", QKeySequence.StandardKey.New, lambda: self.current_page().new_chat()),
+            ("&Reload llm_backends.yaml", QKeySequence("Ctrl+Shift+R"), self._on_config_file_changed),
+            ("&Quit", QKeySequence.StandardKey.Quit, self.close),
+        ):
+            action = QAction(text, self)
+            action.setShortcut(shortcut)
+            action.triggered.connect(slot)
+            menu.addAction(action)
+
+    @staticmethod
+    def _initial(config: BackendsConfig, wanted: str | None) -> str | None:
+        for candidate in (wanted, "default"):
+            if candidate and candidate in config.models:
+                return candidate
+        return next(iter(config.models), None)
+
+    def pages(self) -> list[ChatPage]:
+        return [self.chat_page, self.tool_chat_page]
+
+    def current_page(self) -> ChatPage:
+        page = self.tabs.currentWidget()
+        return page if isinstance(page, ChatPage) else self.chat_page
+
+    # ----- models and servers -----
+    def _statuses(self):
+        return self.ctx.servers.status() if self.ctx.servers is not None else []
+
+    def _on_model_selected(self, model_id: str) -> None:
+        for page in self.pages():
+            page.set_model(model_id)
+        self.start_server(model_id)
+
+    def start_server(self, model_id: str) -> None:
+        """Start (or retry) the model's server in the background: warm by the time the user sends."""
+        entry = self.ctx.config.models.get(model_id)
+        if entry is None or not entry.launchable or self.ctx.servers is None or self.ctx.tasks.closed:
+            return
+        self.ctx.tasks.spawn(self._ensure_ready(model_id), name=f"start-{model_id}")
+
+    async def _ensure_ready(self, model_id: str) -> None:
+        try:
+            await self.ctx.servers.ensure_ready(model_id)
+        except LLMError as exc:
+            # The FAILED event already shows it in the selector; this covers errors before a server exists.
+            self.statusBar().showMessage(f"{model_id}: {type(exc).__name__}: {str(exc).splitlines()[0]}",
+                                         STATUS_MESSAGE_MS)
+
+    def _open_log(self, model_id: str) -> None:
+        if self.ctx.servers is not None:
+            self.ctx.interaction.open_path(self.ctx.servers.log_path(model_id))
+
+    # ----- llm_backends.yaml -----
+    def _on_config_file_changed(self) -> None:
+        if not self.ctx.tasks.closed:
+            self.ctx.tasks.spawn(self.reload_config(), name="reload-config")
+
+    async def reload_config(self) -> list[str]:
+        """Adopt the edited file; returns the models whose servers restart because load settings changed."""
+        try:
+            config = await asyncio.to_thread(load_backends, self.ctx.config_path)
+        except LLMError as exc:
+            self.statusBar().showMessage(f"Cannot reload: {exc}", STATUS_MESSAGE_MS)
+            return []
+        before = {row.model_id for row in self._statuses() if row.state in BUSY_STATES}
+        result = await self.ctx.runtime.reload(config)
+        after = {row.model_id: row.state for row in self._statuses()}
+        # Runtime.reload returns the restarted ids once core passes ServerManager.reload's result on;
+        # until then the same list is derived from what stopped.
+        restarted = list(result) if isinstance(result, list) else [
+            m for m in sorted(before) if after.get(m, "stopped") == "stopped"]
+        self.selector.set_config(config, self._statuses())
+        for page in self.pages():
+            page.refresh_config()
+        message = "Reloaded llm_backends.yaml"
+        if restarted:
+            message += f"; restarting {', '.join(repr(m) for m in restarted)} (load settings changed)"
+        if config.problems:
+            message += f"; {len(config.problems)} problem(s): {config.problems[0]}"
+        self.statusBar().showMessage(message, STATUS_MESSAGE_MS)
+        current = self.selector.current_model_id()
+        if current in restarted:
+            self.start_server(current)
+        return restarted
+
+    def _report_config_problems(self, config: BackendsConfig) -> None:
+        if config.problems:
+            self.statusBar().showMessage(
+                f"{len(config.problems)} problem(s) in {config.source}: {config.problems[0]}", STATUS_MESSAGE_MS)
+        elif not config.models:
+            self.statusBar().showMessage(f"No models in {config.source}")
+
+    # ----- closing -----
+    async def shutdown(self) -> None:
+        """Cancel in-flight answers and background work, then stop the servers this window started."""
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._shutdown())
+        await asyncio.shield(self._closing)
+
+    async def _shutdown(self) -> None:
+        try:
+            for page in self.pages():
+                page.stop("window closed")
+            self.watcher.stop()
+            await self.ctx.tasks.cancel_all()
+            await self.ctx.runtime.aclose()  # stops servers per keep_alive (session servers only)
+        except Exception:
+            log.exception("error while shutting down")
+        finally:
+            self._closed.set()
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self._close_accepted or self._closed.is_set():
+            event.accept()
+            return
+        # Servers must be stopped before the window goes away: hide now, close when done.
+        event.ignore()
+        self.hide()
+        task = asyncio.ensure_future(self.shutdown())
+        task.add_done_callback(lambda _t: self._accept_close())
+
+    def _accept_close(self) -> None:
+        self._close_accepted = True
+        self.close()
