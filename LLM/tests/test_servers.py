@@ -296,3 +296,25 @@ def test_servers_changed_launch_settings_stop_the_old_server(tmp_path: Path):
     old, new = asyncio.run(go())
     assert old != new and not pid_alive(old) and not pid_alive(new)
     assert state.load() == {}
+
+
+def test_servers_request_during_a_stop_waits_then_restarts(tmp_path: Path):
+    """Regression: an idle-TTL stop racing a new request raised IllegalTransition (stopping -> starting)."""
+    h = Harness(tmp_path)
+
+    async def go():
+        await h.manager.ensure_ready("m")
+        first = h.server.pid
+        stopping = asyncio.ensure_future(h.manager.stop("m"))
+        await asyncio.sleep(0)  # stop() runs up to its first await: the process is being stopped
+        assert h.server.state is ServerState.STOPPING
+        await h.manager.ensure_ready("m")
+        await stopping
+        second = h.server.pid
+        state = h.server.state
+        await h.manager.stop("m")
+        return first, second, state
+
+    first, second, state = asyncio.run(go())
+    assert state is ServerState.READY and first != second
+    assert h.states() == ["starting", "ready", "stopping", "stopped", "starting", "ready", "stopping", "stopped"]
