@@ -149,3 +149,34 @@ def test_engine_port_taken_by_a_plain_socket(engine: Engine):
         sock.listen()
         with pytest.raises(PortInUseError, match=f"port {engine.port} is already in use"):
             asyncio.run(engine.manager().ensure_ready("default"))
+
+
+def test_engine_plain_script_stops_its_session_server_on_ctrl_c(engine: Engine):
+    """A script that started a server itself (session policy) stops it when interrupted."""
+    config_file = engine.tmp / "backends.yaml"
+    config_file.write_text(SHIPPED_CONFIG.read_text().replace("port: 9100", f"port: {engine.port}"))
+    script = (
+        "import sys\n"
+        "from LLM.core.inference import InferenceConfig, run_inference\n"
+        "from LLM.core.runtime import default_portal\n"
+        "run_inference(InferenceConfig(prompt='Hi', model_id='default', max_new_tokens=2))\n"
+        "print(default_portal.get().runtime.servers.server('default').pid, flush=True)\n"
+        "while True:\n"
+        "    run_inference(InferenceConfig(prompt='Tell me a long story.', model_id='default', max_new_tokens=64))\n"
+    )
+    env = {**os.environ, "LLM_STATE_DIR": str(engine.tmp / "state"), "LLM_LOGS_DIR": str(engine.tmp / "logs"),
+           "LLM_BACKENDS_CONFIG": str(config_file), "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    try:
+        pid = int(proc.stdout.readline())
+        assert pid_alive(pid)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    deadline = time.monotonic() + 10
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not pid_alive(pid), proc.stderr.read()

@@ -110,7 +110,7 @@ class ModelServer:
         self._cancel_idle()
         self._stopped.clear()
         try:
-            await asyncio.to_thread(process.stop_process_group, pid)
+            await _off_loop(process.stop_process_group, pid)
             self._state_file.remove(self.entry.id, pid)
             self.pid = None
             self.owned = False
@@ -188,7 +188,7 @@ class ModelServer:
             return True
         if ours:
             self._emit(ServerEvent(self.entry.id, self.state, "stopping a server started with other settings"))
-            await asyncio.to_thread(process.stop_process_group, record.pid)
+            await _off_loop(process.stop_process_group, record.pid)
         self._state_file.remove(self.entry.id, record.pid)
         return False
 
@@ -268,7 +268,7 @@ class ModelServer:
     async def _abort_start(self) -> None:
         pid = self.pid
         if pid is not None:
-            await asyncio.to_thread(process.stop_process_group, pid)
+            await _off_loop(process.stop_process_group, pid)
             self._state_file.remove(self.entry.id, pid)
             self.pid = None
 
@@ -335,3 +335,13 @@ def _same_process(record: ServerRecord) -> bool:
     cmdline = process.process_cmdline(record.pid)
     return cmdline is None or cmdline == record.argv
 
+
+async def _off_loop(fn: Callable[..., object], *args: object) -> object:
+    """Run a blocking call in a worker thread; at interpreter exit (atexit cleanup), where no new
+    thread can be started, run it inline instead of failing to stop the server."""
+    loop = asyncio.get_running_loop()
+    try:
+        future = loop.run_in_executor(None, fn, *args)
+    except RuntimeError:
+        return fn(*args)
+    return await future
