@@ -29,6 +29,7 @@ class Metrics:
     completion_tokens: int | None = None
     duration_ms: float | None = None
     finish_reason: str | None = None
+    chunks: int = 0  # streamed text pieces: the count shown when the server reports no usage
 
     def summary(self) -> str:
         parts = []
@@ -40,6 +41,8 @@ class Metrics:
             prompt = "?" if self.prompt_tokens is None else str(self.prompt_tokens)
             completion = "?" if self.completion_tokens is None else str(self.completion_tokens)
             parts.append(f"{prompt} prompt + {completion} completion tokens")
+        elif self.chunks:
+            parts.append(f"{self.chunks} chunks (no token usage reported)")
         if self.finish_reason:
             parts.append(f"finish: {self.finish_reason}")
         return "  ·  ".join(parts)
@@ -78,6 +81,7 @@ class MetricsMeter:
             completion_tokens=self.completion_tokens,
             duration_ms=(ended - self.started) * 1000,
             finish_reason=finish_reason,
+            chunks=self.deltas,
         )
         if self.first is not None:
             metrics.time_to_first_token_ms = (self.first - self.started) * 1000

@@ -63,16 +63,25 @@ async def wait_until(condition: Callable[[], T], timeout: float = 10, what: str 
 
 
 class ScriptedInteraction:
-    """Answers approval questions from a queue (deny when empty) and records what was asked."""
+    """Answers approval questions from a queue (deny when empty; ``None``: never answers, like a
+    dialog left open) and records what was asked."""
 
-    def __init__(self, *answers: ApprovalDecision) -> None:
+    def __init__(self, *answers: ApprovalDecision | None) -> None:
         self.answers = list(answers)
         self.asked: list[tuple[str, dict]] = []
         self.opened: list[Path] = []
+        self.cancelled = 0
 
     async def approve_tool(self, parent, call, tool) -> ApprovalDecision:
         self.asked.append((tool.name, dict(call.arguments)))
-        return self.answers.pop(0) if self.answers else ApprovalDecision.DENY
+        answer = self.answers.pop(0) if self.answers else ApprovalDecision.DENY
+        if answer is None:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                self.cancelled += 1
+                raise
+        return answer
 
     def open_path(self, path: Path) -> None:
         self.opened.append(Path(path))
