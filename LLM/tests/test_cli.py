@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from LLM.tests.fakes.handle import REPO_ROOT, FakeServerHandle
+from LLM.tests.fakes.handle import REPO_ROOT, FakeServerHandle, wait_until
 
 
 def llmctl(config: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -93,3 +93,33 @@ def test_core_never_imports_qt():
     pattern = re.compile(r"^\s*(from|import)\s+(PySide6|qasync|PyQt\d)", re.MULTILINE)
     offenders = [p for p in (REPO_ROOT / "LLM" / "core").rglob("*.py") if pattern.search(p.read_text())]
     assert offenders == []
+
+
+def test_cli_chat_keeps_history_and_ctrl_c_stops_only_the_answer(fake_server: FakeServerHandle, tmp_path: Path):
+    import signal
+
+    config = write_config(tmp_path, fake_server)
+    fake_server.script({"text": "first answer"}, {"text": "slow " * 500, "delay_s": 0.05}, {"text": "third"})
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "LLM_STATE_DIR": str(tmp_path / "state")}
+    proc = subprocess.Popen([sys.executable, "-m", "LLM", "--config", str(config), "chat", "-m", "fake"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        proc.stdin.write("hello\n")
+        proc.stdin.flush()
+        wait_until(lambda: len(fake_server.requests()) == 1, 20, "first request")
+        proc.stdin.write("tell me more\n")
+        proc.stdin.flush()
+        wait_until(lambda: len(fake_server.requests()) == 2, 20, "second request")
+        proc.send_signal(signal.SIGINT)
+        assert fake_server.wait_for_event("disconnect", 10)["after_chunks"] < 500
+        proc.stdin.write("and now?\n/exit\n")
+        proc.stdin.flush()
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "first answer" in out and "[stopped]" in out and "third" in out
+    third = fake_server.requests()[2]["body"]["messages"]
+    # The stopped exchange is dropped from history; the first one is kept.
+    assert [m["content"] for m in third] == ["hello", "first answer", "and now?"]
