@@ -54,23 +54,31 @@ $(VENV)/.model: | $(BIN)/python
 
 $(VENV)/.installed: pyproject.toml $(VENV)/.llama-$(LLAMA_CPP_VERSION)-$(LLAMA_FLAVOR) $(VENV)/.model
 	@echo "==> Installing the workbench (editable)"
-	$(PIP) install --quiet --find-links $(WHEELHOUSE)/$(LLAMA_FLAVOR) -e ".[llama]"
+	$(PIP) install --quiet --find-links $(WHEELHOUSE)/$(LLAMA_FLAVOR) -e ".[llama,desktop]"
 	@touch $@
 
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
 	@echo "==> Installing test dependencies"
-	$(PIP) install --quiet --find-links $(WHEELHOUSE)/$(LLAMA_FLAVOR) -e ".[llama,dev]"
+	$(PIP) install --quiet --find-links $(WHEELHOUSE)/$(LLAMA_FLAVOR) -e ".[llama,desktop,dev]"
 	@echo "==> Installing the transformers extra (CPU torch $(TORCH_VERSION) first, so no CUDA build is pulled)"
 	$(PIP) install --quiet "torch==$(TORCH_VERSION)" || echo "    (torch $(TORCH_VERSION) not available here: the transformers tests will be skipped)"
-	$(BIN)/python -c "import torch" 2>/dev/null && $(PIP) install --quiet --find-links $(WHEELHOUSE)/$(LLAMA_FLAVOR) -e ".[llama,dev,transformers]" || true
+	$(BIN)/python -c "import torch" 2>/dev/null && $(PIP) install --quiet --find-links $(WHEELHOUSE)/$(LLAMA_FLAVOR) -e ".[llama,desktop,dev,transformers]" || true
 	@touch $@
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# The window needs a display; on a machine without one (a server, an SSH session) the same
+# product runs as the terminal chat instead of failing.
 run: install
-	@echo "==> Starting an interactive chat with the default model (Ctrl-C stops an answer, Ctrl-D quits)"
-	$(BIN)/llmctl chat -m default
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ] || [ "$$(uname)" = "Darwin" ]; then \
+	  echo "==> Opening the workbench window with the default model (its server starts in the background)"; \
+	  $(BIN)/llm-desktop; \
+	else \
+	  echo "==> No display found: starting the terminal chat with the default model instead"; \
+	  echo "    (Ctrl-C stops an answer, Ctrl-D quits; run 'make run' from a desktop session for the window)"; \
+	  $(BIN)/llmctl chat -m default; \
+	fi
 
 test: install-dev
 	@echo "==> Running the test suite"

@@ -102,15 +102,17 @@ class Runtime:
                 return crashed
         return exc
 
-    async def reload(self, config: BackendsConfig) -> None:
-        """Adopt a new config; clients of changed entries are rebuilt on next use."""
+    async def reload(self, config: BackendsConfig) -> list[str]:
+        """Adopt a new config; clients of changed entries are rebuilt on next use.
+
+        Returns the ids of running servers that were stopped because their launch settings
+        changed (they restart on next use)."""
         for model_id, client in list(self._clients.items()):
             if config.models.get(model_id) != self.config.models.get(model_id):
                 await client.aclose()
                 del self._clients[model_id]
         self.config = config
-        if self.servers is not None:
-            await self.servers.reload(config)
+        return await self.servers.reload(config) if self.servers is not None else []
 
     async def aclose(self) -> None:
         for client in self._clients.values():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from pathlib import Path
@@ -75,8 +76,18 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _no_display() -> bool:
+    """On Linux without X11/Wayland, Qt would abort with a cryptic plugin error: say it plainly."""
+    return (sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM")
+            and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
+    if _no_display():
+        print("llm-desktop: no display found (DISPLAY / WAYLAND_DISPLAY unset). Run it in a desktop session, "
+              "or use `llmctl chat` in a terminal.", file=sys.stderr)
+        return 2
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("LLM Workbench")
     app.setDesktopFileName("llm-workbench")
@@ -99,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     wake.start()
     window.resize(window.sizeHint())
     window.show()
+    # Says which config file is in use (the lookup has four places); tests wait for this line.
+    print(f"llm-desktop: using {window.ctx.config_path}; closing the window or Ctrl-C stops the servers it started",
+          file=sys.stderr, flush=True)
     with loop:
         loop.run_until_complete(window.wait_closed())
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -32,6 +33,10 @@ from .settings_panel import GenerationPanel, settings_from_entry
 from .transcript import TranscriptView
 
 log = logging.getLogger(__name__)
+# When the server is faster than the window, buffered events arrive without the stream ever
+# suspending, so one task step could drain thousands of them while Qt waits. The consumer
+# hands the loop back after this much work: input, timers and painting stay smooth.
+STEP_BUDGET_S = 0.006
 
 
 class PromptEdit(QPlainTextEdit):
@@ -270,10 +275,14 @@ class ChatPage(QWidget):
     async def _consume(self, active: ActiveRequest, cfg: InferenceConfig) -> None:
         try:
             async with aclosing(self._events(cfg)) as events:
+                yield_at = time.perf_counter() + STEP_BUDGET_S
                 async for event in events:
                     if self._active is not active:
                         return  # stale: stopped or switched while this event was in flight
                     self._apply(active, event)
+                    if time.perf_counter() > yield_at:
+                        await asyncio.sleep(0)
+                        yield_at = time.perf_counter() + STEP_BUDGET_S
             if self._active is active:
                 self._finish(active, "done", active.finish_reason or "stop")
         except LLMError as exc:

@@ -59,6 +59,7 @@ class MetricsMeter:
         self.deltas = 0
         self.prompt_tokens: int | None = None
         self.completion_tokens: int | None = None
+        self.request_ms = 0.0  # tool loop: time spent in requests, tool runs excluded
 
     def delta(self) -> None:
         now = self._clock()
@@ -67,8 +68,9 @@ class MetricsMeter:
         self.last = now
         self.deltas += 1
 
-    def usage(self, prompt_tokens: int | None, completion_tokens: int | None) -> None:
+    def usage(self, prompt_tokens: int | None, completion_tokens: int | None, request_ms: float = 0.0) -> None:
         # The tool loop reports one usage per step: a run's cost is their sum.
+        self.request_ms += request_ms
         if prompt_tokens is not None:
             self.prompt_tokens = (self.prompt_tokens or 0) + prompt_tokens
         if completion_tokens is not None:
@@ -87,7 +89,10 @@ class MetricsMeter:
             metrics.time_to_first_token_ms = (self.first - self.started) * 1000
             tokens = self.completion_tokens or self.deltas
             last = self.last or ended
-            if last > self.first and tokens > 1:
+            if self.request_ms > 0 and self.completion_tokens:
+                # Several requests (tool calls make tokens but no text): tokens over request time.
+                metrics.tokens_per_second = self.completion_tokens / (self.request_ms / 1000)
+            elif last > self.first and tokens > 1:
                 metrics.tokens_per_second = (tokens - 1) / (last - self.first)
         return metrics
 

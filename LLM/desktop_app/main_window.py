@@ -22,7 +22,6 @@ from .tool_chat_page import ToolChatPage
 
 log = logging.getLogger(__name__)
 STATUS_MESSAGE_MS = 12_000
-BUSY_STATES = ("starting", "ready", "running")
 
 
 class MainWindow(QMainWindow):
@@ -137,13 +136,13 @@ class MainWindow(QMainWindow):
         except LLMError as exc:
             self.statusBar().showMessage(f"Cannot reload: {exc}", STATUS_MESSAGE_MS)
             return []
-        before = {row.model_id for row in self._statuses() if row.state in BUSY_STATES}
-        result = await self.ctx.runtime.reload(config)
-        after = {row.model_id: row.state for row in self._statuses()}
-        # Runtime.reload returns the restarted ids once core passes ServerManager.reload's result on;
-        # until then the same list is derived from what stopped.
-        restarted = list(result) if isinstance(result, list) else [
-            m for m in sorted(before) if after.get(m, "stopped") == "stopped"]
+        broken = [p for p in config.problems if not p.path]
+        if broken or (not config.models and self.ctx.config.models):
+            # A half-typed edit must not stop every running server: keep the last good config.
+            why = broken[0] if broken else "no valid models"
+            self.statusBar().showMessage(f"Not reloaded, keeping the previous models: {why}", STATUS_MESSAGE_MS)
+            return []
+        restarted = await self.ctx.runtime.reload(config)
         self.selector.set_config(config, self._statuses())
         for page in self.pages():
             page.refresh_config()
@@ -151,7 +150,7 @@ class MainWindow(QMainWindow):
         if restarted:
             message += f"; restarting {', '.join(repr(m) for m in restarted)} (load settings changed)"
         if config.problems:
-            message += f"; {len(config.problems)} problem(s): {config.problems[0]}"
+            message += f"; {len(config.problems)} problem(s), first: {config.problems[0]}"
         self.statusBar().showMessage(message, STATUS_MESSAGE_MS)
         current = self.selector.current_model_id()
         if current in restarted:
@@ -160,8 +159,8 @@ class MainWindow(QMainWindow):
 
     def _report_config_problems(self, config: BackendsConfig) -> None:
         if config.problems:
-            self.statusBar().showMessage(
-                f"{len(config.problems)} problem(s) in {config.source}: {config.problems[0]}", STATUS_MESSAGE_MS)
+            more = f" (and {len(config.problems) - 1} more)" if len(config.problems) > 1 else ""
+            self.statusBar().showMessage(f"{config.problems[0]}{more}", STATUS_MESSAGE_MS)
         elif not config.models:
             self.statusBar().showMessage(f"No models in {config.source}")
 

@@ -46,7 +46,7 @@ class ModelSelector(QWidget):
         self.setObjectName("modelSelector")
         self.combo = QComboBox(objectName="modelCombo")
         self.combo.setAccessibleName("Model")
-        self.combo.setMinimumContentsLength(42)
+        self.combo.setMinimumContentsLength(48)
         self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self._model = QStandardItemModel(self)
         self.combo.setModel(self._model)
@@ -56,11 +56,14 @@ class ModelSelector(QWidget):
 
         label = QLabel("Model")
         label.setBuddy(self.combo)
+        label.setFixedHeight(self.combo.sizeHint().height())
         row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(10)
-        row.addWidget(label)
-        row.addWidget(self.combo)
+        # Top-aligned: when a failure expands the status with its log, the dropdown stays put.
+        top = Qt.AlignmentFlag.AlignTop
+        row.addWidget(label, 0, top)
+        row.addWidget(self.combo, 0, top)
         row.addWidget(self.status, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

@@ -147,19 +147,21 @@ class ServerStatusView(QFrame):
         self.setProperty("state", state)
         self.dot.setPixmap(state_icon(state, 14).pixmap(14, 14))
         self.text.setText(STATE_TEXT.get(state, state))
-        self.detail.setText(detail.splitlines()[0][:160] if detail else "")
+        # Engine log lines carry tabs and runs of spaces: collapse them for a one-line summary.
+        self.detail.setText(" ".join(detail.splitlines()[0].split())[:160] if detail else "")
         self.detail.setToolTip(detail)
-        failed = state in ("failed", "invalid")
         self.retry_button.setVisible(state == "failed")
         self.log_button.setVisible(self.model_id is not None and state not in ("external", "invalid"))
-        error = info.error if (info is not None and state == "failed") else self._invalid if state == "invalid" else None
-        self.error_view.setVisible(failed and bool(error))
-        if error:
-            title = f"{info.error_type}: " if info is not None and info.error_type and state == "failed" else ""
-            text = title + error
-            if self.error_view.toPlainText() != text:
-                self.error_view.setPlainText(text)
-                self.error_view.verticalScrollBar().setValue(self.error_view.verticalScrollBar().maximum())
+        error = None
+        if state == "failed" and info is not None and info.error:
+            error = f"{info.error_type}: {info.error}" if info.error_type else info.error
+        elif state == "invalid":
+            error = self._invalid
+        self.error_view.setVisible(bool(error))
+        if error and self.error_view.toPlainText() != error:
+            self.error_view.setPlainText(error)
+            bar = self.error_view.verticalScrollBar()
+            bar.setValue(bar.maximum())  # the last log lines are the telling ones
         if state == "starting":
             if not self._ticker.isActive():
                 self._ticker.start()

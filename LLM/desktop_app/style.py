@@ -7,6 +7,7 @@ STYLESHEET = """
 #serverErrorView { font-family: monospace; font-size: 11px; }
 
 #transcript, #transcriptBody { background: palette(base); }
+QTextBrowser#markdownView { background: transparent; }
 #transcriptPlaceholder { color: palette(placeholder-text); padding: 40px; }
 
 QFrame#message { border-radius: 8px; border: 1px solid transparent; }

@@ -180,7 +180,7 @@ class ToolChatPage(ChatPage):
                     result.ok, result.output, result.error, result.duration_ms)
             self.transcript.schedule(message)
         elif isinstance(event, StepFinished):
-            active.meter.usage(event.prompt_tokens, event.completion_tokens)
+            active.meter.usage(event.prompt_tokens, event.completion_tokens, event.duration_ms)
         elif isinstance(event, LoopNotice):
             message.parts.append(Notice(event.kind, event.message))
             self.transcript.schedule(message)

@@ -85,14 +85,15 @@ class ToolCardWidget(QFrame):
         else:
             state, outcome = "error", "error"
         duration = f"  ·  {card.duration_ms:.1f} ms" if card.duration_ms is not None else ""
-        self.title.setText(f"Tool  {card.name}  ·  step {card.iteration}  ·  {source}  ·  {state}{duration}")
+        self.title.setText(f"{card.name}  ·  step {card.iteration}  ·  {source}  ·  {state}{duration}")
         self.arguments.setText(card.arguments_json)
         if card.ok is None:
             self.result.setText(card.output or "…")
         elif card.ok:
             output = card.output
             if len(output) > MAX_TOOL_OUTPUT_SHOWN:
-                output = output[:MAX_TOOL_OUTPUT_SHOWN] + f"\n… ({len(card.output) - MAX_TOOL_OUTPUT_SHOWN} more characters)"
+                hidden = len(output) - MAX_TOOL_OUTPUT_SHOWN
+                output = output[:MAX_TOOL_OUTPUT_SHOWN] + f"\n… ({hidden} more characters)"
             self.result.setText(f"→ {output}")
         else:
             self.result.setText(f"✗ {card.error}")

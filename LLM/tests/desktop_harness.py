@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
-
-import pytest
 
 # PySide6 before qasync: qasync binds to the first Qt binding imported.
 from PySide6.QtCore import Qt
@@ -34,9 +32,8 @@ from LLM.tests.fakes.handle import REPO_ROOT, fake_server_command
 T = TypeVar("T")
 
 
-@pytest.fixture
-def qloop(qapp: QApplication):
-    """A qasync loop as the asyncio loop for this test; closed afterwards."""
+def qasync_loop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
+    """Body of each desktop test module's ``qloop`` fixture: a qasync loop as the asyncio loop, closed after."""
     qapp.setQuitOnLastWindowClosed(False)  # a closing window must not end run_until_complete
     loop = qasync.QEventLoop(qapp)
     asyncio.set_event_loop(loop)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtTest import QTest
 
 from LLM.desktop_app.markdown_view import MarkdownView
-from LLM.tests.desktop_harness import (  # noqa: F401 - qloop is a fixture
+from LLM.tests.desktop_harness import (
     button,
     click,
     last_answer,
@@ -17,7 +18,7 @@ from LLM.tests.desktop_harness import (  # noqa: F401 - qloop is a fixture
     openai_yaml,
     page,
     prompt_edit,
-    qloop,
+    qasync_loop,
     run,
     select_model,
     transcript,
@@ -26,6 +27,11 @@ from LLM.tests.desktop_harness import (  # noqa: F401 - qloop is a fixture
 )
 
 SLOW = {"text": " ".join(f"word{i}" for i in range(400)), "delay_s": 0.03}
+
+
+@pytest.fixture
+def qloop(qapp):
+    yield from qasync_loop(qapp)
 
 
 def test_desktop_chat_send_streams_text_and_shows_metrics(qloop, fake_server, tmp_path):
@@ -264,5 +270,21 @@ def test_desktop_chat_long_answer_renders_in_frozen_segments(qloop, fake_server,
             assert len(views) > 5
             shown = transcript(chat).plain_text()
             assert "p0w0" in shown and "p39w59" in shown
+
+    run(qloop, go())
+
+
+def test_desktop_chat_closing_mid_answer_cancels_the_request(qloop, fake_server, tmp_path):
+    fake_server.script(SLOW)
+
+    async def go():
+        async with open_window(tmp_path, openai_yaml(fake_server.url)) as window:
+            chat = page(window)
+            type_and_send(chat, "Go")
+            await wait_until(lambda: last_answer(chat).content, what="first words")
+            window.close()
+            await asyncio.wait_for(window.wait_closed(), 10)
+            assert last_answer(chat).status == "stopped" and len(window.ctx.tasks) == 0
+            await asyncio.to_thread(fake_server.wait_for_event, "disconnect", 5)
 
     run(qloop, go())

@@ -130,3 +130,16 @@ def test_desktop_conversation_model_imports_no_qt():
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_desktop_conversation_tool_loop_rate_uses_request_time_not_wall_time():
+    """Tool calls make tokens but no text, and tool runs take time: the rate is tokens over request time."""
+    clock = FakeClock()
+    meter = MetricsMeter(clock)
+    meter.usage(10, 20, request_ms=500)  # a step that only called a tool
+    clock.now += 3.0  # the tool ran
+    meter.delta()
+    clock.now += 0.01
+    meter.delta()
+    meter.usage(40, 10, request_ms=500)
+    assert meter.snapshot("stop").tokens_per_second == pytest.approx(30.0)

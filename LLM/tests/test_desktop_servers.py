@@ -13,7 +13,7 @@ import pytest
 from PySide6.QtWidgets import QPlainTextEdit, QPushButton, QWidget
 
 from LLM.core.servers.process import pid_alive
-from LLM.tests.desktop_harness import (  # noqa: F401 - qloop is a fixture
+from LLM.tests.desktop_harness import (
     ScriptedInteraction,
     click,
     fake_launcher,
@@ -22,15 +22,19 @@ from LLM.tests.desktop_harness import (  # noqa: F401 - qloop is a fixture
     open_window,
     openai_yaml,
     page,
-    qloop,
+    qasync_loop,
     run,
-    select_model,
     server_status,
     transcript,
     type_and_send,
     wait_until,
 )
 from LLM.tests.fakes.handle import free_port
+
+
+@pytest.fixture
+def qloop(qapp):
+    yield from qasync_loop(qapp)
 
 
 def launchable_yaml(port: int, model_id: str = "m", **extra: object) -> str:
@@ -215,3 +219,50 @@ def test_desktop_default_model_smoke(qloop, tmp_path):
 
     pid = run(qloop, go(), timeout=300)
     assert not pid_alive(pid)
+
+
+def test_desktop_main_entry_point_closes_cleanly_on_ctrl_c(fake_server, tmp_path):
+    """`python -m LLM.desktop_app --config PATH` opens, and Ctrl-C closes it the orderly way (exit 0)."""
+    import subprocess
+    import time
+
+    from LLM.tests.fakes.handle import REPO_ROOT
+
+    config = tmp_path / "llm_backends.yaml"
+    config.write_text(openai_yaml(fake_server.url))
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "LLM_STATE_DIR": str(tmp_path / "state"),
+           "LLM_LOGS_DIR": str(tmp_path / "logs"), "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "LLM.desktop_app", "--config", str(config)], cwd=tmp_path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        seen = []
+        while not (seen and seen[-1].startswith("llm-desktop: using")):  # printed once the window is up
+            line = proc.stdout.readline()
+            assert line, "".join(seen)
+            seen.append(line)
+        deadline = time.monotonic() + 20
+        while proc.poll() is None and time.monotonic() < deadline:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(1)
+            except subprocess.TimeoutExpired:
+                pass
+        output = proc.communicate(timeout=5)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, output
+
+
+def test_desktop_models_broken_config_edit_keeps_the_previous_models(qloop, fake_server, tmp_path):
+    """A half-typed edit (YAML syntax error) must not empty the dropdown or stop servers."""
+
+    async def go():
+        async with open_window(tmp_path, openai_yaml(fake_server.url)) as window:
+            (tmp_path / "llm_backends.yaml").write_text("models: [\n")
+            await wait_until(lambda: "Not reloaded" in window.statusBar().currentMessage(), what="refusal")
+            assert "YAML syntax error" in window.statusBar().currentMessage()
+            assert model_combo(window).findData("fake") >= 0 and window.ctx.config.models
+
+    run(qloop, go())

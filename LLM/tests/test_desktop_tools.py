@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from PySide6.QtCore import Qt
 
 from LLM.desktop_app.interaction import ApprovalDecision
-from LLM.tests.desktop_harness import (  # noqa: F401 - qloop is a fixture
+from LLM.tests.desktop_harness import (
     ScriptedInteraction,
     button,
     click,
@@ -15,7 +16,7 @@ from LLM.tests.desktop_harness import (  # noqa: F401 - qloop is a fixture
     open_window,
     openai_yaml,
     page,
-    qloop,
+    qasync_loop,
     run,
     transcript,
     type_and_send,
@@ -24,6 +25,11 @@ from LLM.tests.desktop_harness import (  # noqa: F401 - qloop is a fixture
 
 CALC = {"name": "calculator", "arguments": {"expression": "2+3"}}
 WRITE = {"name": "write_file", "arguments": {"path": "notes.txt", "content": "hello"}}
+
+
+@pytest.fixture
+def qloop(qapp):
+    yield from qasync_loop(qapp)
 
 
 def test_desktop_tools_native_calculator_call_shows_a_card_with_the_result(qloop, fake_server, tmp_path):
@@ -140,8 +146,8 @@ def test_desktop_tools_stop_while_waiting_for_approval(qloop, fake_server, tmp_p
 
 
 def test_desktop_tools_max_iterations_guard_is_shown(qloop, fake_server, tmp_path):
-    fake_server.script({"tool_calls": [CALC]}, {"tool_calls": [{"name": "calculator", "arguments": {"expression": "1+1"}}]},
-                       {"text": "Final without tools."})
+    other = {"name": "calculator", "arguments": {"expression": "1+1"}}
+    fake_server.script({"tool_calls": [CALC]}, {"tool_calls": [other]}, {"text": "Final without tools."})
 
     async def go():
         async with open_window(tmp_path, openai_yaml(fake_server.url)) as window:
