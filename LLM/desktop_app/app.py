@@ -16,12 +16,10 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 import qasync
 
-from LLM.core.builtin_tools import build_default_registry
 from LLM.core.config import load_backends, resolve_config_path
 from LLM.core.errors import LLMError
 from LLM.core.runtime import Runtime
 from LLM.core.servers import ServerManager
-from LLM.core.tools import ToolRegistry, default_tools_dir
 
 from .context import AppContext
 from .interaction import Interaction, QtInteraction
@@ -38,11 +36,8 @@ def build_runtime(
     """Config, server manager and tool registry, each built once."""
     config = load_backends(config_path)
     manager = ServerManager(config, **(manager_options or {}))
-    workspace = workspace or Path.cwd()
-    tools: ToolRegistry = build_default_registry(workspace)
-    problems = tools.load_directory(tools_dir or default_tools_dir())
-    runtime = Runtime(config, manager, tools, workspace=workspace, tools_dir=tools_dir)
-    runtime.tool_load_problems = problems
+    runtime = Runtime(config, manager, workspace=workspace or Path.cwd(), tools_dir=tools_dir)
+    runtime.tools  # built-ins and the user's tools directory load now, so problems show at start
     return runtime
 
 
