@@ -20,6 +20,18 @@ def fake_server() -> Iterator[FakeServerHandle]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def qloop(qapp):
+    """One qasync loop (Qt's loop as the asyncio loop) for every desktop test of the session.
+
+    Creating and closing a loop per test left Qt timers and deferred deletes of a closed loop
+    to fire in a later test's event processing, which crashed the process now and then.
+    """
+    from LLM.tests.desktop_harness import qasync_loop
+
+    yield from qasync_loop(qapp)
+
+
 def openai_config(url: str, tmp_path: Path | None = None, **extra: object) -> BackendsConfig:
     """A config with one 'fake' model attached to a running fake server."""
     lines = [f"models:\n  fake:\n    backend: openai\n    server_url: \"{url}/v1\"\n    model_name: fake-model"]

@@ -20,6 +20,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QComboBox, QPlainTextEdit, QPushButton, QWidget
 
 import qasync
+import shiboken6
 
 from LLM.core.servers import LaunchSpec
 from LLM.desktop_app.app import build_main_window
@@ -131,7 +132,10 @@ async def open_window(tmp_path: Path, config_text: str, *, interaction: Scripted
         if window.ctx.servers is not None:
             await window.ctx.servers.stop_all()
         window.close()
-        window.deleteLater()
+        await asyncio.sleep(0.05)  # let queued signals and callbacks for this window run now
+        # Delete the C++ side here, while the loop runs, not whenever Python's GC gets to the
+        # wrapper (possibly in a worker thread, mid-way through a later test).
+        shiboken6.delete(window)
 
 
 # ----- driving the window by object name -----

@@ -18,7 +18,6 @@ from LLM.tests.desktop_harness import (
     openai_yaml,
     page,
     prompt_edit,
-    qasync_loop,
     run,
     select_model,
     transcript,
@@ -27,11 +26,6 @@ from LLM.tests.desktop_harness import (
 )
 
 SLOW = {"text": " ".join(f"word{i}" for i in range(400)), "delay_s": 0.03}
-
-
-@pytest.fixture
-def qloop(qapp):
-    yield from qasync_loop(qapp)
 
 
 def test_desktop_chat_send_streams_text_and_shows_metrics(qloop, fake_server, tmp_path):

@@ -22,7 +22,6 @@ from LLM.tests.desktop_harness import (
     open_window,
     openai_yaml,
     page,
-    qasync_loop,
     run,
     server_status,
     transcript,
@@ -30,11 +29,6 @@ from LLM.tests.desktop_harness import (
     wait_until,
 )
 from LLM.tests.fakes.handle import free_port
-
-
-@pytest.fixture
-def qloop(qapp):
-    yield from qasync_loop(qapp)
 
 
 def launchable_yaml(port: int, model_id: str = "m", **extra: object) -> str:

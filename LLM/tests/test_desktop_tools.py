@@ -16,7 +16,6 @@ from LLM.tests.desktop_harness import (
     open_window,
     openai_yaml,
     page,
-    qasync_loop,
     run,
     transcript,
     type_and_send,
@@ -25,11 +24,6 @@ from LLM.tests.desktop_harness import (
 
 CALC = {"name": "calculator", "arguments": {"expression": "2+3"}}
 WRITE = {"name": "write_file", "arguments": {"path": "notes.txt", "content": "hello"}}
-
-
-@pytest.fixture
-def qloop(qapp):
-    yield from qasync_loop(qapp)
 
 
 def test_desktop_tools_native_calculator_call_shows_a_card_with_the_result(qloop, fake_server, tmp_path):
