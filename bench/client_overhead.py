@@ -31,7 +31,7 @@ from LLM.tests.fakes.handle import FakeServerHandle  # noqa: E402
 
 ROUNDS = 300
 STREAM_CHUNKS = 20_000
-STREAM_ROUNDS = 3
+STREAM_ROUNDS = 7
 BODY = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}], "stream": True,
         "max_tokens": 512, "stream_options": {"include_usage": True}}
 

@@ -256,7 +256,10 @@ class ModelServer:
         self._emit(ServerEvent(self.entry.id, self.state, "warming up", pid=self.pid, progress="warming up"))
         client = ChatClient(self.entry.base_url, spec.served_model_name, read_timeout_s=self.entry.startup_timeout_s)
         try:
-            async for _ in client.chat([{"role": "user", "content": "Hi"}], {"max_tokens": 1, "temperature": 0}, stream=False):
+            # Streamed and a few tokens long, like a user's request, so the engine's prompt batch,
+            # decode loop and streaming path have all run once.
+            warm_up = [{"role": "user", "content": "Say hello in a few words."}]
+            async for _ in client.chat(warm_up, {"max_tokens": 8, "temperature": 0}):
                 pass
         except BackendError as exc:
             if self._proc_exited.is_set() or await self.crash_error(0.5):
