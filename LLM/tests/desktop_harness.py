@@ -8,11 +8,10 @@ awaits conditions with ``wait_until`` while the asyncio loop (which is Qt's loop
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 # PySide6 before qasync: qasync binds to the first Qt binding imported.
 from PySide6.QtCore import Qt
@@ -29,9 +28,7 @@ from LLM.desktop_app.interaction import ApprovalDecision
 from LLM.desktop_app.main_window import MainWindow
 from LLM.desktop_app.transcript import TranscriptView
 from LLM.tests.fakes.handle import REPO_ROOT, fake_server_command
-
-T = TypeVar("T")
-
+from LLM.tests.fakes.handle import async_wait_until as wait_until  # noqa: F401 (re-exported for the tests)
 
 def qasync_loop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
     """Body of each desktop test module's ``qloop`` fixture: a qasync loop as the asyncio loop, closed after."""
@@ -47,17 +44,6 @@ def qasync_loop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
 
 def run(loop: asyncio.AbstractEventLoop, coro: Any, timeout: float = 90) -> Any:
     return loop.run_until_complete(asyncio.wait_for(coro, timeout))
-
-
-async def wait_until(condition: Callable[[], T], timeout: float = 10, what: str = "condition") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 class ScriptedInteraction:

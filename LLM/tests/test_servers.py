@@ -20,7 +20,7 @@ from LLM.core.runtime import Runtime
 from LLM.core.servers import LaunchSpec, ServerEvent, ServerManager, ServerState
 from LLM.core.servers.process import pid_alive
 from LLM.core.servers.state_file import ServerRecord, StateFile
-from LLM.tests.fakes.handle import REPO_ROOT, fake_server_command, free_port
+from LLM.tests.fakes.handle import REPO_ROOT, async_wait_until, fake_server_command, free_port
 
 
 def fake_config(port: int, **extra: object):
@@ -60,14 +60,6 @@ class Harness:
     @property
     def server(self):
         return self.manager.server("m")
-
-
-async def wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def test_servers_lifecycle_reports_every_transition(tmp_path: Path):
@@ -153,7 +145,7 @@ def test_servers_crash_marks_failed_and_next_request_restarts(tmp_path: Path):
         await h.manager.ensure_ready("m")
         first = h.server.pid
         os.kill(first, signal.SIGKILL)
-        await wait_for(lambda: h.server.state is ServerState.FAILED, 5, "failed state")
+        await async_wait_until(lambda: h.server.state is ServerState.FAILED, 5, "failed state")
         assert isinstance(h.server.error, ServerExitedError)
         await h.manager.ensure_ready("m")
         second = h.server.pid
@@ -201,7 +193,7 @@ def test_servers_idle_ttl_stops_after_last_request(tmp_path: Path):
         response = await ainfer(InferenceConfig(prompt="hi", model_id="m"), runtime)
         assert response.error_message is None
         done_at = time.monotonic()
-        await wait_for(lambda: h.server.state is ServerState.STOPPED, 5, "idle stop")
+        await async_wait_until(lambda: h.server.state is ServerState.STOPPED, 5, "idle stop")
         await runtime.aclose()
         return time.monotonic() - done_at
 

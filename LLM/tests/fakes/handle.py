@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -9,11 +10,12 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -36,6 +38,20 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str, interval
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(interval)
+
+
+async def async_wait_until(
+    condition: Callable[[], T], timeout: float = 10, what: str = "condition"
+) -> T:
+    """``wait_until`` for coroutines: polls without blocking the event loop (asyncio or qasync)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        await asyncio.sleep(0.02)
 
 
 def port_open(port: int) -> bool:
