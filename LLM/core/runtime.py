@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import signal
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import CancelledError as FutureCancelled
@@ -180,6 +181,7 @@ class _DefaultPortal:
             if self._portal is None:
                 self._portal = BlockingPortal(Runtime.from_config_path)
                 atexit.register(self.close)
+                _exit_cleanly_on_sigterm()
             return self._portal
 
     def close(self) -> None:
@@ -187,6 +189,19 @@ class _DefaultPortal:
             portal, self._portal = self._portal, None
         if portal is not None:
             portal.close()
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    """Python's default SIGTERM ends the process without atexit, which would orphan the servers a
+    script started. Turn it into SystemExit, but only where nobody installed a handler already."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _raise_system_exit)
+
+
+def _raise_system_exit(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 default_portal = _DefaultPortal()

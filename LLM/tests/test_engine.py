@@ -151,8 +151,9 @@ def test_engine_port_taken_by_a_plain_socket(engine: Engine):
             asyncio.run(engine.manager().ensure_ready("default"))
 
 
-def test_engine_plain_script_stops_its_session_server_on_ctrl_c(engine: Engine):
-    """A script that started a server itself (session policy) stops it when interrupted."""
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_engine_plain_script_stops_its_session_server_on_ctrl_c(engine: Engine, sig: signal.Signals):
+    """A script that started a server itself (session policy) stops it when interrupted or terminated."""
     config_file = engine.tmp / "backends.yaml"
     config_file.write_text(SHIPPED_CONFIG.read_text().replace("port: 9100", f"port: {engine.port}"))
     script = (
@@ -171,7 +172,7 @@ def test_engine_plain_script_stops_its_session_server_on_ctrl_c(engine: Engine):
     try:
         pid = int(proc.stdout.readline())
         assert pid_alive(pid)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
