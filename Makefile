@@ -18,7 +18,7 @@ $(BIN)/python:
 
 # llama-cpp-python is the one slow step: PyPI ships it as source only. We build its wheel
 # once into a wheelhouse outside the checkout (so a fresh clone reuses it) with a portable
-# x86-64 target: the default -march=native build enables AMX/AVX-512 weight repacking, which
+# x86-64 target: the default -march=native build enables AMX weight repacking, which
 # crashed (SIGSEGV on the first batched decode) on this project's machines.
 WHEELHOUSE ?= $(HOME)/.cache/llm-workbench/wheels
 LLAMA_FLAVOR := avx2
