@@ -83,7 +83,7 @@ async def stream_inference(cfg: InferenceConfig, runtime: Runtime | None = None)
     model_id = str(cfg.model_id)
     entry = runtime.entry(model_id)
     stop = StopSequenceFilter(merged_stop(cfg, entry))
-    try:
+    async with runtime.crashes_explained(model_id):
         # in_use before client_for: an idle TTL cannot stop the server between "ready" and the request.
         async with runtime.in_use(model_id):
             client = await runtime.client_for(model_id)
@@ -103,11 +103,6 @@ async def stream_inference(cfg: InferenceConfig, runtime: Runtime | None = None)
                         yield event
                     else:
                         yield event
-    except LLMError as exc:
-        explained = await runtime.explain_failure(model_id, exc)
-        if explained is exc:
-            raise
-        raise explained from exc
 
 
 async def ainfer(cfg: InferenceConfig, runtime: Runtime | None = None) -> InferenceResponse:
@@ -194,15 +189,9 @@ async def stream_tool_inference(
     """The tool loop's events (steps, text, calls, results, notices), ending with LoopFinished."""
     loop = tool_loop_for(cfg, runtime, before_call)
     messages = build_messages(cfg, runtime.entry(str(cfg.model_id)))
-    try:
-        async with aclosing(loop.run(messages)) as events:
-            async for event in events:
-                yield event
-    except LLMError as exc:
-        explained = await runtime.explain_failure(str(cfg.model_id), exc)
-        if explained is exc:
-            raise
-        raise explained from exc
+    async with runtime.crashes_explained(str(cfg.model_id)), aclosing(loop.run(messages)) as events:
+        async for event in events:
+            yield event
 
 
 async def arun_tool_inference(

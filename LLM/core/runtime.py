@@ -12,9 +12,9 @@ import asyncio
 import atexit
 import signal
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import CancelledError as FutureCancelled
-from contextlib import AbstractAsyncContextManager, nullcontext
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -95,13 +95,17 @@ class Runtime:
             return nullcontext()
         return self.servers.in_use(model_id)
 
-    async def explain_failure(self, model_id: str, exc: LLMError) -> LLMError:
-        """A dropped connection to a server we manage usually means it died: say so, with its log."""
-        if self.servers is not None and isinstance(exc, BackendConnectionError):
-            crashed = await self.servers.crash_error(model_id)
-            if crashed is not None:
-                return crashed
-        return exc
+    @asynccontextmanager
+    async def crashes_explained(self, model_id: str) -> AsyncIterator[None]:
+        """Wrap a request: a dropped connection to a server we manage usually means it died, so
+        it is re-raised as the ServerExitedError with the server's log tail."""
+        try:
+            yield
+        except BackendConnectionError as exc:
+            crashed = await self.servers.crash_error(model_id) if self.servers is not None else None
+            if crashed is None:
+                raise
+            raise crashed from exc
 
     async def reload(self, config: BackendsConfig) -> list[str]:
         """Adopt a new config; clients of changed entries are rebuilt on next use.
