@@ -12,11 +12,25 @@ import time
 from contextlib import aclosing
 from pathlib import Path
 
-from .core.errors import LLMError
-from .core.events import Done, ReasoningDelta, TextDelta, Usage
-from .core.inference import InferenceConfig, ToolEnabledInferenceConfig, ainfer, stream_inference, stream_tool_inference
-from .core.tool_loop import LoopFinished, LoopNotice, StepFinished, StepStarted, ToolCallEvent, ToolResultEvent
-from .core.runtime import Runtime
+from .core import (
+    Done,
+    InferenceConfig,
+    LLMError,
+    LoopFinished,
+    LoopNotice,
+    ReasoningDelta,
+    Runtime,
+    StepFinished,
+    StepStarted,
+    TextDelta,
+    ToolCallEvent,
+    ToolEnabledInferenceConfig,
+    ToolResultEvent,
+    ainfer,
+    log_tail,
+    stream_inference,
+    stream_tool_inference,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -249,8 +263,6 @@ async def cmd_servers(runtime: Runtime, args: argparse.Namespace) -> int:
 
 
 async def _show_log(path: Path, lines: int, follow: bool) -> int:
-    from .core.servers.process import log_tail
-
     if not path.exists():
         print(f"no log yet: {path}")
         return 0 if not follow else 1

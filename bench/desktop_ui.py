@@ -30,7 +30,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 import qasync  # noqa: E402
 
 from LLM.desktop_app.app import build_main_window  # noqa: E402
-from LLM.desktop_app.markdown_view import MarkdownView  # noqa: E402
+from LLM.desktop_app.widgets.markdown_view import MarkdownView  # noqa: E402
 from LLM.tests.fakes.handle import FakeServerHandle  # noqa: E402
 
 STREAM_CHUNKS = 5_000

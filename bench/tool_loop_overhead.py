@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx  # noqa: E402
 
-from LLM.core.builtin_tools import build_default_registry  # noqa: E402
+from LLM.core.tools.builtin import build_default_registry  # noqa: E402
 from LLM.core.config import parse_backends  # noqa: E402
 from LLM.core.inference import ToolEnabledInferenceConfig, arun_tool_inference  # noqa: E402
 from LLM.core.runtime import Runtime  # noqa: E402

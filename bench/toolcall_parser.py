@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from LLM.core.toolcalls import ParsedOutput, ToolCallStreamParser, parse_tool_calls  # noqa: E402
+from LLM.core.tools.parsing import ParsedOutput, ToolCallStreamParser, parse_tool_calls  # noqa: E402
 
 TARGET_BYTES = 1_000_000
 WHOLE_RUNS = 7

@@ -1,7 +1,28 @@
-"""LLM.core: config, model servers, the streaming client, inference and tool calling (no Qt)."""
+"""LLM.core: everything the workbench does, in plain Python (asyncio, httpx, pydantic); never imports Qt.
 
-from .client import ChatClient, ProbeReport
-from .config import BackendsConfig, ModelEntry, load_backends, parse_backends
+The map, leaves first (each package imports only the ones above it)::
+
+    errors.py, events.py, validation.py   leaves: the error hierarchy, the stream/tool-call vocabulary,
+                                          pydantic errors -> messages that name the key
+    config.py                             llm_backends.yaml -> validated ModelEntry objects (pure)
+    chat/                                 the chat model: request parameters (InferenceConfig), the
+                                          messages a request sends, conversation trees, answer metrics,
+                                          ChatML
+    protocol/                             the wire: SSE framing, chunk decoding, <think> and stop-sequence
+                                          filters, the OpenAI-compatible HTTP client
+    servers/                              persistent model servers: launchers per engine, the supervisor
+                                          state machine, the manager, the state file, the HF server
+    tools/                                tool calling: registry and @tool, built-ins and the sandbox,
+                                          the <tool_call> parser, tool prompts, the iterative loop
+    runtime.py                            config + servers + clients + tools for one process
+    inference.py                          the public API: InferenceConfig in, text or events out
+
+The window (``LLM.desktop_app``) and the CLI (``LLM.cli``) import only the names exported here.
+"""
+
+from .chat.conversation import Conversation, GenerationSettings, Message, Notice, TextPart, ToolCard
+from .chat.metrics import Metrics, MetricsMeter
+from .config import BackendsConfig, ModelEntry, load_backends, parse_backends, resolve_config_path
 from .errors import (
     BackendConnectionError,
     BackendError,
@@ -20,8 +41,9 @@ from .errors import (
     ServerStartTimeout,
     ToolError,
 )
-from .events import Done, ReasoningDelta, TextDelta, ToolCallDelta, Usage
+from .events import Done, ReasoningDelta, StreamEvent, TextDelta, ToolCall, ToolCallDelta, Usage
 from .inference import (
+    DEFAULT_TOOLS,
     InferenceConfig,
     InferenceResponse,
     ToolEnabledInferenceConfig,
@@ -33,20 +55,36 @@ from .inference import (
     stream_inference,
     stream_tool_inference,
 )
+from .protocol.client import ChatClient, ProbeReport
 from .runtime import Runtime
-from .servers import ServerEvent, ServerManager, ServerState
-from .tool_loop import ToolRunResult
-from .toolcalls import ToolCall, ToolCallStreamParser, parse_tool_calls
+from .servers import ServerEvent, ServerManager, ServerState, ServerStatus
+from .servers.process import log_tail
 from .tools import Tool, ToolRegistry, ToolResult, tool
+from .tools.loop import (
+    ApprovalHook,
+    LoopEvent,
+    LoopFinished,
+    LoopNotice,
+    StepFinished,
+    StepStarted,
+    ToolCallEvent,
+    ToolResultEvent,
+    ToolRunResult,
+    ToolStep,
+)
+from .tools.parsing import ParsedOutput, ToolCallStreamParser, parse_tool_calls
 
 __all__ = [
-    "BackendConnectionError", "BackendError", "BackendStatusError", "BackendTimeoutError", "BackendsConfig",
-    "ChatClient", "ConfigError", "Done", "EmptyResponseError", "GenerationCancelled", "InferenceConfig",
-    "InferenceError", "InferenceResponse", "LLMError", "ModelEntry", "ModelNotFoundError", "PortInUseError",
-    "ProbeReport", "ReasoningDelta", "ResourceNotAvailableError", "Runtime", "ServerError", "ServerEvent",
-    "ServerExitedError", "ServerManager", "ServerStartTimeout", "ServerState", "TextDelta", "Tool", "ToolCall",
-    "ToolCallDelta", "ToolCallStreamParser", "ToolEnabledInferenceConfig", "ToolError", "ToolRegistry",
-    "ToolResult", "ToolRunResult", "Usage", "ainfer", "arun_tool_inference", "infer", "load_backends",
-    "parse_backends", "parse_tool_calls", "run_inference", "run_tool_inference", "stream_inference",
-    "stream_tool_inference", "tool",
+    "DEFAULT_TOOLS", "ApprovalHook", "BackendConnectionError", "BackendError", "BackendStatusError",
+    "BackendTimeoutError", "BackendsConfig", "ChatClient", "ConfigError", "Conversation", "Done",
+    "EmptyResponseError", "GenerationCancelled", "GenerationSettings", "InferenceConfig", "InferenceError",
+    "InferenceResponse", "LLMError", "LoopEvent", "LoopFinished", "LoopNotice", "Message", "Metrics",
+    "MetricsMeter", "ModelEntry", "ModelNotFoundError", "Notice", "ParsedOutput", "PortInUseError", "ProbeReport",
+    "ReasoningDelta", "ResourceNotAvailableError", "Runtime", "ServerError", "ServerEvent", "ServerExitedError",
+    "ServerManager", "ServerStartTimeout", "ServerState", "ServerStatus", "StepFinished", "StepStarted",
+    "StreamEvent", "TextDelta", "TextPart", "Tool", "ToolCall", "ToolCallDelta", "ToolCallEvent",
+    "ToolCallStreamParser", "ToolCard", "ToolEnabledInferenceConfig", "ToolError", "ToolRegistry", "ToolResult",
+    "ToolResultEvent", "ToolRunResult", "ToolStep", "Usage", "ainfer", "arun_tool_inference", "infer",
+    "load_backends", "log_tail", "parse_backends", "parse_tool_calls", "resolve_config_path", "run_inference",
+    "run_tool_inference", "stream_inference", "stream_tool_inference", "tool",
 ]

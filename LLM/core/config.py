@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError, ModelNotFoundError
+from .validation import field_problems
 
 APP_NAME = "llm-workbench"
 CONFIG_ENV_VAR = "LLM_BACKENDS_CONFIG"
@@ -267,8 +268,9 @@ def _validate_entry(
     try:
         entry = ModelEntry(id=model_id, **merged)
     except ValidationError as exc:
-        for err in exc.errors():
-            problems.append(ConfigProblem(source, _error_path(prefix, err), _error_message(err), model_id))
+        for problem in field_problems(exc):
+            path = f"{prefix}.{problem.path}" if problem.path else prefix
+            problems.append(ConfigProblem(source, path, problem.message, model_id))
         return None, problems
     if entry.adapter_dir and not entry.adapter_dir.startswith("pkg:") and not Path(entry.adapter_dir).exists():
         problems.append(
@@ -321,24 +323,6 @@ def _check_duplicate_ports(result: BackendsConfig, strict: bool) -> None:
             _add(result, problem, strict)
         else:
             seen[key] = model_id
-
-
-def _error_path(prefix: str, err: dict[str, Any]) -> str:
-    loc = [str(part) for part in err.get("loc", ()) if not str(part).startswith("function-")]
-    # Literal/union errors add the member type to loc; keep only key names.
-    loc = [part for part in loc if part not in ("literal['session','forever']", "float")]
-    return ".".join([prefix, *loc]) if loc else prefix
-
-
-def _error_message(err: dict[str, Any]) -> str:
-    message = str(err.get("msg", "invalid value"))
-    for noise in ("Value error, ", "Assertion failed, "):
-        message = message.replace(noise, "")
-    if err.get("type") == "value_error" and ": " in message and message.split(": ", 1)[0].isidentifier():
-        return message  # already "key: what" from a model validator
-    if "input" in err and err.get("type") not in ("value_error", "missing"):
-        message += f", got {err['input']!r}"
-    return message
 
 
 def _unknown_key(key: Any, known: Any) -> str:

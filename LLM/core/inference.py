@@ -7,7 +7,6 @@ process's BlockingPortal so a started server is reused by every later call.
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Literal
@@ -16,10 +15,12 @@ from pydantic import BaseModel, Field
 
 from .errors import GenerationCancelled, LLMError
 from .events import Done, ReasoningDelta, StreamEvent, TextDelta, Usage
-from .params import InferenceConfig, build_messages, merged_stop, request_params
+from .chat.messages import build_messages
+from .chat.metrics import MetricsMeter
+from .chat.params import InferenceConfig, merged_stop, request_params
+from .protocol.stop_sequences import StopSequenceFilter
 from .runtime import Runtime, default_portal
-from .stop_sequences import StopSequenceFilter
-from .tool_loop import ApprovalHook, LoopEvent, LoopFinished, ToolLoop, ToolRunResult
+from .tools.loop import ApprovalHook, LoopEvent, LoopFinished, ToolLoop, ToolRunResult
 
 FinishReason = Literal["stop", "length", "stop_sequence", "tool_calls", "cancelled", "error"]
 
@@ -124,31 +125,25 @@ async def _collect(response: InferenceResponse, cfg: InferenceConfig, runtime: R
     """Fill ``response`` from the stream as it arrives, so a failure keeps the partial answer."""
     text: list[str] = []
     reasoning: list[str] = []
-    started = time.perf_counter()
-    first: float | None = None
-    deltas = 0
+    meter = MetricsMeter()
     try:
         async for event in stream_inference(cfg, runtime):
             if isinstance(event, (TextDelta, ReasoningDelta)):
-                if first is None:
-                    first = time.perf_counter()
-                deltas += 1
+                meter.delta()
                 (text if isinstance(event, TextDelta) else reasoning).append(event.text)
             elif isinstance(event, Usage):
-                response.prompt_tokens = event.prompt_tokens
-                response.generated_tokens = event.completion_tokens
+                meter.usage(event.prompt_tokens, event.completion_tokens)
             elif isinstance(event, Done):
                 response.finish_reason = _finish_reason(event.finish_reason)
     finally:
-        ended = time.perf_counter()
+        metrics = meter.snapshot(response.finish_reason)
         response.generated_text = "".join(text)
         response.reasoning_text = "".join(reasoning)
-        response.inference_time_ms = (ended - started) * 1000
-        if first is not None:
-            response.time_to_first_token_ms = (first - started) * 1000
-            tokens = response.generated_tokens or deltas
-            if ended > first and tokens > 1:
-                response.tokens_per_second = (tokens - 1) / (ended - first)
+        response.prompt_tokens = metrics.prompt_tokens
+        response.generated_tokens = metrics.completion_tokens
+        response.inference_time_ms = metrics.duration_ms or 0.0
+        response.time_to_first_token_ms = metrics.time_to_first_token_ms
+        response.tokens_per_second = metrics.tokens_per_second
 
 
 def _finish_reason(reason: str) -> FinishReason:

@@ -16,15 +16,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import CancelledError as FutureCancelled
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
-from .client import ChatClient, api_key_from_env
 from .config import BackendsConfig, ModelEntry, load_backends
 from .errors import BackendConnectionError, LLMError
-
-if TYPE_CHECKING:
-    from .servers.manager import ServerManager
-    from .tools import ToolRegistry
+from .protocol.client import ChatClient, api_key_from_env
+from .servers.manager import ServerManager
+from .tools.builtin import build_default_registry
+from .tools.registry import ToolRegistry, default_tools_dir
 
 T = TypeVar("T")
 
@@ -33,8 +32,8 @@ class Runtime:
     def __init__(
         self,
         config: BackendsConfig,
-        servers: "ServerManager | None" = None,
-        tools: "ToolRegistry | None" = None,
+        servers: ServerManager | None = None,
+        tools: ToolRegistry | None = None,
         workspace: Path | None = None,
         tools_dir: Path | None = None,
     ) -> None:
@@ -49,12 +48,9 @@ class Runtime:
         self.learned_tool_modes: dict[str, str] = {}
 
     @property
-    def tools(self) -> "ToolRegistry":
+    def tools(self) -> ToolRegistry:
         """Built-in tools confined to ``workspace``, plus the user's tools directory (loaded once)."""
         if self._tools is None:
-            from .builtin_tools import build_default_registry
-            from .tools import default_tools_dir
-
             registry = build_default_registry(self.workspace)
             self.tool_load_problems = registry.load_directory(self.tools_dir or default_tools_dir())
             self._tools = registry
@@ -62,8 +58,6 @@ class Runtime:
 
     @classmethod
     def from_config_path(cls, path: str | None = None, **manager_options: Any) -> "Runtime":
-        from .servers.manager import ServerManager
-
         config = load_backends(path)
         return cls(config, ServerManager(config, **manager_options))
 

@@ -16,10 +16,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 import qasync
 
-from LLM.core.config import load_backends, resolve_config_path
-from LLM.core.errors import LLMError
-from LLM.core.runtime import Runtime
-from LLM.core.servers import ServerManager
+from LLM.core import LLMError, Runtime, ServerManager, load_backends, resolve_config_path
 
 from .context import AppContext
 from .interaction import Interaction, QtInteraction

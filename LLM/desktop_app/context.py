@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from LLM.core.runtime import Runtime
+from LLM.core import Runtime
 
 from .interaction import Interaction
 

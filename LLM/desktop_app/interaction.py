@@ -12,8 +12,7 @@ from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from LLM.core.toolcalls import ToolCall
-from LLM.core.tools import Tool
+from LLM.core import Tool, ToolCall
 
 
 class ApprovalDecision(str, enum.Enum):

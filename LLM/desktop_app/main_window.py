@@ -9,16 +9,15 @@ from PySide6.QtCore import QSize
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QTabWidget, QVBoxLayout, QWidget
 
-from LLM.core.config import BackendsConfig, load_backends
-from LLM.core.errors import LLMError
+from LLM.core import BackendsConfig, LLMError, load_backends
 
-from .chat_page import ChatPage
+from .pages.chat_page import ChatPage
 from .config_watcher import ConfigWatcher
 from .context import AppContext
-from .model_selector import ModelSelector
+from .widgets.model_selector import ModelSelector
 from .qt_bridge import ServerEventBridge
 from .style import STYLESHEET
-from .tool_chat_page import ToolChatPage
+from .pages.tool_chat_page import ToolChatPage
 
 log = logging.getLogger(__name__)
 STATUS_MESSAGE_MS = 12_000

@@ -27,7 +27,7 @@ def qloop(qapp):
     Creating and closing a loop per test left Qt timers and deferred deletes of a closed loop
     to fire in a later test's event processing, which crashed the process now and then.
     """
-    from LLM.tests.desktop_harness import qasync_loop
+    from LLM.tests.desktop.harness import qasync_loop
 
     yield from qasync_loop(qapp)
 

@@ -78,23 +78,6 @@ def test_cli_probe_reports_steps(fake_server: FakeServerHandle, tmp_path: Path):
     assert [line.split()[0] for line in out.stdout.splitlines()] == ["ok", "ok", "ok"]
 
 
-def test_core_never_imports_qt():
-    """LLM.core stays plain Python: no PySide6 / qasync import anywhere in it."""
-    script = (
-        "import sys, pkgutil, importlib, LLM.core\n"
-        "for m in pkgutil.walk_packages(LLM.core.__path__, 'LLM.core.'):\n"
-        "    importlib.import_module(m.name)\n"
-        "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'qasync', 'PyQt5', 'PyQt6')]\n"
-        "print(bad)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[]"
-    pattern = re.compile(r"^\s*(from|import)\s+(PySide6|qasync|PyQt\d)", re.MULTILINE)
-    offenders = [p for p in (REPO_ROOT / "LLM" / "core").rglob("*.py") if pattern.search(p.read_text())]
-    assert offenders == []
-
-
 def test_cli_chat_keeps_history_and_ctrl_c_stops_only_the_answer(fake_server: FakeServerHandle, tmp_path: Path):
     import signal
 

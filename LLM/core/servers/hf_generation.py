@@ -9,7 +9,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..stop_sequences import StopSequenceFilter
+from ..chat.chatml import message_text, render_chatml
+from ..protocol.stop_sequences import StopSequenceFilter
 
 # torch, transformers and peft are imported inside functions: importing this module (and the
 # server beside it) must work on a machine without the [transformers] extra.
@@ -54,22 +55,6 @@ class Prompt:
     @property
     def n_tokens(self) -> int:
         return int(self.input_ids.shape[-1])
-
-
-def render_chatml(messages: list[dict[str, Any]]) -> str:
-    """The fallback prompt for tokenizers without a chat template (tools are not rendered)."""
-    parts = [f"<|im_start|>{m.get('role', 'user')}\n{message_text(m)}<|im_end|>\n" for m in messages]
-    return "".join(parts) + "<|im_start|>assistant\n"
-
-
-def message_text(message: dict[str, Any]) -> str:
-    """OpenAI content may be a string, null, or a list of parts; only text parts matter here."""
-    content = message.get("content")
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
 
 
 def _template_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ..validation import field_problems
 from .hf_generation import Generation, HFEngine, LoadError, LoadOptions, PromptError, SamplingParams, load_engine
 
 if TYPE_CHECKING:
@@ -132,7 +133,7 @@ def create_app(state: ServerState) -> FastAPI:
         try:
             body = ChatRequest.model_validate(json.loads(await request.body()))
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+            problems = "; ".join(f"{p.path or 'body'}: {p.message}" for p in field_problems(exc))
             return error_response(400, f"invalid request: {problems}")
         except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8
             return error_response(400, f"the request body is not valid JSON: {exc}")

@@ -11,7 +11,7 @@ from pathlib import Path
 from platformdirs import user_log_dir, user_state_dir
 
 from ..config import APP_NAME, BackendsConfig, ModelEntry
-from ..errors import ServerExitedError
+from ..errors import LLMError, ServerExitedError
 from . import process
 from .launchers import HostFacts, LaunchSpec, build_launch
 from .state_file import StateFile
@@ -146,24 +146,31 @@ class ServerManager:
         return rows
 
     async def reload(self, config: BackendsConfig) -> list[str]:
-        """Adopt a new config; servers whose launch settings changed are stopped (restart on next use).
+        """Adopt a new config. A server restarts only when its launch spec (the command line and
+        environment it was started with) changed; any other edit updates its entry in place.
 
-        Returns the ids of the servers that were stopped for that reason.
+        Returns the ids of the servers that were stopped for that reason (they restart on next use).
         """
         restarted = []
         for model_id, server in list(self._servers.items()):
             new_entry = config.models.get(model_id)
             if new_entry == server.entry:
                 continue
-            if server.state is not ServerState.STOPPED and (new_entry is None or _launch_changed(server.entry, new_entry)):
+            if new_entry is not None and new_entry.launchable and self._launch_hash(new_entry) == self._launch_hash(
+                server.entry
+            ):
+                server.update_entry(new_entry)
+                continue
+            if server.state is not ServerState.STOPPED:
                 await server.stop()
                 restarted.append(model_id)
             del self._servers[model_id]
         self.config = config
         return restarted
 
-
-def _launch_changed(old: ModelEntry, new: ModelEntry) -> bool:
-    keys = ("base_model", "adapter_dir", "context_size", "use_4bit", "backend", "port", "host", "threads",
-            "chat_format", "llama_server_bin", "extra_args", "tensor_parallel_size", "pipeline_parallel_size")
-    return any(getattr(old, k) != getattr(new, k) for k in keys)
+    def _launch_hash(self, entry: ModelEntry) -> str | None:
+        """The launch spec's hash; None when no spec can be built (a missing model file, say)."""
+        try:
+            return self._launcher(entry).config_hash()
+        except LLMError:
+            return None

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from ..client import ChatClient
+from ..protocol.client import ChatClient
 from ..config import ModelEntry
 from ..errors import (
     BackendError,
@@ -81,6 +81,10 @@ class ModelServer:
             pass
 
     # ----- public requests -----
+    def update_entry(self, entry: ModelEntry) -> None:
+        """A config edit that leaves the launch settings alone (display name, timeouts, defaults)."""
+        self.entry = entry
+
     async def ensure_ready(self, detach: bool = False) -> None:
         """Start (or re-attach to) the server unless it is ready; concurrent calls share one start."""
         await self._stopped.wait()  # a stop in progress (idle TTL, reload) finishes first

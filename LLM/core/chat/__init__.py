@@ -1,0 +1,1 @@
+"""The chat model: request parameters, the messages a request sends, conversations as trees, answer metrics."""

@@ -1,0 +1,92 @@
+"""Timing one answer: time to first token, tokens per second, token counts (pure; the clock is injectable)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+
+def tokens_per_second(tokens: int, first: float, last: float) -> float | None:
+    """Decode speed: tokens after the first over the time from the first to the last (seconds)."""
+    if last > first and tokens > 1:
+        return (tokens - 1) / (last - first)
+    return None
+
+
+@dataclass
+class Metrics:
+    """What the line under an answer shows."""
+
+    time_to_first_token_ms: float | None = None
+    tokens_per_second: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    duration_ms: float | None = None
+    finish_reason: str | None = None
+    chunks: int = 0  # streamed text pieces: the count shown when the server reports no usage
+
+    def summary(self) -> str:
+        parts = []
+        if self.time_to_first_token_ms is not None:
+            parts.append(f"{self.time_to_first_token_ms / 1000:.2f} s to first token")
+        if self.tokens_per_second is not None:
+            parts.append(f"{self.tokens_per_second:.1f} tok/s")
+        if self.prompt_tokens is not None or self.completion_tokens is not None:
+            prompt = "?" if self.prompt_tokens is None else str(self.prompt_tokens)
+            completion = "?" if self.completion_tokens is None else str(self.completion_tokens)
+            parts.append(f"{prompt} prompt + {completion} completion tokens")
+        elif self.chunks:
+            parts.append(f"{self.chunks} chunks (no token usage reported)")
+        if self.finish_reason:
+            parts.append(f"finish: {self.finish_reason}")
+        return "  ·  ".join(parts)
+
+
+class MetricsMeter:
+    """Times one streamed answer; ``snapshot()`` is valid mid-stream (a stopped answer keeps its numbers)."""
+
+    def __init__(self, clock: Any = time.perf_counter) -> None:
+        self._clock = clock
+        self.started = clock()
+        self.first: float | None = None
+        self.last: float | None = None
+        self.deltas = 0
+        self.prompt_tokens: int | None = None
+        self.completion_tokens: int | None = None
+        self.request_ms = 0.0  # tool loop: time spent in requests, tool runs excluded
+
+    def delta(self) -> None:
+        now = self._clock()
+        if self.first is None:
+            self.first = now
+        self.last = now
+        self.deltas += 1
+
+    def usage(self, prompt_tokens: int | None, completion_tokens: int | None, request_ms: float = 0.0) -> None:
+        # The tool loop reports one usage per step: a run's cost is their sum.
+        self.request_ms += request_ms
+        if prompt_tokens is not None:
+            self.prompt_tokens = (self.prompt_tokens or 0) + prompt_tokens
+        if completion_tokens is not None:
+            self.completion_tokens = (self.completion_tokens or 0) + completion_tokens
+
+    def snapshot(self, finish_reason: str | None) -> Metrics:
+        ended = self._clock()
+        metrics = Metrics(
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            duration_ms=(ended - self.started) * 1000,
+            finish_reason=finish_reason,
+            chunks=self.deltas,
+        )
+        if self.first is not None:
+            metrics.time_to_first_token_ms = (self.first - self.started) * 1000
+            tokens = self.completion_tokens or self.deltas
+            last = self.last or ended
+            if self.request_ms > 0 and self.completion_tokens:
+                # Several requests (tool calls make tokens but no text): tokens over request time.
+                metrics.tokens_per_second = self.completion_tokens / (self.request_ms / 1000)
+            else:
+                metrics.tokens_per_second = tokens_per_second(tokens, self.first, last)
+        return metrics

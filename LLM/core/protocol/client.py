@@ -1,0 +1,269 @@
+"""Async client for one OpenAI-compatible server: streaming chat, non-stream chat, probe.
+
+httpx exceptions become our typed errors here and nowhere else (``_http_errors``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from ..errors import (
+    BackendConnectionError,
+    BackendError,
+    BackendStatusError,
+    BackendTimeoutError,
+    ConfigError,
+    EmptyResponseError,
+    InferenceError,
+)
+from ..chat.chatml import render_chatml
+from ..events import StreamEvent
+from .decoding import ChatStreamDecoder, CompletionStreamDecoder, decode_chat_response
+from .sse import SSEDecoder
+
+
+@contextmanager
+def _http_errors(url: str) -> Iterator[None]:
+    """The one place where httpx exceptions are translated into BackendError subclasses."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        kind = "connect" if isinstance(exc, httpx.ConnectTimeout) else "read"
+        raise BackendTimeoutError(f"{kind} timeout talking to {url}", url) from exc
+    except httpx.ConnectError as exc:
+        raise BackendConnectionError(f"cannot connect to {url}: {exc}", url) from exc
+    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+        raise BackendConnectionError(f"connection to {url} dropped: {exc}", url) from exc
+    except httpx.HTTPError as exc:
+        raise BackendError(f"HTTP error talking to {url}: {exc}", url) from exc
+
+
+@dataclass(frozen=True)
+class ProbeStep:
+    name: str
+    ok: bool
+    message: str
+
+
+@dataclass
+class ProbeReport:
+    steps: list[ProbeStep] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.steps) and all(step.ok for step in self.steps)
+
+
+def api_key_from_env(var_name: str | None) -> str | None:
+    """Read the bearer key from the named environment variable; the key never enters config or logs."""
+    if not var_name:
+        return None
+    key = os.environ.get(var_name)
+    if not key:
+        raise ConfigError(f"api_key_env: environment variable {var_name} is not set")
+    return key
+
+
+class ChatClient:
+    """One pooled HTTP client per server; create once, reuse for every request, then ``aclose``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model_name: str,
+        *,
+        api_key: str | None = None,
+        connect_timeout_s: float = 5.0,
+        read_timeout_s: float = 300.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.model_name = model_name
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        timeout = httpx.Timeout(read_timeout_s, connect=connect_timeout_s)
+        self._http = httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=timeout, transport=transport)
+        # Set once /v1/chat/completions answered 404: use llama.cpp's native /completion.
+        self.native_completion = False
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def chat_body(
+        self, messages: list[dict[str, Any]], params: dict[str, Any], tools: list[dict] | None, stream: bool
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model_name, "messages": messages, "stream": stream, **params}
+        if tools:
+            body["tools"] = tools
+        if stream:
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    def chat(
+        self,
+        messages: list[dict[str, Any]],
+        params: dict[str, Any] | None = None,
+        tools: list[dict] | None = None,
+        stream: bool = True,
+    ) -> AsyncIterator[StreamEvent]:
+        """Yield TextDelta / ReasoningDelta / ToolCallDelta / Usage events, then one Done.
+
+        Returns the generator directly (no wrapper), so each event crosses one hop less.
+        """
+        params = params or {}
+        if not stream:
+            return self._chat_once_events(messages, params, tools)
+        if self.native_completion:
+            return self._stream_completion(messages, params)
+        body = self.chat_body(messages, params, tools, True)
+        fallback = None if tools else (messages, params)
+        return self._stream("/v1/chat/completions", body, ChatStreamDecoder(), fallback)
+
+    async def _chat_once_events(
+        self, messages: list[dict], params: dict, tools: list[dict] | None
+    ) -> AsyncIterator[StreamEvent]:
+        for event in await self._chat_once(messages, params, tools):
+            yield event
+
+    async def _chat_once(self, messages: list[dict], params: dict, tools: list[dict] | None) -> list[StreamEvent]:
+        url = f"{self.base_url}/v1/chat/completions"
+        with _http_errors(url):
+            response = await self._http.post("/v1/chat/completions", json=self.chat_body(messages, params, tools, False))
+        _check_status(response, url)
+        if not response.content.strip():
+            raise EmptyResponseError(f"{url} answered HTTP {response.status_code} with an empty body", url)
+        try:
+            body = response.json()
+        except json.JSONDecodeError as exc:
+            raise InferenceError(f"{url} answered with a body that is not JSON: {response.text[:200]!r}") from exc
+        return decode_chat_response(body)
+
+    async def _stream(
+        self,
+        path: str,
+        body: dict[str, Any],
+        decoder: ChatStreamDecoder | CompletionStreamDecoder,
+        fallback: tuple[list[dict], dict] | None = None,
+    ) -> AsyncIterator[StreamEvent]:
+        url = f"{self.base_url}{path}"
+        sse = SSEDecoder()
+        with _http_errors(url):
+            async with self._http.stream("POST", path, json=body) as response:
+                if response.status_code == 404 and fallback is not None:
+                    # No OpenAI chat endpoint: llama.cpp's native /completion, from now on.
+                    await response.aread()
+                    self.native_completion = True
+                    async for event in self._stream_completion(*fallback):
+                        yield event
+                    return
+                if response.status_code >= 400:
+                    await response.aread()
+                    _check_status(response, url)
+                if "text/event-stream" not in response.headers.get("content-type", "") and response.status_code == 200:
+                    # Some servers ignore stream=true and answer with one JSON body.
+                    raw = await response.aread()
+                    if not raw.strip():
+                        raise EmptyResponseError(f"{url} answered HTTP 200 with an empty body", url)
+                    for event in _decode_plain_body(raw, url, decoder):
+                        yield event
+                    return
+                # Read to the end even after [DONE]: a fully read response returns its
+                # connection to the pool, a broken-off one costs a new connect next time.
+                async for chunk in response.aiter_raw():
+                    for sse_event in sse.feed(chunk):
+                        if not decoder.saw_done:
+                            for event in decoder.decode(sse_event.data):
+                                yield event
+                for sse_event in sse.flush():
+                    for event in decoder.decode(sse_event.data):
+                        yield event
+        if not decoder.saw_data:
+            raise EmptyResponseError(f"{url} answered HTTP 200 with an empty stream (no data at all)", url)
+        for event in decoder.finish():
+            yield event
+
+    async def _stream_completion(self, messages: list[dict], params: dict) -> AsyncIterator[StreamEvent]:
+        prompt = await self._render_prompt(messages)
+        body: dict[str, Any] = {"prompt": prompt, "stream": True}
+        mapping = {"max_tokens": "n_predict", "repeat_penalty": "repeat_penalty"}
+        for key, value in params.items():
+            if key in ("temperature", "top_p", "top_k", "stop", "seed", "max_tokens", "repeat_penalty"):
+                body[mapping.get(key, key)] = value
+        async for event in self._stream("/completion", body, CompletionStreamDecoder()):
+            yield event
+
+    async def _render_prompt(self, messages: list[dict]) -> str:
+        """Use the server's own chat template (llama-server /apply-template), else ChatML."""
+        try:
+            with _http_errors(f"{self.base_url}/apply-template"):
+                response = await self._http.post("/apply-template", json={"messages": messages})
+            if response.status_code == 200 and isinstance(response.json().get("prompt"), str):
+                return response.json()["prompt"]
+        except (BackendError, ValueError):
+            pass
+        return render_chatml(messages)
+
+    async def http_status(self, path: str, timeout_s: float = 2.0) -> int | None:
+        """Status code of GET path, or None when nothing answers (used for readiness polls)."""
+        try:
+            with _http_errors(f"{self.base_url}{path}"):
+                response = await self._http.get(path, timeout=timeout_s)
+        except BackendError:
+            return None
+        return response.status_code
+
+    async def list_models(self) -> list[str]:
+        url = f"{self.base_url}/v1/models"
+        with _http_errors(url):
+            response = await self._http.get("/v1/models")
+        _check_status(response, url)
+        try:
+            data = response.json().get("data") or []
+            return [str(item.get("id")) for item in data if isinstance(item, dict)]
+        except (ValueError, AttributeError) as exc:
+            raise InferenceError(f"{url} returned an unexpected model list: {response.text[:200]!r}") from exc
+
+    async def probe(self) -> ProbeReport:
+        """Reachable? Model listed? Does a one-token request answer? Each step says why not."""
+        report = ProbeReport()
+        try:
+            models = await self.list_models()
+            report.steps.append(ProbeStep("reachable", True, f"{self.base_url} answers"))
+        except BackendError as exc:
+            report.steps.append(ProbeStep("reachable", False, str(exc)))
+            return report
+        listed = self.model_name in models or not models
+        detail = f"'{self.model_name}' is served" if self.model_name in models else (
+            "server lists no models" if not models else f"'{self.model_name}' not in {models}"
+        )
+        report.steps.append(ProbeStep("model listed", listed, detail))
+        try:
+            events = [e async for e in self.chat([{"role": "user", "content": "Hi"}], {"max_tokens": 1})]
+            report.steps.append(ProbeStep("dry run", True, f"one-token request finished ({events[-1].finish_reason})"))
+        except BackendError as exc:
+            report.steps.append(ProbeStep("dry run", False, str(exc)))
+        return report
+
+
+def _check_status(response: httpx.Response, url: str) -> None:
+    if response.status_code >= 400:
+        raise BackendStatusError(response.status_code, response.text, url)
+
+
+def _decode_plain_body(
+    raw: bytes, url: str, decoder: ChatStreamDecoder | CompletionStreamDecoder
+) -> list[StreamEvent]:
+    try:
+        body = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InferenceError(f"{url} answered with a body that is neither SSE nor JSON: {raw[:200]!r}") from exc
+    if isinstance(decoder, ChatStreamDecoder):
+        return decode_chat_response(body)
+    events = decoder.decode(json.dumps(body))
+    return events + decoder.finish()

@@ -1,0 +1,302 @@
+"""The iterative tool loop: ask, collect tool calls (native or parsed from text), run them, repeat.
+
+Events let a UI follow each step; ``ToolRunResult`` keeps every step for later inspection.
+Modes (yaml ``tools`` key, or per request): native (send ``tools``, trust ``tool_calls``),
+fallback (tool list in the system prompt, ``<tool_call>`` parsed from text), auto (send
+``tools``; parse the text when no native call comes; a 4xx on ``tools`` or an empty 200
+switches that model to fallback for the rest of the process), off.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..errors import BackendStatusError, EmptyResponseError
+from ..events import Done, ReasoningDelta, TextDelta, ToolCall, Usage
+from ..protocol.client import ChatClient
+from ..runtime import Runtime
+from .parsing import ParserEvent, ToolCallStreamParser
+from .prompts import assistant_message, raw_call_text, tool_result_message, with_tool_prompt
+from .registry import Tool, ToolResult, execute
+
+Mode = Literal["auto", "native", "fallback", "off"]
+Source = Literal["native", "fallback"]
+ApprovalHook = Callable[[ToolCall, Tool], "bool | Awaitable[bool]"]
+REPEAT_LIMIT = 3  # the same call with the same result this many times is a loop
+
+
+@dataclass(frozen=True)
+class StepStarted:
+    iteration: int
+    mode: str
+    tools_sent: bool
+
+
+@dataclass(frozen=True)
+class ToolCallEvent:
+    iteration: int
+    call: ToolCall
+    source: Source
+
+
+@dataclass(frozen=True)
+class ToolResultEvent:
+    iteration: int
+    call: ToolCall
+    result: ToolResult
+
+
+@dataclass(frozen=True)
+class StepFinished:
+    iteration: int
+    finish_reason: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    duration_ms: float
+
+
+@dataclass(frozen=True)
+class LoopNotice:
+    """A guard fired or the loop changed course (fallback switch, max iterations, repeated call)."""
+
+    kind: str
+    message: str
+
+
+@dataclass
+class ToolStep:
+    iteration: int
+    mode: str
+    request_messages: list[dict[str, Any]]
+    tools_sent: bool
+    text: str = ""
+    raw_text: str = ""
+    reasoning: str = ""
+    calls: list[tuple[ToolCall, Source]] = field(default_factory=list)
+    results: list[ToolResult] = field(default_factory=list)
+    parse_errors: list[str] = field(default_factory=list)
+    finish_reason: str = "stop"
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    request_ms: float = 0.0  # waiting on the server (stream open to Done)
+    tools_ms: float = 0.0  # running tools
+    duration_ms: float = 0.0
+
+
+@dataclass
+class ToolRunResult:
+    final_text: str = ""
+    steps: list[ToolStep] = field(default_factory=list)
+    finish_reason: str = "stop"
+    stopped_by: str | None = None  # max_iterations | repeated_call
+    notices: list[LoopNotice] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LoopFinished:
+    result: ToolRunResult
+
+
+LoopEvent = (
+    StepStarted | TextDelta | ReasoningDelta | ToolCallEvent | ToolResultEvent | StepFinished | LoopNotice | LoopFinished
+)
+
+
+class ToolLoop:
+    def __init__(
+        self,
+        runtime: Runtime,
+        model_id: str,
+        tools: list[Tool],
+        params: dict[str, Any],
+        mode: Mode,
+        max_iterations: int = 8,
+        before_call: ApprovalHook | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.model_id = model_id
+        self.tools = {t.name: t for t in tools}
+        self.openai_tools = [t.to_openai() for t in tools]
+        self.params = params
+        self.mode: Mode = mode if tools else "off"
+        self.max_iterations = max_iterations
+        self.before_call = before_call
+
+    async def run(self, messages: list[dict[str, Any]]) -> AsyncIterator[LoopEvent]:
+        history = list(messages)
+        result = ToolRunResult()
+        repeats: Counter[tuple[str, str, str]] = Counter()
+        async with self.runtime.in_use(self.model_id):
+            client = await self.runtime.client_for(self.model_id)
+            for iteration in range(1, self.max_iterations + 1):
+                step = ToolStep(iteration, self.mode, [], self.mode in ("native", "auto"))
+                async for event in self._step(client, history, step):
+                    yield event
+                result.steps.append(step)
+                if not step.calls:
+                    break
+                history.append(self._assistant_turn(step))
+                started = time.perf_counter()
+                for call, source in step.calls:
+                    yield ToolCallEvent(iteration, call, source)
+                    outcome = await self._run_call(call)
+                    step.results.append(outcome)
+                    repeats[(call.name, json.dumps(call.arguments, sort_keys=True), outcome.text)] += 1
+                    yield ToolResultEvent(iteration, call, outcome)
+                    history.append(tool_result_message(call, outcome.text, source == "native"))
+                step.tools_ms = (time.perf_counter() - started) * 1000
+                if max(repeats.values()) >= REPEAT_LIMIT:
+                    result.stopped_by = "repeated_call"
+                    yield self._notice(result, "repeated_call",
+                                       f"the model made the same call {REPEAT_LIMIT} times with the same result; "
+                                       "stopped calling tools and asked for a final answer")
+                    break
+            else:
+                result.stopped_by = "max_iterations"
+                yield self._notice(result, "max_iterations",
+                                   f"reached max_iterations ({self.max_iterations}); asked for a final answer "
+                                   "without tools")
+            if result.stopped_by is not None:
+                final = ToolStep(len(result.steps) + 1, "off", [], False)
+                async for event in self._step(client, history, final, final_answer=True):
+                    yield event
+                result.steps.append(final)
+        last = result.steps[-1]
+        result.final_text = last.text
+        result.finish_reason = last.finish_reason
+        yield LoopFinished(result)
+
+    def _notice(self, result: ToolRunResult, kind: str, message: str) -> LoopNotice:
+        notice = LoopNotice(kind, message)
+        result.notices.append(notice)
+        return notice
+
+    # ----- one request -----
+    async def _step(
+        self, client: ChatClient, history: list[dict[str, Any]], step: ToolStep, final_answer: bool = False
+    ) -> AsyncIterator[LoopEvent]:
+        started = time.perf_counter()
+        stream = True
+        while True:
+            mode = "off" if final_answer else self.mode
+            send_tools = mode in ("native", "auto")
+            request = with_tool_prompt(history, self.openai_tools) if mode == "fallback" else history
+            step.mode, step.tools_sent, step.request_messages = mode, send_tools, [dict(m) for m in request]
+            yield StepStarted(step.iteration, mode, send_tools)
+            try:
+                async for event in self._exchange(client, request, send_tools, stream, step, final_answer):
+                    yield event
+                break
+            except BackendStatusError as exc:
+                if not (send_tools and mode == "auto" and 400 <= exc.status_code < 500):
+                    raise
+                yield self._switch_to_fallback(f"the server rejected 'tools' (HTTP {exc.status_code})")
+            except EmptyResponseError:
+                if not send_tools:
+                    raise
+                if stream:  # known llama-cpp-python quirk with tools: retry once without streaming
+                    stream = False
+                    yield LoopNotice("empty_response", "empty streamed answer with tools; retrying without streaming")
+                    continue
+                yield self._switch_to_fallback("the server answered tool requests with an empty body")
+                stream = True
+        step.duration_ms = (time.perf_counter() - started) * 1000
+        yield StepFinished(step.iteration, step.finish_reason, step.prompt_tokens, step.completion_tokens,
+                           step.duration_ms)
+
+    def _switch_to_fallback(self, why: str) -> LoopNotice:
+        self.mode = "fallback"
+        self.runtime.learned_tool_modes[self.model_id] = "fallback"
+        return LoopNotice("fallback", f"{why}; using text tool calls (fallback mode) for this model from now on")
+
+    async def _exchange(
+        self, client: ChatClient, request: list[dict[str, Any]], send_tools: bool, stream: bool, step: ToolStep,
+        final_answer: bool,
+    ) -> AsyncIterator[LoopEvent]:
+        parse_text = final_answer or self.mode in ("fallback", "auto")
+        parser = ToolCallStreamParser(self.openai_tools, start_in_reasoning=False) if parse_text else None
+        raw: list[str] = []
+        text: list[str] = []
+        reasoning: list[str] = []
+        native: tuple[ToolCall, ...] = ()
+        sent = time.perf_counter()
+        events = client.chat(request, self.params, self.openai_tools if send_tools else None, stream=stream)
+        async for event in events:
+            if isinstance(event, TextDelta):
+                raw.append(event.text)
+                if parser is None:
+                    text.append(event.text)
+                    yield event
+                else:
+                    for out in _visible(parser.feed(event.text), text, reasoning):
+                        yield out
+            elif isinstance(event, ReasoningDelta):
+                reasoning.append(event.text)
+                yield event
+            elif isinstance(event, Usage):
+                step.prompt_tokens, step.completion_tokens = event.prompt_tokens, event.completion_tokens
+            elif isinstance(event, Done):
+                step.finish_reason = event.finish_reason
+                native = event.tool_calls
+        step.request_ms = (time.perf_counter() - sent) * 1000
+        parsed_calls: list[ToolCall] = []
+        if parser is not None:
+            parsed = parser.finish()
+            for out in _visible(parser.final_events, text, reasoning):
+                yield out
+            parsed_calls, step.parse_errors = parsed.calls, parsed.errors
+        step.raw_text, step.text, step.reasoning = "".join(raw), "".join(text).strip(), "".join(reasoning)
+        if final_answer:
+            if parsed_calls or native:
+                yield LoopNotice("ignored_calls", "the final answer contained tool calls; they were not run")
+            return
+        if native:
+            step.calls = [(call, "native") for call in native]
+        elif parsed_calls:
+            step.calls = [(call, "fallback") for call in parsed_calls]
+        if step.calls:
+            step.finish_reason = "tool_calls"
+
+    def _assistant_turn(self, step: ToolStep) -> dict[str, Any]:
+        native = step.calls[0][1] == "native"
+        if native:
+            return assistant_message(step.text, [c for c, _ in step.calls], native=True)
+        # Fallback: the model's own tagged text, so it sees what it asked for.
+        return assistant_message(step.raw_text or "\n".join(raw_call_text(c) for c, _ in step.calls), [], False)
+
+    # ----- one call -----
+    async def _run_call(self, call: ToolCall) -> ToolResult:
+        tool = self.tools.get(call.name)
+        if tool is None:
+            known = ", ".join(self.tools) or "none"
+            return ToolResult(False, "", f"unknown or disabled tool '{call.name}' (enabled: {known})", 0.0)
+        if call.invalid_arguments is not None:
+            return ToolResult(False, "", f"{call.name}: arguments are not a JSON object: "
+                                         f"{call.invalid_arguments[:200]}", 0.0)
+        if tool.needs_approval:
+            allowed = False
+            if self.before_call is not None:
+                decision = self.before_call(call, tool)
+                allowed = bool(await decision) if inspect.isawaitable(decision) else bool(decision)
+            if not allowed:
+                return ToolResult(False, "", f"the user denied the call to '{call.name}'", 0.0)
+        return await execute(tool, call.arguments)
+
+
+def _visible(events: list[ParserEvent], text: list[str], reasoning: list[str]) -> list[TextDelta | ReasoningDelta]:
+    """Parser output as stream events; completed calls are reported after the step, not here."""
+    out: list[TextDelta | ReasoningDelta] = []
+    for event in events:
+        if type(event) is TextDelta:
+            text.append(event.text)
+            out.append(event)
+        elif type(event) is ReasoningDelta:
+            reasoning.append(event.text)
+            out.append(event)
+    return out

@@ -1,0 +1,341 @@
+"""The chat page: a transcript, a prompt box and the per-chat settings; streams answers from core."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from LLM.core import (
+    Conversation,
+    Done,
+    InferenceConfig,
+    LLMError,
+    Message,
+    MetricsMeter,
+    ReasoningDelta,
+    ServerExitedError,
+    TextDelta,
+    Usage,
+    stream_inference,
+)
+
+from ..context import AppContext
+from ..widgets.settings_panel import GenerationPanel, settings_from_entry
+from ..widgets.transcript import TranscriptView
+
+log = logging.getLogger(__name__)
+# When the server is faster than the window, buffered events arrive without the stream ever
+# suspending, so one task step could drain thousands of them while Qt waits. The consumer
+# hands the loop back after this much work: input, timers and painting stay smooth.
+STEP_BUDGET_S = 0.006
+
+
+class PromptEdit(QPlainTextEdit):
+    """Enter sends, Shift+Enter inserts a new line."""
+
+    submitted = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("promptEdit")
+        self.setPlaceholderText("Message the model…  (Enter to send, Shift+Enter for a new line)")
+        self.setTabChangesFocus(True)
+        self.setFixedHeight(76)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not (
+            event.modifiers() & Qt.KeyboardModifier.ShiftModifier
+        ):
+            self.submitted.emit()
+            return
+        super().keyPressEvent(event)
+
+
+def describe_error(exc: BaseException) -> str:
+    """An error as the answer shows it: type, message (with the server's log tail), what to do."""
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, ServerExitedError):
+        text += "\n\nThe server will be restarted when you send the next message."
+    return text
+
+
+@dataclass
+class ActiveRequest:
+    """The one request a page treats as current; events of any other are ignored."""
+
+    request_id: str
+    message: Message
+    meter: MetricsMeter = field(default_factory=MetricsMeter)
+    finish_reason: str | None = None
+    task: asyncio.Task[Any] | None = None
+
+
+class ChatPage(QWidget):
+    busy_changed = Signal(bool)
+    page_name = "chatPage"
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName(self.page_name)
+        self.ctx = ctx
+        self.model_id: str | None = None
+        self.conversation = Conversation()
+        self._active: ActiveRequest | None = None
+        self._settings_edited = False
+
+        self.transcript = TranscriptView()
+        self.transcript.regenerate_requested.connect(lambda _id: self.regenerate())
+        self.prompt = PromptEdit()
+        self.prompt.submitted.connect(self.send)
+        self.send_button = QPushButton("Send", objectName="sendButton")
+        self.send_button.setDefault(True)
+        self.send_button.clicked.connect(self.send)
+        self.stop_button = QPushButton("Stop", objectName="stopButton")
+        self.stop_button.setToolTip("Stop the answer (Esc)")
+        self.stop_button.clicked.connect(lambda: self.stop())
+        self.new_chat_button = QPushButton("New chat", objectName="newChatButton")
+        self.new_chat_button.clicked.connect(self.new_chat)
+        self.activity = QLabel(objectName="activityLabel")
+
+        buttons = QVBoxLayout()
+        buttons.setSpacing(6)
+        buttons.addWidget(self.send_button)
+        buttons.addWidget(self.stop_button)
+        buttons.addStretch(1)
+        input_row = QHBoxLayout()
+        input_row.setSpacing(8)
+        input_row.addWidget(self.prompt, 1)
+        input_row.addLayout(buttons)
+        footer = QHBoxLayout()
+        footer.addWidget(self.new_chat_button)
+        footer.addWidget(self.activity, 1)
+
+        chat = QWidget(objectName="chatColumn")
+        column = QVBoxLayout(chat)
+        column.setContentsMargins(0, 0, 0, 8)
+        column.setSpacing(8)
+        column.addWidget(self.transcript, 1)
+        inputs = QVBoxLayout()
+        inputs.setContentsMargins(16, 0, 16, 0)
+        inputs.setSpacing(6)
+        inputs.addLayout(input_row)
+        inputs.addLayout(footer)
+        column.addLayout(inputs)
+
+        self.panel = GenerationPanel()
+        self.panel.edited.connect(self._on_settings_edited)
+        self.panel.reset_requested.connect(self._reset_settings)
+        side = QScrollArea(objectName="sidePanel")
+        side.setWidget(self.panel)
+        side.setWidgetResizable(True)
+        side.setMinimumWidth(240)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(chat)
+        splitter.addWidget(side)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 0)
+        splitter.setSizes([820, 280])
+        splitter.setChildrenCollapsible(False)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(splitter)
+
+        escape = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
+        escape.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        escape.activated.connect(lambda: self.stop())
+        self._set_busy(False)
+
+    # ----- model and settings -----
+    def set_model(self, model_id: str | None) -> None:
+        """A model switch makes the current answer stale: stop it (the partial text is kept)."""
+        if model_id == self.model_id:
+            return
+        if self._active is not None:
+            self.stop("model switched")
+        self.model_id = model_id
+        if not self._settings_edited:
+            self._load_model_defaults()
+
+    def _entry(self):
+        if self.model_id is None:
+            return None
+        return self.ctx.config.models.get(self.model_id)
+
+    def _load_model_defaults(self) -> None:
+        self.conversation.settings = settings_from_entry(self._entry())
+        self.panel.load(self.conversation.settings)
+
+    def _on_settings_edited(self) -> None:
+        self._settings_edited = True
+        self.conversation.settings = self.panel.settings()
+
+    def _reset_settings(self) -> None:
+        self._settings_edited = False
+        self._load_model_defaults()
+
+    def refresh_config(self) -> None:
+        """llm_backends.yaml changed: pick up new defaults unless this chat has its own."""
+        if not self._settings_edited:
+            self._load_model_defaults()
+
+    # ----- actions -----
+    @property
+    def busy(self) -> bool:
+        return self._active is not None
+
+    def send(self) -> None:
+        text = self.prompt.toPlainText().strip()
+        if self.busy or not text:
+            return
+        if self.model_id is None:
+            self.activity.setText("Choose a model first.")
+            return
+        self.prompt.clear()
+        user = self.conversation.add_user(text)
+        self.transcript.add_message(user, "You")
+        self._start(self.conversation.add_assistant(self.model_id))
+
+    def regenerate(self) -> None:
+        if self.busy or self.model_id is None or self.conversation.last_assistant() is None:
+            return
+        old = self.conversation.last_assistant()
+        assert old is not None
+        self.transcript.remove_message(old.id)
+        self._start(self.conversation.regenerate(self.model_id))
+
+    def new_chat(self) -> None:
+        if self._active is not None:
+            self.stop("new chat")
+        self.conversation = Conversation()
+        self.transcript.clear()
+        self._settings_edited = False
+        self._load_model_defaults()
+        self._on_new_chat()
+        self.prompt.setFocus()
+
+    def _on_new_chat(self) -> None:
+        """Hook for subclasses (the tool page resets its per-chat approvals)."""
+
+    def stop(self, reason: str = "stopped") -> None:
+        """Cancel the current request now: its task (and so its HTTP stream) is cancelled, the
+        partial answer is kept and marked stopped, and the page is usable at once."""
+        active = self._active
+        if active is None:
+            return
+        self._active = None
+        if active.task is not None:
+            active.task.cancel()
+        self._finish(active, "stopped", reason)
+        self._set_busy(False)
+
+    # ----- one request -----
+    def _start(self, message: Message) -> None:
+        entry = self._entry()
+        author = entry.label if entry is not None else (self.model_id or "Assistant")
+        self.transcript.add_message(message, author)
+        try:
+            cfg = self._request_config(message)
+        except LLMError as exc:  # e.g. a parameter the model's defaults make invalid
+            message.status, message.error = "failed", describe_error(exc)
+            self.transcript.render_now(message)
+            return
+        active = ActiveRequest(cfg.request_id, message)
+        self._active = active
+        self._set_busy(True)
+        active.task = self.ctx.tasks.spawn(self._consume(active, cfg), name=f"answer-{cfg.request_id}")
+
+    def _request_config(self, message: Message) -> InferenceConfig:
+        return InferenceConfig(model_id=self.model_id, messages=self.conversation.history(upto=message),
+                               **self._generation_kwargs())
+
+    def _generation_kwargs(self) -> dict[str, Any]:
+        settings = self.panel.settings()
+        self.conversation.settings = settings
+        return {
+            "system_prompt": settings.system_prompt,
+            "temperature": settings.temperature,
+            "top_p": settings.top_p,
+            "max_new_tokens": settings.max_new_tokens,
+            "stop": settings.stop or None,
+        }
+
+    def _events(self, cfg: InferenceConfig) -> AsyncIterator[Any]:
+        return stream_inference(cfg, self.ctx.runtime)
+
+    async def _consume(self, active: ActiveRequest, cfg: InferenceConfig) -> None:
+        try:
+            async with aclosing(self._events(cfg)) as events:
+                yield_at = time.perf_counter() + STEP_BUDGET_S
+                async for event in events:
+                    if self._active is not active:
+                        return  # stale: stopped or switched while this event was in flight
+                    self._apply(active, event)
+                    if time.perf_counter() > yield_at:
+                        await asyncio.sleep(0)
+                        yield_at = time.perf_counter() + STEP_BUDGET_S
+            if self._active is active:
+                self._finish(active, "done", active.finish_reason or "stop")
+        except LLMError as exc:
+            if self._active is active:
+                self._finish(active, "failed", "error", describe_error(exc))
+        except asyncio.CancelledError:
+            raise  # stop() already recorded the partial answer
+        except Exception as exc:  # a bug here must still leave the page usable
+            log.exception("answer %s failed", active.request_id)
+            if self._active is active:
+                self._finish(active, "failed", "error", f"internal error: {exc!r}")
+        finally:
+            if self._active is active:
+                self._active = None
+                self._set_busy(False)
+
+    def _apply(self, active: ActiveRequest, event: Any) -> None:
+        message = active.message
+        if isinstance(event, TextDelta):
+            active.meter.delta()
+            message.append_text(event.text)
+            message.status = "streaming"
+            self.transcript.schedule(message)
+        elif isinstance(event, ReasoningDelta):
+            active.meter.delta()
+            message.reasoning += event.text
+            message.status = "streaming"
+            self.transcript.schedule(message)
+        elif isinstance(event, Usage):
+            active.meter.usage(event.prompt_tokens, event.completion_tokens)
+        elif isinstance(event, Done):
+            active.finish_reason = event.finish_reason
+
+    def _finish(self, active: ActiveRequest, status: str, finish_reason: str, error: str | None = None) -> None:
+        message = active.message
+        message.status = status  # type: ignore[assignment]
+        message.error = error
+        message.metrics = active.meter.snapshot(finish_reason)
+        self.transcript.render_now(message)
+
+    def _set_busy(self, busy: bool) -> None:
+        self.send_button.setEnabled(not busy)
+        self.stop_button.setEnabled(busy)
+        self.new_chat_button.setEnabled(True)
+        if not busy:
+            self.activity.setText("")
+        self.busy_changed.emit(busy)

@@ -1,0 +1,195 @@
+"""The tool chat page: the chat plus tool selection, tool-call cards, loop notices and approvals."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QListWidget, QListWidgetItem, QSpinBox, QWidget
+
+from LLM.core import (
+    DEFAULT_TOOLS,
+    InferenceConfig,
+    LoopFinished,
+    LoopNotice,
+    Message,
+    Notice,
+    StepFinished,
+    StepStarted,
+    Tool,
+    ToolCall,
+    ToolCallEvent,
+    ToolCard,
+    ToolEnabledInferenceConfig,
+    ToolResultEvent,
+    stream_tool_inference,
+)
+
+from ..context import AppContext
+from ..interaction import ApprovalDecision
+from .chat_page import ActiveRequest, ChatPage
+
+TOOL_MODES = ("auto", "native", "fallback")
+
+
+def tool_tooltip(tool: Tool) -> str:
+    schema = json.dumps(tool.parameters, indent=2, ensure_ascii=False)
+    approval = "\n\nAsks for your approval before each call." if tool.needs_approval else ""
+    return f"{tool.description}{approval}\n\nParameters (JSON Schema):\n{schema}"
+
+
+class ToolChatPage(ChatPage):
+    page_name = "toolChatPage"
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        self._max_iterations_of_request = 8
+        super().__init__(ctx, parent)
+        panel = self.panel.extra
+        panel.addWidget(QLabel("Tools", objectName="panelTitle"))
+        self.tool_list = QListWidget(objectName="toolList")
+        self.tool_list.setMinimumHeight(140)
+        for tool in ctx.runtime.tools:
+            label = f"{tool.name}  (asks first)" if tool.needs_approval else tool.name
+            item = QListWidgetItem(label)
+            item.setData(Qt.ItemDataRole.UserRole, tool.name)
+            item.setToolTip(tool_tooltip(tool))
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if tool.name in DEFAULT_TOOLS else Qt.CheckState.Unchecked)
+            self.tool_list.addItem(item)
+        panel.addWidget(self.tool_list)
+        for problem in ctx.runtime.tool_load_problems:
+            warning = QLabel(problem, objectName="toolLoadProblem")
+            warning.setWordWrap(True)
+            panel.addWidget(warning)
+
+        form = QFormLayout()
+        self.max_iterations = QSpinBox(objectName="maxIterationsSpin")
+        self.max_iterations.setRange(1, 100)
+        self.max_iterations.setValue(8)
+        self.max_iterations.setToolTip("Requests the loop may make before it asks for a final answer without tools")
+        self.tool_mode = QComboBox(objectName="toolModeCombo")
+        self.tool_mode.setToolTip(
+            "native: the server's tool_calls;  fallback: tool list in the prompt, <tool_call> parsed from text;  "
+            "auto: native, parsing text when no native call comes"
+        )
+        form.addRow("Max iterations", self.max_iterations)
+        form.addRow("Tool mode", self.tool_mode)
+        panel.addLayout(form)
+        self._fill_tool_modes()
+
+    # ----- settings -----
+    def set_model(self, model_id: str | None) -> None:
+        super().set_model(model_id)
+        self._fill_tool_modes()
+
+    def refresh_config(self) -> None:
+        super().refresh_config()
+        self._fill_tool_modes()
+
+    def _fill_tool_modes(self) -> None:
+        """First entry: the model's own mode from llm_backends.yaml (or what this session learned)."""
+        chosen = self.tool_mode.currentData() if self.tool_mode.currentIndex() > 0 else None
+        entry = self._entry()
+        learned = self.ctx.runtime.learned_tool_modes.get(self.model_id or "")
+        default = learned or (entry.tools if entry is not None else "auto")
+        self.tool_mode.blockSignals(True)
+        self.tool_mode.clear()
+        self.tool_mode.addItem(f"model default ({default})", None)
+        for mode in TOOL_MODES:
+            self.tool_mode.addItem(mode, mode)
+        index = self.tool_mode.findData(chosen) if chosen else 0
+        self.tool_mode.setCurrentIndex(max(index, 0))
+        self.tool_mode.blockSignals(False)
+
+    def enabled_tools(self) -> list[str]:
+        names = []
+        for row in range(self.tool_list.count()):
+            item = self.tool_list.item(row)
+            if item.checkState() == Qt.CheckState.Checked:
+                names.append(item.data(Qt.ItemDataRole.UserRole))
+        return names
+
+    def set_tool_enabled(self, name: str, enabled: bool) -> None:
+        for row in range(self.tool_list.count()):
+            item = self.tool_list.item(row)
+            if item.data(Qt.ItemDataRole.UserRole) == name:
+                item.setCheckState(Qt.CheckState.Checked if enabled else Qt.CheckState.Unchecked)
+
+    def _on_new_chat(self) -> None:
+        self.conversation.always_allowed.clear()
+
+    # ----- one request -----
+    def _request_config(self, message: Message) -> InferenceConfig:
+        return ToolEnabledInferenceConfig(
+            model_id=self.model_id,
+            messages=self.conversation.history(upto=message),
+            enable_tools=True,
+            tools=self.enabled_tools(),
+            max_iterations=self.max_iterations.value(),
+            tool_mode=self.tool_mode.currentData(),
+            **self._generation_kwargs(),
+        )
+
+    def _events(self, cfg: InferenceConfig) -> AsyncIterator[Any]:
+        assert isinstance(cfg, ToolEnabledInferenceConfig)
+        request_id = cfg.request_id
+        max_iterations = cfg.max_iterations
+
+        async def before_call(call: ToolCall, tool: Tool) -> bool:
+            return await self._approve(request_id, call, tool)
+
+        self._max_iterations_of_request = max_iterations
+        return stream_tool_inference(cfg, self.ctx.runtime, before_call)
+
+    async def _approve(self, request_id: str, call: ToolCall, tool: Tool) -> bool:
+        """The approval hook: per-chat "always" first, else ask through the interaction facade."""
+        if self._active is None or self._active.request_id != request_id:
+            return False
+        conversation = self.conversation
+        if tool.name in conversation.always_allowed:
+            return True
+        self.activity.setText(f"Waiting for your approval to run {tool.name}…")
+        message = self._active.message
+        card = next((c for c in reversed(message.tool_cards) if c.call_id == call.id), None)
+        if card is not None:
+            card.output = "waiting for your approval…"
+            self.transcript.render_now(message)
+        try:
+            decision = await self.ctx.interaction.approve_tool(self, call, tool)
+        finally:
+            if self._active is not None and self._active.request_id == request_id:
+                self.activity.setText("")
+        if decision is ApprovalDecision.ALWAYS:
+            conversation.always_allowed.add(tool.name)
+        return decision is not ApprovalDecision.DENY
+
+    def _apply(self, active: ActiveRequest, event: Any) -> None:
+        message = active.message
+        if isinstance(event, StepStarted):
+            message.iteration = event.iteration
+            tools = "tools sent" if event.tools_sent else "no tools sent"
+            self.activity.setText(
+                f"Step {event.iteration} of {self._max_iterations_of_request}  ·  {event.mode} mode  ·  {tools}")
+        elif isinstance(event, ToolCallEvent):
+            message.parts.append(ToolCard(event.iteration, event.call.name, dict(event.call.arguments),
+                                          event.source, call_id=event.call.id))
+            message.status = "streaming"
+            self.transcript.schedule(message)
+        elif isinstance(event, ToolResultEvent):
+            card = next((c for c in reversed(message.tool_cards) if c.call_id == event.call.id), None)
+            if card is not None:
+                result = event.result
+                card.ok, card.output, card.error, card.duration_ms = (
+                    result.ok, result.output, result.error, result.duration_ms)
+            self.transcript.schedule(message)
+        elif isinstance(event, StepFinished):
+            active.meter.usage(event.prompt_tokens, event.completion_tokens, event.duration_ms)
+        elif isinstance(event, LoopNotice):
+            message.parts.append(Notice(event.kind, event.message))
+            self.transcript.schedule(message)
+        elif isinstance(event, LoopFinished):
+            active.finish_reason = event.result.stopped_by or event.result.finish_reason
+        else:
+            super()._apply(active, event)

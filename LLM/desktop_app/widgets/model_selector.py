@@ -1,0 +1,175 @@
+"""The model dropdown: every model of llm_backends.yaml with its server state, updated live."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from LLM.core import BackendsConfig, ModelEntry, ServerEvent, ServerStatus
+
+from .server_status import ModelServerState, ServerStatusView, state_icon
+
+MODEL_ID_ROLE = Qt.ItemDataRole.UserRole
+STATE_ROLE = Qt.ItemDataRole.UserRole + 1
+
+SHORT_STATE = {
+    "stopped": "stopped",
+    "starting": "starting…",
+    "stopping": "stopping…",
+    "ready": "ready",
+    "running": "running",
+    "failed": "failed",
+    "external": "external",
+}
+
+
+def describe_entry(entry: ModelEntry) -> str:
+    """Backend and adapter, as the dropdown shows them next to the name."""
+    text = entry.backend
+    if entry.adapter_dir:
+        text += f" + LoRA {Path(entry.adapter_dir.removeprefix('pkg:')).name}"
+    return text
+
+
+class ModelSelector(QWidget):
+    model_selected = Signal(str)
+    retry_requested = Signal(str)
+    open_log_requested = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("modelSelector")
+        self.combo = QComboBox(objectName="modelCombo")
+        self.combo.setAccessibleName("Model")
+        self.combo.setMinimumContentsLength(48)
+        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self._model = QStandardItemModel(self)
+        self.combo.setModel(self._model)
+        self.status = ServerStatusView()
+        self.status.retry_requested.connect(self.retry_requested)
+        self.status.open_log_requested.connect(self.open_log_requested)
+
+        label = QLabel("Model")
+        label.setBuddy(self.combo)
+        label.setFixedHeight(self.combo.sizeHint().height())
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(10)
+        # Top-aligned: when a failure expands the status with its log, the dropdown stays put.
+        top = Qt.AlignmentFlag.AlignTop
+        row.addWidget(label, 0, top)
+        row.addWidget(self.combo, 0, top)
+        row.addWidget(self.status, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(row)
+
+        self.config: BackendsConfig | None = None
+        self.states: dict[str, ModelServerState] = {}
+        self._items: dict[str, QStandardItem] = {}
+        self.combo.currentIndexChanged.connect(self._on_index_changed)
+
+    # ----- contents -----
+    def set_config(self, config: BackendsConfig, statuses: list[ServerStatus] = (), select: str | None = None) -> None:
+        """(Re)fill the list; keeps the selection when that model still exists."""
+        previous = self.current_model_id()
+        keep = select or previous
+        self.config = config
+        for row in statuses:
+            if row.model_id not in self.states or self.states[row.model_id].state == "stopped":
+                self.states[row.model_id] = ModelServerState(row.state, row.detail)
+        self.combo.blockSignals(True)
+        try:
+            self._model.clear()
+            self._items.clear()
+            for model_id, entry in config.models.items():
+                item = QStandardItem()
+                item.setData(model_id, MODEL_ID_ROLE)
+                self._model.appendRow(item)
+                self._items[model_id] = item
+                self._render_item(model_id)
+            for model_id, problems in config.invalid.items():
+                item = QStandardItem(state_icon("invalid"), f"{model_id}  ·  invalid entry")
+                item.setData(model_id, MODEL_ID_ROLE)
+                item.setData("invalid", STATE_ROLE)
+                item.setToolTip("\n".join(problems))
+                item.setEnabled(False)
+                self._model.appendRow(item)
+                self._items[model_id] = item
+            index = self.combo.findData(keep, MODEL_ID_ROLE) if keep in config.models else -1
+            if index < 0 and config.models:
+                index = self.combo.findData(next(iter(config.models)), MODEL_ID_ROLE)
+            self.combo.setCurrentIndex(index)
+        finally:
+            self.combo.blockSignals(False)
+        self._refresh_status()
+        current = self.current_model_id()
+        if current is not None and (current != previous or select is not None):
+            self.model_selected.emit(current)
+
+    def _render_item(self, model_id: str) -> None:
+        item = self._items.get(model_id)
+        if item is None or self.config is None or model_id not in self.config.models:
+            return
+        entry = self.config.models[model_id]
+        info = self.states.get(model_id)
+        state = "external" if not entry.launchable else (info.state if info else "stopped")
+        item.setText(f"{entry.label}  ·  {describe_entry(entry)}  ·  {SHORT_STATE.get(state, state)}")
+        item.setIcon(state_icon(state))
+        item.setData(state, STATE_ROLE)
+        tip = [f"id: {model_id}", f"backend: {entry.backend}", f"url: {entry.base_url}"]
+        if entry.adapter_dir:
+            tip.append(f"adapter: {entry.adapter_dir}")
+        if info is not None and info.state == "starting" and info.progress:
+            tip.append(f"loading: {info.progress}")
+        if info is not None and info.error:
+            tip.append(f"error: {info.error.splitlines()[0]}")
+        item.setToolTip("\n".join(tip))
+
+    # ----- state -----
+    def on_server_event(self, event: ServerEvent) -> None:
+        info = self.states.setdefault(event.model_id, ModelServerState())
+        info.apply(event)
+        self._render_item(event.model_id)
+        if event.model_id == self.current_model_id():
+            self._refresh_status()
+
+    def _refresh_status(self) -> None:
+        model_id = self.current_model_id()
+        entry = self.config.models.get(model_id) if (self.config and model_id) else None
+        if entry is not None and not entry.launchable:
+            info = ModelServerState("external", entry.base_url)
+        else:
+            info = self.states.get(model_id) if model_id else None
+        self.status.show_state(model_id, entry, info)
+
+    # ----- selection -----
+    def current_model_id(self) -> str | None:
+        data = self.combo.currentData(MODEL_ID_ROLE)
+        return str(data) if data is not None else None
+
+    def select(self, model_id: str) -> bool:
+        index = self.combo.findData(model_id, MODEL_ID_ROLE)
+        if index < 0 or not self._model.item(index).isEnabled():
+            return False
+        if index == self.combo.currentIndex():
+            self.model_selected.emit(model_id)  # re-selecting retries a stopped/failed server
+        self.combo.setCurrentIndex(index)
+        return True
+
+    def item_state(self, model_id: str) -> str | None:
+        item = self._items.get(model_id)
+        return item.data(STATE_ROLE) if item is not None else None
+
+    def item_text(self, model_id: str) -> str | None:
+        item = self._items.get(model_id)
+        return item.text() if item is not None else None
+
+    def _on_index_changed(self, _index: int) -> None:
+        self._refresh_status()
+        model_id = self.current_model_id()
+        if model_id is not None:
+            self.model_selected.emit(model_id)

@@ -1,0 +1,376 @@
+"""The transcript view: one widget per message, re-rendering only the streaming one, throttled."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import QTimer, Qt, Signal
+from PySide6.QtGui import QFont, QFontDatabase, QGuiApplication
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QScrollArea,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from LLM.core import Message, Notice, TextPart, ToolCard
+
+from .markdown_view import SegmentedMarkdown
+
+RENDER_INTERVAL_MS = 40  # at most ~25 refreshes a second, however fast tokens arrive
+MAX_TOOL_OUTPUT_SHOWN = 4000  # a tool may return 100k characters; the card shows the start
+
+STATUS_TEXT = {
+    "pending": "waiting…",
+    "streaming": "writing…",
+    "done": "",
+    "stopped": "stopped",
+    "failed": "failed",
+}
+
+
+def _mono() -> QFont:
+    return QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+
+
+def _label(text: str = "", *, name: str | None = None, selectable: bool = False, mono: bool = False) -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    if name:
+        label.setObjectName(name)
+    if selectable:
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    if mono:
+        label.setFont(_mono())
+    return label
+
+
+def _restyle(widget: QWidget) -> None:
+    # Dynamic properties drive the stylesheet; Qt only re-reads them on an explicit polish.
+    style = widget.style()
+    style.unpolish(widget)
+    style.polish(widget)
+
+
+class ToolCardWidget(QFrame):
+    """A tool call: name, source, arguments as JSON, then the result or error and its duration."""
+
+    def __init__(self, card: ToolCard, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("toolCard")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 8, 10, 8)
+        layout.setSpacing(4)
+        self.title = _label(name="toolCardTitle")
+        self.arguments = _label(selectable=True, mono=True, name="toolCardArguments")
+        self.result = _label(selectable=True, mono=True, name="toolCardResult")
+        for widget in (self.title, self.arguments, self.result):
+            layout.addWidget(widget)
+        self._shown: tuple | None = None
+        self.update_from(card)
+
+    def update_from(self, card: ToolCard) -> None:
+        key = (card.ok, card.output, card.error, card.duration_ms)
+        if key == self._shown:
+            return
+        self._shown = key
+        source = "native call" if card.source == "native" else "parsed from text (fallback)"
+        if card.ok is None:
+            state, outcome = "running…", "pending"
+        elif card.ok:
+            state, outcome = "ok", "ok"
+        else:
+            state, outcome = "error", "error"
+        duration = f"  ·  {card.duration_ms:.1f} ms" if card.duration_ms is not None else ""
+        self.title.setText(f"{card.name}  ·  step {card.iteration}  ·  {source}  ·  {state}{duration}")
+        self.arguments.setText(card.arguments_json)
+        if card.ok is None:
+            self.result.setText(card.output or "…")
+        elif card.ok:
+            output = card.output
+            if len(output) > MAX_TOOL_OUTPUT_SHOWN:
+                hidden = len(output) - MAX_TOOL_OUTPUT_SHOWN
+                output = output[:MAX_TOOL_OUTPUT_SHOWN] + f"\n… ({hidden} more characters)"
+            self.result.setText(f"→ {output}")
+        else:
+            self.result.setText(f"✗ {card.error}")
+        self.setProperty("outcome", outcome)
+        _restyle(self)
+
+    def text(self) -> str:
+        return "\n".join((self.title.text(), self.arguments.text(), self.result.text()))
+
+
+class NoticeWidget(QLabel):
+    def __init__(self, notice: Notice, parent: QWidget | None = None) -> None:
+        super().__init__(f"{notice.kind.replace('_', ' ')}: {notice.message}", parent)
+        self.setObjectName("loopNotice")
+        self.setWordWrap(True)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+
+    def text_for_tests(self) -> str:
+        return self.text()
+
+
+class MessageWidget(QFrame):
+    """One message. ``update_from`` is incremental: only what changed since the last call is redrawn."""
+
+    copy_requested = Signal(str)
+    regenerate_requested = Signal(str)
+
+    def __init__(self, message: Message, author: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.message_id = message.id
+        self.setObjectName("message")
+        self.setProperty("role", message.role)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 8, 12, 8)
+        layout.setSpacing(4)
+
+        header = QHBoxLayout()
+        header.setSpacing(8)
+        self.author = _label(author, name="messageAuthor")
+        self.author.setWordWrap(False)
+        self.badge = _label(name="messageStatus")
+        self.badge.setWordWrap(False)
+        self.copy_button = QToolButton(text="Copy", objectName="copyButton", autoRaise=True)
+        self.copy_button.setToolTip("Copy this message as Markdown")
+        self.regenerate_button = QToolButton(text="Regenerate", objectName="regenerateButton", autoRaise=True)
+        self.regenerate_button.setToolTip("Answer the last message again (the old answer is kept as a branch)")
+        self.regenerate_button.hide()
+        header.addWidget(self.author)
+        header.addWidget(self.badge)
+        header.addStretch(1)
+        header.addWidget(self.copy_button)
+        header.addWidget(self.regenerate_button)
+        layout.addLayout(header)
+
+        # Reasoning is collapsed: a toggle plus a view that is only filled while it is open.
+        self.reasoning_toggle = QToolButton(objectName="reasoningToggle", autoRaise=True, checkable=True)
+        self.reasoning_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.reasoning_toggle.setArrowType(Qt.ArrowType.RightArrow)
+        self.reasoning_toggle.hide()
+        self.reasoning_view = SegmentedMarkdown(self, markdown=False)
+        self.reasoning_view.setObjectName("reasoningView")
+        self.reasoning_view.hide()
+        self.reasoning_toggle.toggled.connect(self._toggle_reasoning)
+        layout.addWidget(self.reasoning_toggle, 0, Qt.AlignmentFlag.AlignLeft)
+        layout.addWidget(self.reasoning_view)
+
+        self._parts_layout = QVBoxLayout()
+        self._parts_layout.setSpacing(6)
+        layout.addLayout(self._parts_layout)
+        self._part_widgets: list[QWidget] = []
+
+        self.waiting = _label("Waiting for the model…", name="messageWaiting")
+        layout.addWidget(self.waiting)
+        self.error = _label(selectable=True, name="messageError")
+        self.error.setFont(_mono())
+        self.error.hide()
+        layout.addWidget(self.error)
+        self.metrics = _label(name="messageMetrics")
+        self.metrics.hide()
+        layout.addWidget(self.metrics)
+
+        self._message = message
+        self.copy_button.clicked.connect(lambda: self.copy_requested.emit(self.message_id))
+        self.regenerate_button.clicked.connect(lambda: self.regenerate_requested.emit(self.message_id))
+        self._status: str | None = None
+        self._reasoning_len = -1
+        self.update_from(message)
+
+    # ----- rendering -----
+    def update_from(self, message: Message) -> None:
+        self._message = message
+        for index, part in enumerate(message.parts):
+            if index == len(self._part_widgets):
+                self._part_widgets.append(self._make_part(part))
+                self._parts_layout.addWidget(self._part_widgets[-1])
+            widget = self._part_widgets[index]
+            if isinstance(part, TextPart):
+                widget.set_text(part.text)  # type: ignore[attr-defined]
+            elif isinstance(part, ToolCard):
+                widget.update_from(part)  # type: ignore[attr-defined]
+        self._update_reasoning(message)
+        if message.status != self._status:
+            self._status = message.status
+            self.setProperty("status", message.status)
+            self.badge.setText(STATUS_TEXT.get(message.status, message.status))
+            self.badge.setVisible(bool(self.badge.text()))
+            _restyle(self)
+            _restyle(self.badge)
+        self.waiting.setVisible(message.role == "assistant" and message.status == "pending")
+        self.error.setVisible(bool(message.error))
+        if message.error and self.error.text() != message.error:
+            self.error.setText(message.error)
+        summary = message.metrics.summary() if message.metrics else ""
+        self.metrics.setVisible(bool(summary))
+        if summary != self.metrics.text():
+            self.metrics.setText(summary)
+
+    def _make_part(self, part) -> QWidget:
+        if isinstance(part, TextPart):
+            return SegmentedMarkdown(self, markdown=self._message.role == "assistant")
+        if isinstance(part, ToolCard):
+            return ToolCardWidget(part, self)
+        return NoticeWidget(part, self)
+
+    def _update_reasoning(self, message: Message) -> None:
+        length = len(message.reasoning)
+        if length == self._reasoning_len:
+            return
+        self._reasoning_len = length
+        self.reasoning_toggle.setVisible(bool(length))
+        words = len(message.reasoning.split())
+        thinking = "Thinking…" if message.status == "streaming" and not message.content else "Reasoning"
+        self.reasoning_toggle.setText(f"{thinking} ({words} words)")
+        if self.reasoning_toggle.isChecked():
+            self.reasoning_view.set_text(message.reasoning)
+
+    def _toggle_reasoning(self, shown: bool) -> None:
+        self.reasoning_toggle.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
+        if shown:
+            self.reasoning_view.set_text(self._message.reasoning)
+        self.reasoning_view.setVisible(shown)
+
+    def set_regenerate_visible(self, visible: bool) -> None:
+        self.regenerate_button.setVisible(visible)
+
+    def plain_text(self) -> str:
+        """What a reader sees of the answer (reasoning only when expanded)."""
+        pieces = [self.author.text()]
+        if self.reasoning_view.isVisible():
+            pieces.append(self.reasoning_view.plain_text())
+        for widget in self._part_widgets:
+            pieces.append(widget.plain_text() if isinstance(widget, SegmentedMarkdown) else
+                          widget.text() if isinstance(widget, (ToolCardWidget, QLabel)) else "")
+        if self.error.isVisible():
+            pieces.append(self.error.text())
+        return "\n".join(p for p in pieces if p)
+
+    def tool_cards(self) -> list[ToolCardWidget]:
+        return [w for w in self._part_widgets if isinstance(w, ToolCardWidget)]
+
+    def notices(self) -> list[NoticeWidget]:
+        return [w for w in self._part_widgets if isinstance(w, NoticeWidget)]
+
+
+class TranscriptView(QScrollArea):
+    """Messages top to bottom; follows the newest text unless the user has scrolled up to read."""
+
+    regenerate_requested = Signal(str)
+    rendered = Signal(str)  # message id, after its widget caught up with the model
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("transcript")
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        body = QWidget(objectName="transcriptBody")
+        self._layout = QVBoxLayout(body)
+        self._layout.setContentsMargins(16, 16, 16, 16)
+        self._layout.setSpacing(10)
+        self.placeholder = _label("Ask anything. Enter sends, Shift+Enter starts a new line, Esc stops.",
+                                  name="transcriptPlaceholder")
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._layout.addWidget(self.placeholder)
+        self._layout.addStretch(1)
+        self.setWidget(body)
+        self._widgets: dict[str, MessageWidget] = {}
+        self._messages: dict[str, Message] = {}
+        self._dirty: set[str] = set()
+        self._timer = QTimer(self, singleShot=True, interval=RENDER_INTERVAL_MS)
+        self._timer.timeout.connect(self.flush)
+        self.render_times: dict[str, tuple[float, int]] = {}  # id -> (perf_counter, chars shown)
+        self._follow = True
+        bar = self.verticalScrollBar()
+        bar.valueChanged.connect(self._track_follow)
+        bar.rangeChanged.connect(self._keep_following)
+
+    # ----- building -----
+    def add_message(self, message: Message, author: str) -> MessageWidget:
+        widget = MessageWidget(message, author)
+        widget.copy_requested.connect(self._copy)
+        widget.regenerate_requested.connect(self.regenerate_requested)
+        self._layout.insertWidget(self._layout.count() - 1, widget)
+        self._widgets[message.id] = widget
+        self._messages[message.id] = message
+        self.placeholder.hide()
+        self._follow = True
+        self._mark_last_answer()
+        return widget
+
+    def remove_message(self, message_id: str) -> None:
+        widget = self._widgets.pop(message_id, None)
+        self._messages.pop(message_id, None)
+        self._dirty.discard(message_id)
+        if widget is not None:
+            widget.setParent(None)
+            widget.deleteLater()
+        self._mark_last_answer()
+
+    def clear(self) -> None:
+        for message_id in list(self._widgets):
+            self.remove_message(message_id)
+        self.placeholder.show()
+
+    def _mark_last_answer(self) -> None:
+        ids = list(self._widgets)
+        for message_id, widget in self._widgets.items():
+            last = message_id == (ids[-1] if ids else None)
+            widget.set_regenerate_visible(last and self._messages[message_id].role == "assistant"
+                                          and self._messages[message_id].final)
+
+    # ----- updating -----
+    def schedule(self, message: Message) -> None:
+        """Note that a message changed; it is redrawn at the next tick, not once per token."""
+        self._dirty.add(message.id)
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def render_now(self, message: Message) -> None:
+        self._dirty.add(message.id)
+        self.flush()
+
+    def flush(self) -> None:
+        dirty, self._dirty = self._dirty, set()
+        for message_id in dirty:
+            widget = self._widgets.get(message_id)
+            if widget is None:
+                continue
+            message = self._messages[message_id]
+            widget.update_from(message)
+            self.render_times[message_id] = (time.perf_counter(), len(message.content))
+            self.rendered.emit(message_id)
+        if dirty:
+            self._mark_last_answer()
+
+    # ----- reading (tests, accessibility) -----
+    def widget_for(self, message_id: str) -> MessageWidget | None:
+        return self._widgets.get(message_id)
+
+    def message_widgets(self) -> list[MessageWidget]:
+        return list(self._widgets.values())
+
+    def plain_text(self) -> str:
+        return "\n\n".join(widget.plain_text() for widget in self._widgets.values())
+
+    # ----- behaviour -----
+    def _copy(self, message_id: str) -> None:
+        message = self._messages.get(message_id)
+        if message is not None:
+            QGuiApplication.clipboard().setText(message.content)
+
+    def _track_follow(self, value: int) -> None:
+        bar = self.verticalScrollBar()
+        self._follow = value >= bar.maximum() - 24
+
+    def _keep_following(self, _minimum: int, maximum: int) -> None:
+        if self._follow:
+            self.verticalScrollBar().setValue(maximum)
+

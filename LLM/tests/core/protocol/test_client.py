@@ -1,0 +1,179 @@
+"""ChatClient over real HTTP against the fake server subprocess, plus error mapping units."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+
+from LLM.core.protocol.client import ChatClient
+from LLM.core.errors import (
+    BackendConnectionError,
+    BackendStatusError,
+    BackendTimeoutError,
+    ConfigError,
+    EmptyResponseError,
+)
+from LLM.core.events import Done, ReasoningDelta, TextDelta, Usage
+from LLM.tests.fakes.handle import FakeServerHandle, free_port
+
+HI = [{"role": "user", "content": "hi"}]
+
+
+async def collect(client: ChatClient, **kwargs) -> list:
+    return [e async for e in client.chat(HI, **kwargs)]
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def with_client(url: str, fn, **client_kwargs):
+    async def go():
+        client = ChatClient(url, "fake-model", **client_kwargs)
+        try:
+            return await fn(client)
+        finally:
+            await client.aclose()
+
+    return run(go())
+
+
+def text_of(events: list) -> str:
+    return "".join(e.text for e in events if isinstance(e, TextDelta))
+
+
+def test_client_streams_text_usage_and_done(fake_server: FakeServerHandle):
+    fake_server.script({"text": "one two three", "reasoning": "thinking"})
+    events = with_client(fake_server.url, collect)
+    assert events[0] == ReasoningDelta("thinking")
+    assert text_of(events) == "one two three"
+    assert any(isinstance(e, Usage) for e in events)
+    assert events[-1] == Done("stop")
+    body = fake_server.requests()[-1]["body"]
+    assert body["stream"] is True and body["model"] == "fake-model"
+
+
+def test_client_non_stream_gives_the_same_events(fake_server: FakeServerHandle):
+    fake_server.script({"text": "whole answer", "tool_calls": [{"name": "calc", "arguments": {"x": 1}}]})
+    events = with_client(fake_server.url, lambda c: collect(c, stream=False))
+    assert text_of(events) == "whole answer"
+    assert events[-1].finish_reason == "tool_calls"
+    assert events[-1].tool_calls[0].arguments == {"x": 1}
+
+
+def test_client_stream_without_done_marker_still_finishes(fake_server: FakeServerHandle):
+    fake_server.script({"text": "no done here", "no_done": True})
+    events = with_client(fake_server.url, collect)
+    assert text_of(events) == "no done here" and events[-1] == Done("stop")
+
+
+def test_client_error_object_inside_stream_raises_status_error(fake_server: FakeServerHandle):
+    fake_server.script({"text": "a b c d", "error_mid_stream": 2})
+    with pytest.raises(BackendStatusError, match="scripted mid-stream failure") as info:
+        with_client(fake_server.url, collect)
+    assert info.value.status_code == 500
+
+
+def test_client_http_error_status_carries_code_and_body(fake_server: FakeServerHandle):
+    fake_server.script({"status": 429, "body": {"error": {"message": "slow down"}}})
+    with pytest.raises(BackendStatusError) as info:
+        with_client(fake_server.url, collect)
+    assert info.value.status_code == 429 and "slow down" in info.value.body
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "non-stream"])
+def test_client_empty_200_body_raises(fake_server: FakeServerHandle, stream: bool):
+    """Regression: llama-cpp-python (chatml-function-calling + tool_choice auto) answers 200 with no body."""
+    fake_server.script({"empty_body": True})
+    with pytest.raises(EmptyResponseError, match="empty"):
+        with_client(fake_server.url, lambda c: collect(c, stream=stream))
+
+
+def test_client_falls_back_to_native_completion_on_404(fake_server: FakeServerHandle):
+    fake_server.script({"status": 404}, {"text": "native answer"})
+    events = with_client(fake_server.url, collect)
+    assert text_of(events) == "native answer"
+    paths = [r["path"] for r in fake_server.requests()]
+    assert paths == ["/v1/chat/completions", "/completion"]
+    assert "<|im_start|>user\nhi<|im_end|>" in fake_server.requests()[-1]["body"]["prompt"]
+
+
+def test_client_sends_bearer_key(fake_server: FakeServerHandle):
+    fake_server.script({"text": "ok"})
+    with_client(fake_server.url, collect, api_key="sekrit")
+    assert fake_server.requests()[-1]["authorization"] == "Bearer sekrit"
+
+
+def test_client_connection_refused_is_typed():
+    with pytest.raises(BackendConnectionError, match="cannot connect"):
+        with_client(f"http://127.0.0.1:{free_port()}", collect)
+
+
+def test_client_read_timeout_is_typed(fake_server: FakeServerHandle):
+    fake_server.script({"text": "late", "first_delay_s": 3})
+    with pytest.raises(BackendTimeoutError, match="read timeout"):
+        with_client(fake_server.url, collect, read_timeout_s=0.3)
+
+
+def test_client_utf8_split_across_chunks(fake_server: FakeServerHandle):
+    fake_server.script({"chunks": ["caf", "é ", "😀", " ok"]})
+    assert text_of(with_client(fake_server.url, collect)) == "café 😀 ok"
+
+
+def test_client_cancelling_the_consumer_closes_the_stream(fake_server: FakeServerHandle):
+    fake_server.script({"text": "word " * 200, "delay_s": 0.05})
+
+    async def go(client: ChatClient):
+        got = asyncio.Event()
+
+        async def consume():
+            async for event in client.chat(HI):
+                if isinstance(event, TextDelta):
+                    got.set()
+
+        task = asyncio.ensure_future(consume())
+        await asyncio.wait_for(got.wait(), 5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    with_client(fake_server.url, go)
+    event = fake_server.wait_for_event("disconnect")
+    assert event["after_chunks"] < 200
+
+
+def test_client_probe_reports_each_step(fake_server: FakeServerHandle):
+    report = with_client(fake_server.url, lambda c: c.probe())
+    assert report.ok and [s.name for s in report.steps] == ["reachable", "model listed", "dry run"]
+    bad = with_client(f"http://127.0.0.1:{free_port()}", lambda c: c.probe())
+    assert not bad.ok and "cannot connect" in bad.steps[0].message
+
+
+@pytest.mark.parametrize(
+    "exc, expected",
+    [
+        pytest.param(httpx.ConnectError("refused"), BackendConnectionError, id="connect"),
+        pytest.param(httpx.ConnectTimeout("slow"), BackendTimeoutError, id="connect-timeout"),
+        pytest.param(httpx.ReadTimeout("slow"), BackendTimeoutError, id="read-timeout"),
+        pytest.param(httpx.RemoteProtocolError("peer closed"), BackendConnectionError, id="dropped"),
+        pytest.param(httpx.ReadError("reset"), BackendConnectionError, id="read-error"),
+    ],
+)
+def test_client_httpx_errors_are_translated_and_chained(exc: Exception, expected: type):
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise exc
+
+    with pytest.raises(expected) as info:
+        with_client("http://test", collect, transport=httpx.MockTransport(handler))
+    assert info.value.__cause__ is exc
+
+
+def test_api_key_env_missing_is_a_config_error(monkeypatch: pytest.MonkeyPatch):
+    from LLM.core.protocol.client import api_key_from_env
+
+    monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
+    with pytest.raises(ConfigError, match="NO_SUCH_KEY_VAR is not set"):
+        api_key_from_env("NO_SUCH_KEY_VAR")

@@ -1,0 +1,311 @@
+"""Server manager state machine and supervision, driven against the fake server as the 'engine'."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from LLM.core.config import parse_backends
+from LLM.core.errors import PortInUseError, ServerExitedError, ServerStartTimeout
+from LLM.core.inference import InferenceConfig, ainfer
+from LLM.core.runtime import Runtime
+from LLM.core.servers import LaunchSpec, ServerEvent, ServerManager, ServerState
+from LLM.core.servers.process import pid_alive
+from LLM.core.servers.state_file import ServerRecord, StateFile
+from LLM.tests.fakes.handle import REPO_ROOT, async_wait_until, fake_server_command, free_port
+
+
+def fake_config(port: int, **extra: object):
+    lines = [f"models:\n  m:\n    base_model: fake.gguf\n    port: {port}\n    model_name: fake-model"]
+    lines += [f"    {k}: {v}" for k, v in extra.items()]
+    return parse_backends("\n".join(lines) + "\n", strict=True)
+
+
+def fake_launcher(*flags: str, argv: list[str] | None = None):
+    def launch(entry) -> LaunchSpec:
+        command = argv or fake_server_command(int(entry.port), *flags)
+        return LaunchSpec("fake", command, "health", entry.request_model_name, None, {"PYTHONPATH": str(REPO_ROOT)})
+
+    return launch
+
+
+class Harness:
+    """A manager on a fake engine, recording every event it reports."""
+
+    def __init__(self, tmp_path: Path, *flags: str, argv: list[str] | None = None, **extra: object) -> None:
+        self.port = free_port()
+        self.config = fake_config(self.port, **extra)
+        self.events: list[ServerEvent] = []
+        self.tmp_path = tmp_path
+        self.manager = ServerManager(
+            self.config, logs_dir=tmp_path / "logs", state_dir=tmp_path / "state",
+            on_event=self.events.append, launcher=fake_launcher(*flags, argv=argv),
+        )
+
+    def states(self) -> list[str]:
+        result: list[str] = []
+        for event in self.events:
+            if not result or result[-1] != event.state.value:
+                result.append(event.state.value)
+        return result
+
+    @property
+    def server(self):
+        return self.manager.server("m")
+
+
+def test_servers_lifecycle_reports_every_transition(tmp_path: Path):
+    h = Harness(tmp_path)
+
+    async def go():
+        await h.manager.ensure_ready("m")
+        pid = h.server.pid
+        assert pid_alive(pid)
+        await h.manager.stop("m")
+        return pid
+
+    pid = asyncio.run(go())
+    assert h.states() == ["starting", "ready", "stopping", "stopped"]
+    assert not pid_alive(pid)
+    assert StateFile(tmp_path / "state" / "servers.json").load() == {}
+    assert "starting:" in (tmp_path / "logs" / "m.log").read_text()
+
+
+def test_servers_concurrent_ensure_ready_starts_once(tmp_path: Path):
+    h = Harness(tmp_path, "--startup-delay", "0.5")
+
+    async def go():
+        await asyncio.gather(*(h.manager.ensure_ready("m") for _ in range(5)))
+        pid = h.server.pid
+        await h.manager.ensure_ready("m")  # idempotent once ready
+        assert h.server.pid == pid
+        await h.manager.stop("m")
+
+    asyncio.run(go())
+    assert (tmp_path / "logs" / "m.log").read_text().count("starting:") == 1
+    assert h.states().count("starting") == 1
+
+
+def test_servers_early_exit_fails_fast_with_log_tail(tmp_path: Path):
+    argv = [sys.executable, "-c", "import sys; print('model file is corrupt'); sys.exit(3)"]
+    h = Harness(tmp_path, argv=argv, startup_timeout_s=60)
+    started = time.monotonic()
+    with pytest.raises(ServerExitedError) as info:
+        asyncio.run(h.manager.ensure_ready("m"))
+    assert time.monotonic() - started < 10
+    assert info.value.returncode == 3 and "model file is corrupt" in str(info.value)
+    assert h.server.state is ServerState.FAILED and h.events[-1].error is info.value
+
+
+def test_servers_start_timeout_kills_the_process(tmp_path: Path):
+    h = Harness(tmp_path, "--startup-delay", "60", startup_timeout_s=1)
+    pids: list[int] = []
+    h.manager.add_listener(lambda e: e.pid and pids.append(e.pid))
+    with pytest.raises(ServerStartTimeout, match="not ready after 1 s"):
+        asyncio.run(h.manager.ensure_ready("m"))
+    assert pids and not pid_alive(pids[0])
+
+
+def test_servers_health_503_while_loading_is_not_ready(tmp_path: Path):
+    h = Harness(tmp_path, "--loading-s", "0.8")
+
+    async def go():
+        started = time.monotonic()
+        await h.manager.ensure_ready("m")
+        elapsed = time.monotonic() - started
+        await h.manager.stop("m")
+        return elapsed
+
+    assert asyncio.run(go()) >= 0.8
+
+
+def test_servers_port_taken_by_another_process(tmp_path: Path):
+    h = Harness(tmp_path)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", h.port))
+        sock.listen()
+        with pytest.raises(PortInUseError) as info:
+            asyncio.run(h.manager.ensure_ready("m"))
+    assert info.value.port == h.port and f"port {h.port} is already in use" in str(info.value)
+    assert f"pid {os.getpid()}" in str(info.value)  # the owner is named when /proc tells
+
+
+def test_servers_crash_marks_failed_and_next_request_restarts(tmp_path: Path):
+    h = Harness(tmp_path)
+
+    async def go():
+        await h.manager.ensure_ready("m")
+        first = h.server.pid
+        os.kill(first, signal.SIGKILL)
+        await async_wait_until(lambda: h.server.state is ServerState.FAILED, 5, "failed state")
+        assert isinstance(h.server.error, ServerExitedError)
+        await h.manager.ensure_ready("m")
+        second = h.server.pid
+        await h.manager.stop("m")
+        return first, second
+
+    first, second = asyncio.run(go())
+    assert first != second
+    assert h.states() == ["starting", "ready", "failed", "starting", "ready", "stopping", "stopped"]
+
+
+def test_servers_kill_mid_stream_gives_server_exited_error(tmp_path: Path):
+    h = Harness(tmp_path)
+
+    async def go():
+        runtime = Runtime(h.config, h.manager)
+        await h.manager.ensure_ready("m")
+
+        # Script the running fake through its control endpoint.
+        import httpx
+
+        httpx.post(f"http://127.0.0.1:{h.port}/_script", json={"replies": [{"text": "w " * 500, "delay_s": 0.05}]})
+        pid = h.server.pid
+        task = asyncio.ensure_future(ainfer(InferenceConfig(prompt="hi", model_id="m"), runtime))
+        await asyncio.sleep(0.3)  # let a few chunks arrive (the assertion below does not depend on it)
+        killed_at = time.monotonic()
+        os.kill(pid, signal.SIGKILL)
+        response = await asyncio.wait_for(task, 10)
+        elapsed = time.monotonic() - killed_at
+        await runtime.aclose()
+        return response, elapsed
+
+    response, elapsed = asyncio.run(go())
+    assert response.error_type == "ServerExitedError", response.error_message
+    assert "exited while answering" in response.error_message
+    assert elapsed < 2.0
+
+
+def test_servers_idle_ttl_stops_after_last_request(tmp_path: Path):
+    h = Harness(tmp_path, keep_alive=0.5)
+
+    async def go():
+        runtime = Runtime(h.config, h.manager)
+        response = await ainfer(InferenceConfig(prompt="hi", model_id="m"), runtime)
+        assert response.error_message is None
+        done_at = time.monotonic()
+        await async_wait_until(lambda: h.server.state is ServerState.STOPPED, 5, "idle stop")
+        await runtime.aclose()
+        return time.monotonic() - done_at
+
+    assert asyncio.run(go()) >= 0.45
+
+
+def test_servers_stale_record_with_dead_pid_is_cleaned(tmp_path: Path):
+    h = Harness(tmp_path)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    state = StateFile(tmp_path / "state" / "servers.json")
+    state.put(ServerRecord("m", dead.pid, "127.0.0.1", h.port, "oldhash", time.time(), ["x"], dead.pid))
+
+    async def go():
+        await h.manager.ensure_ready("m")
+        pid = h.server.pid
+        record = state.load()["m"]
+        await h.manager.stop("m")
+        return pid, record
+
+    pid, record = asyncio.run(go())
+    assert record.pid == pid != dead.pid
+
+
+def test_servers_reattach_from_another_process_and_session_stop(tmp_path: Path):
+    """A second process re-attaches to our running server; it never stops a server it did not start."""
+    h = Harness(tmp_path)
+    script = f"""
+import asyncio, sys
+sys.path.insert(0, {str(REPO_ROOT)!r})
+from LLM.tests.core.servers.test_servers import Harness
+from pathlib import Path
+async def go():
+    h = Harness(Path({str(tmp_path)!r}))
+    h.port = {h.port}
+    from LLM.tests.core.servers.test_servers import fake_config, fake_launcher
+    from LLM.core.servers import ServerManager
+    h.manager = ServerManager(fake_config({h.port}), logs_dir=h.tmp_path / "logs", state_dir=h.tmp_path / "state",
+                              launcher=fake_launcher())
+    await h.manager.ensure_ready("m")
+    print(h.manager.server("m").pid, h.manager.server("m").owned)
+    await h.manager.shutdown()
+asyncio.run(go())
+"""
+
+    async def go():
+        await h.manager.ensure_ready("m")
+        pid = h.server.pid
+        out = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+        )
+        alive_after_second = pid_alive(pid)
+        await h.manager.shutdown()  # we started it under the session policy: stops it
+        return pid, out, alive_after_second
+
+    pid, out, alive_after_second = asyncio.run(go())
+    assert out.stdout.split() == [str(pid), "False"], out.stderr
+    assert alive_after_second
+    assert not pid_alive(pid)
+
+
+def test_servers_detached_start_survives_shutdown(tmp_path: Path):
+    h = Harness(tmp_path)
+
+    async def go():
+        await h.manager.ensure_ready("m", detach=True)
+        pid = h.server.pid
+        await h.manager.shutdown()
+        alive = pid_alive(pid)
+        await h.manager.stop("m")
+        return pid, alive
+
+    pid, alive = asyncio.run(go())
+    assert alive and not pid_alive(pid)
+
+
+def test_servers_changed_launch_settings_stop_the_old_server(tmp_path: Path):
+    h = Harness(tmp_path)
+    state = StateFile(tmp_path / "state" / "servers.json")
+
+    async def go():
+        await h.manager.ensure_ready("m")
+        old = h.server.pid
+        # Same model, new engine flags: a different config hash.
+        other = ServerManager(h.config, logs_dir=tmp_path / "logs", state_dir=tmp_path / "state",
+                              launcher=fake_launcher("--model-name", "other"))
+        await other.ensure_ready("m")
+        new = other.server("m").pid
+        await other.stop("m")
+        return old, new
+
+    old, new = asyncio.run(go())
+    assert old != new and not pid_alive(old) and not pid_alive(new)
+    assert state.load() == {}
+
+
+def test_servers_request_during_a_stop_waits_then_restarts(tmp_path: Path):
+    """Regression: an idle-TTL stop racing a new request raised IllegalTransition (stopping -> starting)."""
+    h = Harness(tmp_path)
+
+    async def go():
+        await h.manager.ensure_ready("m")
+        first = h.server.pid
+        stopping = asyncio.ensure_future(h.manager.stop("m"))
+        await asyncio.sleep(0)  # stop() runs up to its first await: the process is being stopped
+        assert h.server.state is ServerState.STOPPING
+        await h.manager.ensure_ready("m")
+        await stopping
+        second = h.server.pid
+        state = h.server.state
+        await h.manager.stop("m")
+        return first, second, state
+
+    first, second, state = asyncio.run(go())
+    assert state is ServerState.READY and first != second
+    assert h.states() == ["starting", "ready", "stopping", "stopped", "starting", "ready", "stopping", "stopped"]

