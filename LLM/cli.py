@@ -9,11 +9,14 @@ import json
 import signal
 import sys
 import time
+from collections.abc import Awaitable
 from contextlib import aclosing
 from pathlib import Path
+from typing import TypeVar
 
 from .core import (
     Done,
+    GenerationCancelled,
     InferenceConfig,
     LLMError,
     LoopFinished,
@@ -26,11 +29,15 @@ from .core import (
     ToolCallEvent,
     ToolEnabledInferenceConfig,
     ToolResultEvent,
+    absorb_user_stop,
     ainfer,
     log_tail,
+    stop_generation,
     stream_inference,
     stream_tool_inference,
 )
+
+T = TypeVar("T")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,11 +111,24 @@ async def cmd_run(runtime: Runtime, args: argparse.Namespace) -> int:
         return await cmd_run_tools(runtime, args)
     cfg = _request(args, prompt=args.prompt)
     if args.json:
-        response = await ainfer(cfg, runtime)
+        response = await _ctrl_c_stops(ainfer(cfg, runtime))
         print(response.model_dump_json(indent=2))
+        if response.finish_reason == "cancelled":
+            return 130
         return 1 if response.error_message else 0
-    await _stream_answer(runtime, cfg)
-    return 0
+    _, finish_reason = await _ctrl_c_stops(_stream_answer(runtime, cfg))
+    return 130 if finish_reason == "cancelled" else 0
+
+
+async def _ctrl_c_stops(coro: Awaitable[T]) -> T:
+    """Run ``coro`` with Ctrl-C as the user's Stop: the generation ends as "cancelled", the process goes on."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(coro)
+    loop.add_signal_handler(signal.SIGINT, stop_generation, task)
+    try:
+        return await task
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
 
 
 async def cmd_run_tools(runtime: Runtime, args: argparse.Namespace) -> int:
@@ -126,15 +146,40 @@ async def cmd_run_tools(runtime: Runtime, args: argparse.Namespace) -> int:
         tool_mode=args.tool_mode,
     )
 
-    def approve(call, tool) -> bool:
-        answer = input(f"\n[approve] {call.name}({json.dumps(call.arguments)})? [y/N] ")
+    async def approve(call, tool) -> bool:
+        question = f"\n[approve] {call.name}({json.dumps(call.arguments)})? [y/N] "
+        try:
+            answer = await asyncio.get_running_loop().run_in_executor(None, input, question)
+        except EOFError:  # stdin closed or not a terminal: nobody can approve
+            print("\n[approve] no answer (stdin closed): denied", file=sys.stderr)
+            return False
         return answer.strip().lower() in ("y", "yes")
 
+    try:
+        await _ctrl_c_stops(_show_tool_run(runtime, cfg, approve, args.json))
+    except GenerationCancelled:
+        print("\n[cancelled]")
+        return 130
+    return 0
+
+
+async def _show_tool_run(runtime: Runtime, cfg: ToolEnabledInferenceConfig, approve, as_json: bool) -> None:
+    text: list[str] = []
+    try:
+        await _print_tool_events(runtime, cfg, approve, as_json, text)
+    except asyncio.CancelledError as exc:
+        if not absorb_user_stop(exc):
+            raise
+        raise GenerationCancelled("tool run stopped by the user", "".join(text)) from None
+
+
+async def _print_tool_events(runtime, cfg, approve, as_json: bool, text: list[str]) -> None:
     async with aclosing(stream_tool_inference(cfg, runtime, approve)) as events:
         async for event in events:
             if isinstance(event, StepStarted):
                 print(f"\n--- step {event.iteration} ({event.mode}{', tools sent' if event.tools_sent else ''})")
             elif isinstance(event, TextDelta):
+                text.append(event.text)
                 sys.stdout.write(event.text)
             elif isinstance(event, ReasoningDelta):
                 sys.stdout.write(f"\033[2m{event.text}\033[0m" if sys.stdout.isatty() else event.text)
@@ -148,15 +193,30 @@ async def cmd_run_tools(runtime: Runtime, args: argparse.Namespace) -> int:
             elif isinstance(event, StepFinished):
                 print(f"\n[step {event.iteration}: {event.finish_reason}, {event.duration_ms:.0f} ms]")
             elif isinstance(event, LoopFinished):
-                if args.json:
+                if as_json:
                     print(json.dumps(dataclasses.asdict(event.result), default=str, indent=2))
             sys.stdout.flush()
-    return 0
 
 
-async def _stream_answer(runtime: Runtime, cfg: InferenceConfig) -> str:
-    """Print the answer as it streams; returns the visible text."""
+async def _stream_answer(runtime: Runtime, cfg: InferenceConfig) -> tuple[str, str]:
+    """Print the answer as it streams; returns the visible text and the finish reason.
+
+    A user's stop (Ctrl-C) ends it with "[cancelled]" and finish reason "cancelled"."""
     text: list[str] = []
+    finish_reason = "stop"
+    try:
+        await _print_answer(runtime, cfg, text)
+    except asyncio.CancelledError as exc:
+        if not absorb_user_stop(exc):
+            raise
+        sys.stdout.write("\n[cancelled]")
+        finish_reason = "cancelled"
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+    return "".join(text), finish_reason
+
+
+async def _print_answer(runtime: Runtime, cfg: InferenceConfig, text: list[str]) -> None:
     in_reasoning = False
     async with aclosing(stream_inference(cfg, runtime)) as events:
         async for event in events:
@@ -174,8 +234,6 @@ async def _stream_answer(runtime: Runtime, cfg: InferenceConfig) -> str:
             elif isinstance(event, Done) and event.finish_reason in ("length", "stop_sequence"):
                 sys.stdout.write(f"\n[{event.finish_reason}]")
             sys.stdout.flush()
-    sys.stdout.write("\n")
-    return "".join(text)
 
 
 async def cmd_chat(runtime: Runtime, args: argparse.Namespace) -> int:
@@ -203,19 +261,16 @@ async def cmd_chat(runtime: Runtime, args: argparse.Namespace) -> int:
             continue
         history.append({"role": "user", "content": line})
         sys.stdout.write("assistant> ")
-        task = asyncio.ensure_future(_stream_answer(runtime, _request(args, messages=list(history))))
-        loop.add_signal_handler(signal.SIGINT, task.cancel)
         try:
-            answer = await task
-            history.append({"role": "assistant", "content": answer})
-        except asyncio.CancelledError:
-            print("\n[stopped]")
-            history.pop()
+            answer, finish_reason = await _ctrl_c_stops(_stream_answer(runtime, _request(args, messages=list(history))))
         except LLMError as exc:
             print(f"\nerror: {exc}", file=sys.stderr)
             history.pop()
-        finally:
-            loop.remove_signal_handler(signal.SIGINT)
+            continue
+        if finish_reason == "cancelled":
+            history.pop()  # a stopped exchange is not part of the conversation
+        else:
+            history.append({"role": "assistant", "content": answer})
 
 
 def _read_line(prompt: str) -> str | None:

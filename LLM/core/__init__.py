@@ -20,6 +20,7 @@ The map, leaves first (each package imports only the ones above it)::
 The window (``LLM.desktop_app``) and the CLI (``LLM.cli``) import only the names exported here.
 """
 
+from .cancellation import USER_STOP, absorb_user_stop, stop_generation
 from .chat.conversation import Conversation, GenerationSettings, Message, Notice, TextPart, ToolCard
 from .chat.metrics import Metrics, MetricsMeter
 from .config import BackendsConfig, ModelEntry, load_backends, parse_backends, resolve_config_path
@@ -75,7 +76,7 @@ from .tools.loop import (
 from .tools.parsing import ParsedOutput, ToolCallStreamParser, parse_tool_calls
 
 __all__ = [
-    "DEFAULT_TOOLS", "ApprovalHook", "BackendConnectionError", "BackendError", "BackendStatusError",
+    "DEFAULT_TOOLS", "USER_STOP", "ApprovalHook", "BackendConnectionError", "BackendError", "BackendStatusError",
     "BackendTimeoutError", "BackendsConfig", "ChatClient", "ConfigError", "Conversation", "Done",
     "EmptyResponseError", "GenerationCancelled", "GenerationSettings", "InferenceConfig", "InferenceError",
     "InferenceResponse", "LLMError", "LoopEvent", "LoopFinished", "LoopNotice", "Message", "Metrics",
@@ -84,7 +85,7 @@ __all__ = [
     "ServerManager", "ServerStartTimeout", "ServerState", "ServerStatus", "StepFinished", "StepStarted",
     "StreamEvent", "TextDelta", "TextPart", "Tool", "ToolCall", "ToolCallDelta", "ToolCallEvent",
     "ToolCallStreamParser", "ToolCard", "ToolEnabledInferenceConfig", "ToolError", "ToolRegistry", "ToolResult",
-    "ToolResultEvent", "ToolRunResult", "ToolStep", "Usage", "ainfer", "arun_tool_inference", "infer",
+    "ToolResultEvent", "ToolRunResult", "ToolStep", "Usage", "absorb_user_stop", "ainfer", "arun_tool_inference", "infer",
     "load_backends", "log_tail", "parse_backends", "parse_tool_calls", "resolve_config_path", "run_inference",
-    "run_tool_inference", "stream_inference", "stream_tool_inference", "tool",
+    "run_tool_inference", "stop_generation", "stream_inference", "stream_tool_inference", "tool",
 ]

@@ -7,17 +7,19 @@ process's BlockingPortal so a started server is reused by every later call.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from .errors import GenerationCancelled, LLMError
-from .events import Done, ReasoningDelta, StreamEvent, TextDelta, Usage
+from .cancellation import absorb_user_stop
 from .chat.messages import build_messages
 from .chat.metrics import MetricsMeter
 from .chat.params import InferenceConfig, merged_stop, request_params
+from .errors import GenerationCancelled, LLMError
+from .events import Done, ReasoningDelta, StreamEvent, TextDelta, Usage
 from .protocol.stop_sequences import StopSequenceFilter
 from .runtime import Runtime, default_portal
 from .tools.loop import ApprovalHook, LoopEvent, LoopFinished, ToolLoop, ToolRunResult
@@ -109,7 +111,8 @@ async def stream_inference(cfg: InferenceConfig, runtime: Runtime | None = None)
 async def ainfer(cfg: InferenceConfig, runtime: Runtime | None = None) -> InferenceResponse:
     """Run one request to completion; errors are reported in the response, not raised.
 
-    Cancelling the awaiting task still raises CancelledError (asyncio's contract).
+    A user's stop (``stop_generation`` on the awaiting task) gives the partial answer with
+    ``finish_reason="cancelled"``; any other cancellation raises CancelledError (asyncio's contract).
     """
     response = InferenceResponse(request_id=cfg.request_id, model_id=str(cfg.model_id))
     try:
@@ -135,6 +138,11 @@ async def _collect(response: InferenceResponse, cfg: InferenceConfig, runtime: R
                 meter.usage(event.prompt_tokens, event.completion_tokens)
             elif isinstance(event, Done):
                 response.finish_reason = _finish_reason(event.finish_reason)
+    except asyncio.CancelledError as exc:
+        if not absorb_user_stop(exc):
+            raise
+        response.finish_reason = "cancelled"
+        raise GenerationCancelled("generation stopped by the user", "".join(text)) from None
     finally:
         metrics = meter.snapshot(response.finish_reason)
         response.generated_text = "".join(text)
@@ -192,10 +200,19 @@ async def stream_tool_inference(
 async def arun_tool_inference(
     cfg: ToolEnabledInferenceConfig, runtime: Runtime, before_call: ApprovalHook | None = None
 ) -> ToolRunResult:
-    async with aclosing(stream_tool_inference(cfg, runtime, before_call)) as events:
-        async for event in events:
-            if isinstance(event, LoopFinished):
-                return event.result
+    """The whole tool run; a user's stop raises GenerationCancelled with the text shown so far."""
+    text: list[str] = []
+    try:
+        async with aclosing(stream_tool_inference(cfg, runtime, before_call)) as events:
+            async for event in events:
+                if isinstance(event, TextDelta):
+                    text.append(event.text)
+                elif isinstance(event, LoopFinished):
+                    return event.result
+    except asyncio.CancelledError as exc:
+        if not absorb_user_stop(exc):
+            raise
+        raise GenerationCancelled("tool run stopped by the user", "".join(text)) from None
     raise LLMError("tool loop ended without a result")  # unreachable: run() always finishes
 
 

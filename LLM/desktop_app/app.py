@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ from LLM.core import LLMError, Runtime, ServerManager, load_backends, resolve_co
 from .context import AppContext
 from .interaction import Interaction, QtInteraction
 from .main_window import MainWindow
+from .platform_check import window_problem
 
 
 def build_runtime(
@@ -68,18 +68,17 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _no_display() -> bool:
-    """On Linux without X11/Wayland, Qt would abort with a cryptic plugin error: say it plainly."""
-    return (sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM")
-            and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"))
+# Exit status when no window can open here (no display, missing Qt libraries): `make run` then
+# falls back to the terminal chat.
+EXIT_NO_WINDOW = 3
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
-    if _no_display():
-        print("llm-desktop: no display found (DISPLAY / WAYLAND_DISPLAY unset). Run it in a desktop session, "
-              "or use `llmctl chat` in a terminal.", file=sys.stderr)
-        return 2
+    problem = window_problem()
+    if problem:
+        print(f"llm-desktop: cannot open a window: {problem}", file=sys.stderr)
+        return EXIT_NO_WINDOW
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("LLM Workbench")
     app.setDesktopFileName("llm-workbench")

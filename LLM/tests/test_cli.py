@@ -41,6 +41,27 @@ def test_cli_run_json_prints_inference_response(fake_server: FakeServerHandle, t
     assert data["generated_text"] == "json answer" and data["finish_reason"] == "stop"
 
 
+def test_cli_run_json_ctrl_c_prints_the_partial_answer_as_cancelled(fake_server: FakeServerHandle, tmp_path: Path):
+    import signal
+
+    fake_server.script({"chunks": ["partial "] * 300, "delay_s": 0.05})
+    config = write_config(tmp_path, fake_server)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "LLM_STATE_DIR": str(tmp_path / "state")}
+    proc = subprocess.Popen([sys.executable, "-m", "LLM", "--config", str(config), "run", "-m", "fake", "--json", "go"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        wait_until(lambda: fake_server.chunks_sent() >= 3, 20, "a few chunks streamed")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    data = json.loads(out)
+    assert data["finish_reason"] == "cancelled" and data["error_type"] == "GenerationCancelled"
+    assert data["generated_text"].startswith("partial ")
+
+
 def test_cli_run_with_tools_shows_each_step(fake_server: FakeServerHandle, tmp_path: Path):
     fake_server.script({"tool_calls": [{"name": "calculator", "arguments": {"expression": "7*6"}}]}, {"text": "42!"})
     out = llmctl(write_config(tmp_path, fake_server), "run", "-m", "fake", "--tools", "calculator,get_current_time",
@@ -102,7 +123,7 @@ def test_cli_chat_keeps_history_and_ctrl_c_stops_only_the_answer(fake_server: Fa
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, err
-    assert "first answer" in out and "[stopped]" in out and "third" in out
+    assert "first answer" in out and "[cancelled]" in out and "third" in out
     third = fake_server.requests()[2]["body"]["messages"]
     # The stopped exchange is dropped from history; the first one is kept.
     assert [m["content"] for m in third] == ["hello", "first answer", "and now?"]

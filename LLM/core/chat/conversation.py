@@ -62,6 +62,7 @@ class Message:
     reasoning: str = ""
     status: Status = "done"
     error: str | None = None
+    stop_reason: str | None = None  # why a stopped answer stopped, when it was not the user's Stop
     metrics: Metrics | None = None
     model_id: str | None = None
     iteration: int = 0  # tool chat: the step the loop is on

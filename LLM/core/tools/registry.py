@@ -206,7 +206,7 @@ async def execute(tool: Tool, arguments: Any, *, max_output_chars: int = MAX_OUT
 
     try:
         ok, value = await asyncio.wait_for(run(), tool.timeout_s)
-    except TimeoutError:
+    except asyncio.TimeoutError:  # not the builtin TimeoutError before Python 3.11
         return finish(False, error=f"tool '{tool.name}' timed out after {tool.timeout_s:g} s")
     if not ok:
         message = str(value)

@@ -34,6 +34,7 @@ from LLM.core import (
     ServerExitedError,
     TextDelta,
     Usage,
+    stop_generation,
     stream_inference,
 )
 
@@ -235,16 +236,18 @@ class ChatPage(QWidget):
     def _on_new_chat(self) -> None:
         """Hook for subclasses (the tool page resets its per-chat approvals)."""
 
-    def stop(self, reason: str = "stopped") -> None:
+    def stop(self, reason: str | None = None) -> None:
         """Cancel the current request now: its task (and so its HTTP stream) is cancelled, the
-        partial answer is kept and marked stopped, and the page is usable at once."""
+        partial answer is kept, marked stopped (with ``reason`` when it was not the user's Stop)
+        and finished as "cancelled", and the page is usable at once."""
         active = self._active
         if active is None:
             return
         self._active = None
         if active.task is not None:
-            active.task.cancel()
-        self._finish(active, "stopped", reason)
+            stop_generation(active.task)
+        active.message.stop_reason = reason
+        self._finish(active, "stopped", "cancelled")
         self._set_busy(False)
 
     # ----- one request -----

@@ -199,7 +199,10 @@ class MessageWidget(QFrame):
         if message.status != self._status:
             self._status = message.status
             self.setProperty("status", message.status)
-            self.badge.setText(STATUS_TEXT.get(message.status, message.status))
+            badge = STATUS_TEXT.get(message.status, message.status)
+            if message.status == "stopped" and message.stop_reason:
+                badge += f" ({message.stop_reason})"
+            self.badge.setText(badge)
             self.badge.setVisible(bool(self.badge.text()))
             _restyle(self)
             _restyle(self.badge)

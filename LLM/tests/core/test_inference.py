@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from LLM.core import stop_generation
 from LLM.core.errors import BackendStatusError, ConfigError, ModelNotFoundError
 from LLM.core.events import Done, TextDelta
 from LLM.core.inference import InferenceConfig, ainfer, stream_inference
 from LLM.core.runtime import Runtime
 from LLM.tests.conftest import openai_config
-from LLM.tests.fakes.handle import FakeServerHandle
+from LLM.tests.fakes.handle import FakeServerHandle, async_wait_until
 
 
 def infer_on(server: FakeServerHandle, cfg: InferenceConfig, **extra):
@@ -103,6 +104,43 @@ def test_inference_keeps_partial_text_on_mid_stream_error(fake_server: FakeServe
     fake_server.script({"chunks": ["part one ", "part two ", "never"], "error_mid_stream": 2})
     response = infer_on(fake_server, InferenceConfig(prompt="hi", model_id="fake"))
     assert response.generated_text == "part one part two " and response.finish_reason == "error"
+
+
+def test_inference_users_stop_gives_the_partial_answer_marked_cancelled(fake_server: FakeServerHandle):
+    """GenerationCancelled / finish_reason "cancelled" were documented but never produced (pinned)."""
+    fake_server.script({"chunks": ["first ", "second "] + ["more "] * 200, "delay_s": 0.05})
+
+    async def go():
+        runtime = Runtime(openai_config(fake_server.url))
+        try:
+            task = asyncio.ensure_future(ainfer(InferenceConfig(prompt="hi", model_id="fake"), runtime))
+            await async_wait_until(lambda: fake_server.chunks_sent() >= 3, what="a few chunks streamed")
+            assert stop_generation(task)
+            return await task
+        finally:
+            await runtime.aclose()
+
+    response = asyncio.run(go())
+    assert response.finish_reason == "cancelled" and response.error_type == "GenerationCancelled"
+    assert response.generated_text.startswith("first second ")
+    assert fake_server.wait_for_event("disconnect")["after_chunks"] < 200  # the server stopped sending
+
+
+def test_inference_other_cancellations_keep_asyncio_semantics(fake_server: FakeServerHandle):
+    fake_server.script({"chunks": ["slow "] * 100, "delay_s": 0.05})
+
+    async def go():
+        runtime = Runtime(openai_config(fake_server.url))
+        try:
+            task = asyncio.ensure_future(ainfer(InferenceConfig(prompt="hi", model_id="fake"), runtime))
+            await async_wait_until(lambda: fake_server.chunks_sent() >= 2, what="streaming")
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        finally:
+            await runtime.aclose()
+
+    asyncio.run(go())
 
 
 def test_inference_unknown_model_is_typed(fake_server: FakeServerHandle):

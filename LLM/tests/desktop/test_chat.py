@@ -82,7 +82,7 @@ def test_desktop_chat_stop_closes_the_server_stream_and_keeps_the_partial_answer
             # Usable at once, without waiting for anything.
             assert button(chat, "sendButton").isEnabled() and not button(chat, "stopButton").isEnabled()
             answer = last_answer(chat)
-            assert answer.status == "stopped" and answer.metrics.finish_reason == "stopped"
+            assert answer.status == "stopped" and answer.metrics.finish_reason == "cancelled" and answer.stop_reason is None
             partial = answer.content
             assert partial.startswith("word0 word1")
             event = await asyncio.to_thread(fake_server.wait_for_event, "disconnect", 5)
@@ -124,7 +124,7 @@ def test_desktop_chat_model_switch_while_streaming_stops_and_the_next_send_uses_
             await wait_until(lambda: last_answer(chat).content, what="first words")
             select_model(window, "second")
             answer = last_answer(chat)
-            assert answer.status == "stopped" and answer.metrics.finish_reason == "model switched"
+            assert answer.status == "stopped" and answer.metrics.finish_reason == "cancelled" and answer.stop_reason == "model switched"
             assert button(chat, "sendButton").isEnabled()
             await asyncio.to_thread(fake_server.wait_for_event, "disconnect", 5)
             partial = answer.content

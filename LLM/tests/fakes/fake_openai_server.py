@@ -7,6 +7,7 @@ Control endpoints (used by tests through ``FakeServerHandle``):
   POST /_default  reply                       reply used when the queue is empty
   GET  /_requests                             every request body received, plus events
                                               ({"type": "disconnect", ...})
+  GET  /_progress                             {"chunks_sent": N}: content chunks streamed so far
 A reply is a dict; all keys optional:
   text, chunks (list of text pieces), n_chunks (split text into N pieces), reasoning,
   tool_calls ([{"name", "arguments"}]), finish_reason, delay_s (between chunks),
@@ -37,6 +38,7 @@ class FakeState:
         self.queue: list[dict[str, Any]] = []
         self.default: dict[str, Any] = {"text": "Hello from the fake server."}
         self.log: list[dict[str, Any]] = []
+        self.chunks_sent = 0  # content chunks of all streams so far, for tests that wait on progress
 
 
 async def read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[str, str], bytes] | None:
@@ -129,6 +131,8 @@ class Handler:
             simple(writer, 200, {"ok": True})
         elif path == "/_requests":
             simple(writer, 200, state.log)
+        elif path == "/_progress":
+            simple(writer, 200, {"chunks_sent": state.chunks_sent})
         elif path == "/health":
             loading = time.monotonic() < state.loading_until
             simple(writer, 503 if loading else 200, {"status": "loading model" if loading else "ok"})
@@ -224,6 +228,7 @@ class Handler:
                     break
                 await send({"content": piece, "stop": False} if native else chat_chunk(model, {"content": piece}))
                 sent += 1
+                self.state.chunks_sent += 1
                 if delay:
                     try:
                         await asyncio.wait_for(disconnected.wait(), delay)

@@ -91,6 +91,9 @@ class FakeServerHandle:
     def requests(self) -> list[dict[str, Any]]:
         return [entry for entry in self.log() if entry["type"] == "request"]
 
+    def chunks_sent(self) -> int:
+        return int(self._http.get("/_progress").json()["chunks_sent"])
+
     def wait_for_event(self, kind: str, timeout: float = 5) -> dict[str, Any]:
         return wait_until(
             lambda: next((e for e in self.log() if e["type"] == kind), None), timeout, f"fake server event {kind}"

@@ -309,3 +309,32 @@ def test_servers_request_during_a_stop_waits_then_restarts(tmp_path: Path):
     first, second, state = asyncio.run(go())
     assert state is ServerState.READY and first != second
     assert h.states() == ["starting", "ready", "stopping", "stopped", "starting", "ready", "stopping", "stopped"]
+
+
+def test_servers_reload_updates_an_entry_in_place_when_launch_settings_are_unchanged(tmp_path: Path):
+    """Renaming a model (display_name) used to forget its running supervisor (pinned): the live server and its
+    supervisor stay; only a change to the launch spec (here the model name on the command line) restarts it."""
+
+    def launcher(entry) -> LaunchSpec:
+        command = fake_server_command(int(entry.port), "--model-name", entry.request_model_name)
+        return LaunchSpec("fake", command, "health", entry.request_model_name, None, {"PYTHONPATH": str(REPO_ROOT)})
+
+    port = free_port()
+    config = fake_config(port)
+    manager = ServerManager(config, logs_dir=tmp_path / "logs", state_dir=tmp_path / "state", launcher=launcher)
+
+    async def go():
+        await manager.ensure_ready("m")
+        server, pid = manager.server("m"), manager.server("m").pid
+        renamed = fake_config(port, display_name='"Renamed"')
+        restarted = await manager.reload(renamed)
+        kept = (manager.server("m") is server, server.pid == pid, server.entry.label, restarted)
+        relaunched = fake_config(port, model_name="other-name")
+        restarted_again = await manager.reload(relaunched)
+        stopped_old = not pid_alive(pid)
+        await manager.stop_all()
+        return kept, restarted_again, stopped_old
+
+    kept, restarted_again, stopped_old = asyncio.run(go())
+    assert kept == (True, True, "Renamed", [])
+    assert restarted_again == ["m"] and stopped_old
