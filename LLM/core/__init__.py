@@ -31,6 +31,7 @@ from .errors import (
     BackendTimeoutError,
     ConfigError,
     EmptyResponseError,
+    EngineBuildError,
     GenerationCancelled,
     InferenceError,
     LLMError,
@@ -57,8 +58,16 @@ from .inference import (
     stream_tool_inference,
 )
 from .protocol.client import ChatClient, ProbeReport
+from .protocol.props import EngineProps
 from .runtime import Runtime
 from .servers import ServerEvent, ServerManager, ServerState, ServerStatus
+from .servers.llama_build import (
+    BuildProgress,
+    build_llama_server,
+    default_build,
+    engine_version,
+    install_llama_server,
+)
 from .servers.process import log_tail
 from .tools import Tool, ToolRegistry, ToolResult, tool
 from .tools.loop import (
@@ -77,15 +86,16 @@ from .tools.parsing import ParsedOutput, ToolCallStreamParser, parse_tool_calls
 
 __all__ = [
     "DEFAULT_TOOLS", "USER_STOP", "ApprovalHook", "BackendConnectionError", "BackendError", "BackendStatusError",
-    "BackendTimeoutError", "BackendsConfig", "ChatClient", "ConfigError", "Conversation", "Done",
-    "EmptyResponseError", "GenerationCancelled", "GenerationSettings", "InferenceConfig", "InferenceError",
+    "BackendTimeoutError", "BackendsConfig", "BuildProgress", "ChatClient", "ConfigError", "Conversation", "Done",
+    "EmptyResponseError", "EngineBuildError", "EngineProps", "GenerationCancelled", "GenerationSettings", "InferenceConfig", "InferenceError",
     "InferenceResponse", "LLMError", "LoopEvent", "LoopFinished", "LoopNotice", "Message", "Metrics",
     "MetricsMeter", "ModelEntry", "ModelNotFoundError", "Notice", "ParsedOutput", "PortInUseError", "ProbeReport",
     "ReasoningDelta", "ResourceNotAvailableError", "Runtime", "ServerError", "ServerEvent", "ServerExitedError",
     "ServerManager", "ServerStartTimeout", "ServerState", "ServerStatus", "StepFinished", "StepStarted",
     "StreamEvent", "TextDelta", "TextPart", "Tool", "ToolCall", "ToolCallDelta", "ToolCallEvent",
     "ToolCallStreamParser", "ToolCard", "ToolEnabledInferenceConfig", "ToolError", "ToolRegistry", "ToolResult",
-    "ToolResultEvent", "ToolRunResult", "ToolStep", "Usage", "absorb_user_stop", "ainfer", "arun_tool_inference", "infer",
+    "ToolResultEvent", "ToolRunResult", "ToolStep", "Usage", "absorb_user_stop", "ainfer", "arun_tool_inference", "build_llama_server", "default_build", "engine_version", "infer",
+    "install_llama_server",
     "load_backends", "log_tail", "parse_backends", "parse_tool_calls", "resolve_config_path", "run_inference",
     "run_tool_inference", "stop_generation", "stream_inference", "stream_tool_inference", "tool",
 ]

@@ -72,6 +72,8 @@ class ModelEntry(BaseModel):
     threads: int | None = Field(None, ge=1)
     chat_format: str | None = None
     llama_server_bin: str | None = None
+    gpu_layers: Union[int, Literal["auto", "all"], None] = None
+    mmproj: str | None = None
     tensor_parallel_size: int = Field(1, ge=1)
     pipeline_parallel_size: int = Field(1, ge=1)
     extra_args: list[str] = Field(default_factory=list)
@@ -81,6 +83,13 @@ class ModelEntry(BaseModel):
     def _port_range(cls, value: int | None) -> int | None:
         if value is not None and not 1 <= value <= 65535:
             raise ValueError(f"must be 1-65535, got {value}")
+        return value
+
+    @field_validator("gpu_layers")
+    @classmethod
+    def _layers(cls, value: Any) -> Any:
+        if isinstance(value, int) and value < 0:
+            raise ValueError(f"must be >= 0, 'auto' or 'all', got {value}")
         return value
 
     @field_validator("tools", mode="before")
@@ -248,7 +257,7 @@ def _validate_entry(
     merged = {**defaults, **raw}
     if isinstance(defaults.get("default_params"), dict) and isinstance(raw.get("default_params"), dict):
         merged["default_params"] = {**defaults["default_params"], **raw["default_params"]}
-    for key in ("base_model", "adapter_dir"):
+    for key in ("base_model", "adapter_dir", "mmproj"):
         if isinstance(merged.get(key), str):
             merged[key] = _resolve_path(merged[key], base_dir, keep_names=merged.get("backend") == "vllm")
     if merged.get("backend") is None:

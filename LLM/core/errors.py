@@ -10,7 +10,8 @@ boundary where they happen, chained with ``from``, so callers catch one family::
     │   ├── PortInUseError               port taken by a process that is not our server
     │   ├── ServerStartTimeout           not ready before startup_timeout_s
     │   └── ServerExitedError            the process died (carries the last log lines)
-    ├── ResourceNotAvailableError        not enough memory / missing optional engine
+    ├── ResourceNotAvailableError        not enough memory / missing engine, compiler or package
+    ├── EngineBuildError                 building llama.cpp's llama-server failed (carries the build log tail)
     ├── BackendError                     talking HTTP to a server
     │   ├── BackendConnectionError       cannot connect / connection dropped
     │   ├── BackendTimeoutError          connect or read timeout
@@ -92,6 +93,15 @@ class ServerExitedError(ServerError):
 
 class ResourceNotAvailableError(LLMError):
     """The machine lacks what a model needs (memory, an optional engine package)."""
+
+
+class EngineBuildError(LLMError):
+    def __init__(self, message: str, log_path: str | None = None, log_tail: Sequence[str] = ()) -> None:
+        if log_path:
+            message += f" (full log: {log_path})"
+        super().__init__(_with_tail(message, log_tail))
+        self.log_path = log_path
+        self.log_tail = list(log_tail)
 
 
 class BackendError(LLMError):

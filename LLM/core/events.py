@@ -67,8 +67,12 @@ class ToolCall:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
+    """Token counts of one response, as the engine reports them; ``tokens_per_second`` is the engine's own
+    decode speed (llama-server's ``timings``), when it reports one."""
+
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    tokens_per_second: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

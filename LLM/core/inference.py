@@ -15,10 +15,10 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from .cancellation import absorb_user_stop
-from .chat.messages import build_messages
+from .chat.messages import build_messages, completion_prompt, fit_to_context
 from .chat.metrics import MetricsMeter
 from .chat.params import InferenceConfig, merged_stop, request_params
-from .errors import GenerationCancelled, LLMError
+from .errors import ConfigError, GenerationCancelled, LLMError
 from .events import Done, ReasoningDelta, StreamEvent, TextDelta, Usage
 from .protocol.stop_sequences import StopSequenceFilter
 from .runtime import Runtime, default_portal
@@ -50,6 +50,9 @@ class ToolEnabledInferenceConfig(InferenceConfig):
     tools: list[str] | None = None
     max_iterations: int = Field(8, ge=1, le=100)
     tool_mode: Literal["auto", "native", "fallback", "off"] | None = None
+    # auto: the model decides; required: the first step must call a tool; none: no calls; a tool's name: that
+    # tool must be called. In fallback mode on llama-server a forced call is held to a grammar of the schemas.
+    tool_choice: str = Field("auto", min_length=1, max_length=64)
 
 
 class InferenceResponse(BaseModel):
@@ -90,7 +93,13 @@ async def stream_inference(cfg: InferenceConfig, runtime: Runtime | None = None)
         # in_use before client_for: an idle TTL cannot stop the server between "ready" and the request.
         async with runtime.in_use(model_id):
             client = await runtime.client_for(model_id)
-            async with aclosing(client.chat(build_messages(cfg, entry), request_params(cfg, entry))) as events:
+            if entry.model_type == "base":  # no chat template: the text is continued as written
+                source = client.complete(completion_prompt(cfg), request_params(cfg, entry))
+            else:
+                budget = entry.effective_usable_context
+                messages = await fit_to_context(build_messages(cfg, entry), budget, client.count_prompt_tokens)
+                source = client.chat(messages, request_params(cfg, entry))
+            async with aclosing(source) as events:
                 async for event in events:
                     if isinstance(event, TextDelta):
                         text = stop.feed(event.text)
@@ -135,7 +144,7 @@ async def _collect(response: InferenceResponse, cfg: InferenceConfig, runtime: R
                 meter.delta()
                 (text if isinstance(event, TextDelta) else reasoning).append(event.text)
             elif isinstance(event, Usage):
-                meter.usage(event.prompt_tokens, event.completion_tokens)
+                meter.usage(event.prompt_tokens, event.completion_tokens, tokens_per_second=event.tokens_per_second)
             elif isinstance(event, Done):
                 response.finish_reason = _finish_reason(event.finish_reason)
     except asyncio.CancelledError as exc:
@@ -183,7 +192,11 @@ def tool_loop_for(cfg: ToolEnabledInferenceConfig, runtime: Runtime, before_call
         mode = "off"
     else:
         mode = cfg.tool_mode or runtime.learned_tool_modes.get(model_id) or entry.tools
-    return ToolLoop(runtime, model_id, tools, request_params(cfg, entry), mode, cfg.max_iterations, before_call)
+    if cfg.tool_choice not in ("auto", "required", "none") and cfg.tool_choice not in names:
+        raise ConfigError(f"tool_choice: '{cfg.tool_choice}' is not one of the enabled tools "
+                          f"({', '.join(names) or 'none'}); use auto, required, none or an enabled tool's name")
+    return ToolLoop(runtime, model_id, tools, request_params(cfg, entry), mode, cfg.max_iterations, before_call,
+                    cfg.tool_choice)
 
 
 async def stream_tool_inference(

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .config import BackendsConfig, ModelEntry, load_backends
-from .errors import BackendConnectionError, LLMError
+from .errors import BackendConnectionError, BackendError, LLMError
 from .protocol.client import ChatClient, api_key_from_env
+from .protocol.props import EngineProps
 from .servers.manager import ServerManager
 from .tools.builtin import build_default_registry
 from .tools.registry import ToolRegistry, default_tools_dir
@@ -46,6 +47,7 @@ class Runtime:
         self.tool_load_problems: list[str] = []
         # Tool mode a model turned out to need (e.g. its server rejected `tools`), per process.
         self.learned_tool_modes: dict[str, str] = {}
+        self._attached_props: dict[str, EngineProps | None] = {}
 
     @property
     def tools(self) -> ToolRegistry:
@@ -73,15 +75,28 @@ class Runtime:
             await self.servers.ensure_ready(model_id)
         client = self._clients.get(model_id)
         if client is None:
+            launched = entry.launchable and self.servers is not None
             client = ChatClient(
                 entry.base_url,
                 entry.request_model_name,
-                api_key=api_key_from_env(entry.api_key_env),
+                api_key=self.servers.api_key(model_id) if launched else api_key_from_env(entry.api_key_env),
                 connect_timeout_s=entry.connect_timeout_s,
                 read_timeout_s=entry.request_timeout_s,
             )
             self._clients[model_id] = client
         return client
+
+    async def engine_props(self, model_id: str) -> EngineProps | None:
+        """What the model's engine reports about itself; asked once per attached server, None if it cannot say."""
+        if self.entry(model_id).launchable and self.servers is not None:
+            return self.servers.props(model_id)
+        if model_id not in self._attached_props:
+            try:
+                props = await (await self.client_for(model_id)).props()
+            except BackendError:
+                props = None
+            self._attached_props[model_id] = props
+        return self._attached_props[model_id]
 
     def in_use(self, model_id: str) -> AbstractAsyncContextManager[None]:
         """Wrap a request: a server is not stopped for idleness while one is in flight."""
@@ -110,6 +125,7 @@ class Runtime:
             if config.models.get(model_id) != self.config.models.get(model_id):
                 await client.aclose()
                 del self._clients[model_id]
+                self._attached_props.pop(model_id, None)
         self.config = config
         return await self.servers.reload(config) if self.servers is not None else []
 

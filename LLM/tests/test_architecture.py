@@ -94,7 +94,7 @@ def test_architecture_window_and_cli_use_only_core_public_names():
     """The window and the CLI import ``from LLM.core import ...`` names listed in ``__all__``, nothing private."""
     public = set(LLM.core.__all__)
     problems = []
-    for path in [*_sources("desktop_app"), PACKAGE_ROOT / "cli.py"]:
+    for path in [*_sources("desktop_app"), *_sources("cli")]:
         for module, names in _imports(path):
             if not module.startswith("LLM.core"):
                 continue

@@ -55,6 +55,7 @@ class MetricsMeter:
         self.prompt_tokens: int | None = None
         self.completion_tokens: int | None = None
         self.request_ms = 0.0  # tool loop: time spent in requests, tool runs excluded
+        self.engine_speeds: list[float] = []  # the engine's own decode speed per request, when it reports one
 
     def delta(self) -> None:
         now = self._clock()
@@ -63,9 +64,12 @@ class MetricsMeter:
         self.last = now
         self.deltas += 1
 
-    def usage(self, prompt_tokens: int | None, completion_tokens: int | None, request_ms: float = 0.0) -> None:
+    def usage(self, prompt_tokens: int | None, completion_tokens: int | None, request_ms: float = 0.0,
+              tokens_per_second: float | None = None) -> None:
         # The tool loop reports one usage per step: a run's cost is their sum.
         self.request_ms += request_ms
+        if tokens_per_second:
+            self.engine_speeds.append(tokens_per_second)
         if prompt_tokens is not None:
             self.prompt_tokens = (self.prompt_tokens or 0) + prompt_tokens
         if completion_tokens is not None:
@@ -84,7 +88,10 @@ class MetricsMeter:
             metrics.time_to_first_token_ms = (self.first - self.started) * 1000
             tokens = self.completion_tokens or self.deltas
             last = self.last or ended
-            if self.request_ms > 0 and self.completion_tokens:
+            if len(self.engine_speeds) == 1:
+                # One request whose engine timed its own decoding: no HTTP or UI time in the figure.
+                metrics.tokens_per_second = self.engine_speeds[0]
+            elif self.request_ms > 0 and self.completion_tokens:
                 # Several requests (tool calls make tokens but no text): tokens over request time.
                 metrics.tokens_per_second = self.completion_tokens / (self.request_ms / 1000)
             else:

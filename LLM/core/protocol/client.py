@@ -25,8 +25,15 @@ from ..errors import (
 )
 from ..chat.chatml import render_chatml
 from ..events import StreamEvent
-from .decoding import ChatStreamDecoder, CompletionStreamDecoder, decode_chat_response
+from .decoding import ChatStreamDecoder, CompletionStreamDecoder, TextCompletionDecoder, decode_chat_response
+from .props import EngineProps, parse_props
 from .sse import SSEDecoder
+
+
+# llama-server closes a connection idle for 5 s (Keep-Alive: timeout=5), httpx's own default expiry: a
+# request sent on a connection idle for ~5 s raced the close ("Server disconnected without sending a
+# response"). Idle connections are dropped on our side well before the server's timeout.
+KEEPALIVE_EXPIRY_S = 2.0
 
 
 @contextmanager
@@ -88,9 +95,12 @@ class ChatClient:
         self.model_name = model_name
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         timeout = httpx.Timeout(read_timeout_s, connect=connect_timeout_s)
-        self._http = httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=timeout, transport=transport)
+        limits = httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S)
+        self._http = httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=timeout, limits=limits,
+                                       transport=transport)
         # Set once /v1/chat/completions answered 404: use llama.cpp's native /completion.
         self.native_completion = False
+        self._cannot_count = False
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -148,7 +158,7 @@ class ChatClient:
         self,
         path: str,
         body: dict[str, Any],
-        decoder: ChatStreamDecoder | CompletionStreamDecoder,
+        decoder: ChatStreamDecoder | CompletionStreamDecoder | TextCompletionDecoder,
         fallback: tuple[list[dict], dict] | None = None,
     ) -> AsyncIterator[StreamEvent]:
         url = f"{self.base_url}{path}"
@@ -201,13 +211,61 @@ class ChatClient:
     async def _render_prompt(self, messages: list[dict]) -> str:
         """Use the server's own chat template (llama-server /apply-template), else ChatML."""
         try:
-            with _http_errors(f"{self.base_url}/apply-template"):
-                response = await self._http.post("/apply-template", json={"messages": messages})
-            if response.status_code == 200 and isinstance(response.json().get("prompt"), str):
-                return response.json()["prompt"]
-        except (BackendError, ValueError):
-            pass
-        return render_chatml(messages)
+            prompt = await self.apply_template(messages)
+        except BackendError:
+            prompt = None
+        return prompt if prompt is not None else render_chatml(messages)
+
+    def complete(self, prompt: str, params: dict[str, Any] | None = None) -> AsyncIterator[StreamEvent]:
+        """Stream a plain completion of ``prompt`` (base models: no chat template) from /v1/completions."""
+        body: dict[str, Any] = {"model": self.model_name, "prompt": prompt, "stream": True,
+                                "stream_options": {"include_usage": True}, **(params or {})}
+        return self._stream("/v1/completions", body, TextCompletionDecoder())
+
+    # ----- what the engine can tell about itself (llama-server; None where a server has no such endpoint) -----
+    async def props(self) -> EngineProps | None:
+        body = await self._optional_json("GET", "/props")
+        return parse_props(body) if body is not None else None
+
+    async def apply_template(self, messages: list[dict[str, Any]]) -> str | None:
+        """The prompt the server's chat template renders for ``messages``."""
+        body = await self._optional_json("POST", "/apply-template", {"messages": messages})
+        prompt = body.get("prompt") if isinstance(body, dict) else None
+        return prompt if isinstance(prompt, str) else None
+
+    async def tokenize(self, text: str) -> list[int] | None:
+        body = await self._optional_json("POST", "/tokenize", {"content": text})
+        tokens = body.get("tokens") if isinstance(body, dict) else None
+        return tokens if isinstance(tokens, list) else None
+
+    async def count_prompt_tokens(self, messages: list[dict[str, Any]]) -> int | None:
+        """Exact prompt tokens for ``messages`` as the engine would see them; None when it cannot tell
+        (asked once: a server without /apply-template or /tokenize is not asked again)."""
+        if self._cannot_count:
+            return None
+        prompt = await self.apply_template(messages)
+        tokens = await self.tokenize(prompt) if prompt is not None else None
+        if tokens is None:
+            self._cannot_count = True
+            return None
+        return len(tokens)
+
+    async def slots(self) -> list[dict[str, Any]] | None:
+        body = await self._optional_json("GET", "/slots")
+        return body if isinstance(body, list) else None
+
+    async def _optional_json(self, method: str, path: str, payload: Any = None) -> Any:
+        """The JSON body of an endpoint only some servers have: None on 404/405/501 or a non-JSON body."""
+        url = f"{self.base_url}{path}"
+        with _http_errors(url):
+            response = await self._http.request(method, path, json=payload)
+        if response.status_code in (404, 405, 501):
+            return None
+        _check_status(response, url)
+        try:
+            return response.json()
+        except ValueError:
+            return None
 
     async def http_status(self, path: str, timeout_s: float = 2.0) -> int | None:
         """Status code of GET path, or None when nothing answers (used for readiness polls)."""

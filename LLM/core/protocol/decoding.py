@@ -1,8 +1,9 @@
 """Decoding OpenAI-compatible response payloads into stream events (pure; no I/O).
 
 ``ChatStreamDecoder`` takes the ``data:`` payloads of a /v1/chat/completions stream,
-``CompletionStreamDecoder`` those of llama.cpp's native /completion stream, and
-``decode_chat_response`` a non-streamed response body.
+``TextCompletionDecoder`` those of /v1/completions (base models), ``CompletionStreamDecoder``
+those of llama.cpp's native /completion stream, and ``decode_chat_response`` a non-streamed
+chat response body.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 from typing import Any
 
 from ..errors import BackendStatusError, InferenceError
-from ..events import Done, ReasoningDelta, StreamEvent, ToolCall, ToolCallDelta, Usage
+from ..events import Done, ReasoningDelta, StreamEvent, TextDelta, ToolCall, ToolCallDelta, Usage
 from .reasoning import ThinkSplitter
 
 
@@ -122,7 +123,7 @@ class ChatStreamDecoder(_StreamDecoder):
                 self.finish_reason = choice["finish_reason"]
         usage = payload.get("usage")
         if isinstance(usage, dict):
-            events.append(Usage(usage.get("prompt_tokens"), usage.get("completion_tokens")))
+            events.append(_usage(usage, payload.get("timings")))
         return events
 
     def finish(self) -> list[StreamEvent]:
@@ -133,6 +134,12 @@ class ChatStreamDecoder(_StreamDecoder):
         return events
 
 
+def _usage(usage: dict[str, Any], timings: Any) -> Usage:
+    speed = timings.get("predicted_per_second") if isinstance(timings, dict) else None
+    return Usage(usage.get("prompt_tokens"), usage.get("completion_tokens"),
+                 float(speed) if isinstance(speed, (int, float)) and speed > 0 else None)
+
+
 def decode_chat_response(body: Any) -> list[StreamEvent]:
     """A non-streamed chat completion, as the same events a stream would give."""
     _raise_if_error(body)
@@ -141,6 +148,30 @@ def decode_chat_response(body: Any) -> list[StreamEvent]:
     decoder = ChatStreamDecoder()
     events = decoder.decode(json.dumps(body))
     return events + decoder.finish()
+
+
+class TextCompletionDecoder(_StreamDecoder):
+    """OpenAI /v1/completions (base models): ``choices[0].text`` pieces; no chat template, no <think> split."""
+
+    def decode(self, data: str) -> list[StreamEvent]:
+        payload = self._payload(data)
+        if payload is None:
+            return []
+        _raise_if_error(payload)
+        events: list[StreamEvent] = []
+        for choice in payload.get("choices") or []:
+            text = choice.get("text")
+            if text:
+                events.append(TextDelta(text))
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
+        usage = payload.get("usage")
+        if isinstance(usage, dict):
+            events.append(_usage(usage, payload.get("timings")))
+        return events
+
+    def finish(self) -> list[StreamEvent]:
+        return [Done(self.finish_reason or "stop")]
 
 
 _COMPLETION_STOP_REASONS = {"eos": "stop", "word": "stop", "limit": "length"}

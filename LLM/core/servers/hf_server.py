@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..validation import field_problems
+from .api_keys import read_key
 from .hf_generation import Generation, HFEngine, LoadError, LoadOptions, PromptError, SamplingParams, load_engine
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ class ServerState:
     engine: HFEngine | None = None
     error: str | None = None
     created: int = field(default_factory=lambda: int(time.time()))
+    api_key: str | None = None  # every route but /health wants "Authorization: Bearer <key>" when set
 
 
 def error_response(status: int, message: str, kind: str = "invalid_request_error") -> Any:
@@ -109,6 +111,13 @@ def create_app(state: ServerState) -> FastAPI:
     from sse_starlette.sse import EventSourceResponse
 
     app = FastAPI(title="llm-workbench transformers server")
+
+    @app.middleware("http")
+    async def require_key(request: Request, call_next: Any) -> Any:
+        if state.api_key and request.url.path != "/health":
+            if request.headers.get("authorization") != f"Bearer {state.api_key}":
+                return error_response(401, "Invalid API Key", "authentication_error")
+        return await call_next(request)
 
     @app.get("/health")
     async def health() -> Any:
@@ -257,6 +266,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
     parser.add_argument("--max-memory", help='JSON, e.g. \'{"0": "10GiB", "cpu": "30GiB"}\'')
     parser.add_argument("--context-size", type=int, help="prompt + answer tokens (default: the model's maximum)")
+    parser.add_argument("--api-key-file", help="file whose first line is the key requests must bear")
     return parser.parse_args(argv)
 
 
@@ -284,6 +294,11 @@ def main(argv: list[str] | None = None) -> int:
 
     served_name = args.served_model_name or os.path.basename(os.path.normpath(args.model))
     state = ServerState(served_name, args.model, args.adapter)
+    if args.api_key_file:
+        state.api_key = read_key(args.api_key_file)
+        if not state.api_key:
+            print(f"error: no key in --api-key-file {args.api_key_file}", file=sys.stderr, flush=True)
+            return 2
     config = uvicorn.Config(
         create_app(state),
         host=args.host,

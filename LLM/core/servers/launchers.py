@@ -8,10 +8,13 @@ import os
 import shutil
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from ..config import ModelEntry
 from ..errors import ResourceNotAvailableError
+from .llama_build import BINARY as LLAMA_SERVER
+from .llama_build import build_hint, find_llama_server
 from .model_files import resolve_model_path
 
 # How readiness is probed. llama-cpp-python has no /health and its /v1/models takes the
@@ -28,6 +31,11 @@ class LaunchSpec:
     served_model_name: str
     model_path: str | None = None  # weights to check against free memory before starting
     env: dict[str, str] = field(default_factory=dict)
+    # The server answers only requests bearing the key in this file (0600, made before spawning).
+    # Given on the command line as a *path* (a command line is visible to every local user);
+    # ``api_key_env`` names the variable that carries the key instead, for engines without a key-file flag.
+    api_key_file: str | None = None
+    api_key_env: str | None = None
 
     def config_hash(self) -> str:
         """Identifies the launch settings; a running server with another hash is stale."""
@@ -41,21 +49,31 @@ class HostFacts:
 
     python: str = sys.executable
     cpu_count: int = os.cpu_count() or 1
-    llama_server_on_path: str | None = None
+    llama_server: str | None = None  # our llama-server binary, when one is built or installed
+    llama_cpp_python: bool = False  # the optional llama-cpp-python package is importable
 
     @classmethod
     def detect(cls) -> "HostFacts":
-        return cls(llama_server_on_path=shutil.which("llama-server"))
+        import importlib.util
+
+        binary = find_llama_server()
+        return cls(llama_server=str(binary) if binary else None,
+                   llama_cpp_python=importlib.util.find_spec("llama_cpp") is not None)
 
 
-def build_launch(entry: ModelEntry, facts: HostFacts) -> LaunchSpec:
+def build_launch(entry: ModelEntry, facts: HostFacts, key_file: Path | None = None) -> LaunchSpec:
+    """The command line for ``entry``; ``key_file``: where the server's API key lives (None: no key)."""
+    key = str(key_file) if key_file is not None else None
     if entry.backend == "llama_cpp":
-        binary = entry.llama_server_bin or facts.llama_server_on_path
-        return _llama_server(entry, binary, facts) if binary else _llama_cpp_python(entry, facts)
+        if entry.llama_server_bin or facts.llama_server or not facts.llama_cpp_python:
+            # A missing binary gives a spec that fails before spawning with the command that builds it.
+            binary = entry.llama_server_bin or facts.llama_server or LLAMA_SERVER
+            return _llama_server(entry, binary, facts, key)
+        return _llama_cpp_python(entry, facts)
     if entry.backend == "transformers":
-        return _transformers(entry, facts)
+        return _transformers(entry, facts, key)
     if entry.backend == "vllm":
-        return _vllm(entry)
+        return _vllm(entry, key)
     raise ValueError(f"backend '{entry.backend}' is attached, never launched")
 
 
@@ -86,7 +104,7 @@ def _llama_cpp_python(entry: ModelEntry, facts: HostFacts) -> LaunchSpec:
     return LaunchSpec("llama-cpp-python", argv, "openapi", entry.request_model_name, model)
 
 
-def _llama_server(entry: ModelEntry, binary: str, facts: HostFacts) -> LaunchSpec:
+def _llama_server(entry: ModelEntry, binary: str, facts: HostFacts, key_file: str | None) -> LaunchSpec:
     model = str(resolve_model_path(str(entry.base_model)))
     argv = [
         binary, "-m", model,
@@ -96,14 +114,22 @@ def _llama_server(entry: ModelEntry, binary: str, facts: HostFacts) -> LaunchSpe
         "-t", _threads(entry, facts),
         "--alias", entry.request_model_name,
         "--jinja",
+        # The bundled web UI would be one more thing answering on the port; the workbench is the UI.
+        "--no-webui",
     ]
+    if entry.gpu_layers is not None:
+        argv += ["-ngl", str(entry.gpu_layers)]
     if entry.adapter_dir:
         argv += ["--lora", str(resolve_model_path(entry.adapter_dir))]
+    if entry.mmproj:
+        argv += ["--mmproj", str(resolve_model_path(entry.mmproj))]
+    if key_file:
+        argv += ["--api-key-file", key_file]
     argv += entry.extra_args
-    return LaunchSpec("llama-server", argv, "health", entry.request_model_name, model)
+    return LaunchSpec("llama-server", argv, "health", entry.request_model_name, model, api_key_file=key_file)
 
 
-def _transformers(entry: ModelEntry, facts: HostFacts) -> LaunchSpec:
+def _transformers(entry: ModelEntry, facts: HostFacts, key_file: str | None) -> LaunchSpec:
     model = str(resolve_model_path(str(entry.base_model)))
     argv = [
         facts.python, "-m", "LLM.core.servers.hf_server",
@@ -117,11 +143,13 @@ def _transformers(entry: ModelEntry, facts: HostFacts) -> LaunchSpec:
         argv += ["--adapter", str(resolve_model_path(entry.adapter_dir))]
     if entry.use_4bit:
         argv.append("--4bit")
+    if key_file:
+        argv += ["--api-key-file", key_file]
     argv += entry.extra_args
-    return LaunchSpec("transformers", argv, "health", entry.request_model_name, model)
+    return LaunchSpec("transformers", argv, "health", entry.request_model_name, model, api_key_file=key_file)
 
 
-def _vllm(entry: ModelEntry) -> LaunchSpec:
+def _vllm(entry: ModelEntry, key_file: str | None) -> LaunchSpec:
     binary = shutil.which("vllm")
     if binary is None:
         binary = "vllm"  # reported as a missing engine when spawning fails
@@ -144,7 +172,9 @@ def _vllm(entry: ModelEntry) -> LaunchSpec:
     if entry.tools != "off":
         argv += ["--enable-auto-tool-choice", "--tool-call-parser", "hermes"]
     argv += entry.extra_args
-    return LaunchSpec("vllm", argv, "health", served, None)
+    # vLLM takes its key only as --api-key (visible to every local user) or VLLM_API_KEY: the latter.
+    return LaunchSpec("vllm", argv, "health", served, None, api_key_file=key_file,
+                      api_key_env="VLLM_API_KEY" if key_file else None)
 
 
 def ensure_engine_installed(spec: LaunchSpec) -> None:
@@ -161,5 +191,12 @@ def ensure_engine_installed(spec: LaunchSpec) -> None:
             raise ResourceNotAvailableError(
                 f"the transformers backend needs {', '.join(missing)}: pip install 'llm-workbench[transformers]'"
             )
-    if spec.engine in ("vllm", "llama-server") and shutil.which(spec.argv[0]) is None and not os.path.exists(spec.argv[0]):
-        raise ResourceNotAvailableError(f"the {spec.engine} engine is not installed ('{spec.argv[0]}' not found)")
+    if spec.engine in ("vllm", "llama-server"):
+        binary = spec.argv[0]
+        found = binary if os.path.sep in binary else shutil.which(binary)
+        hint = build_hint() if spec.engine == "llama-server" else "install vLLM (pip install vllm) on this machine"
+        if found is None or not os.path.isfile(found):
+            raise ResourceNotAvailableError(f"the {spec.engine} engine is not installed ('{binary}' not found); {hint}")
+        if not os.access(found, os.X_OK):
+            raise ResourceNotAvailableError(f"the {spec.engine} engine '{found}' is not executable "
+                                            f"(chmod +x it, or {hint})")

@@ -12,6 +12,7 @@ from platformdirs import user_log_dir, user_state_dir
 
 from ..config import APP_NAME, BackendsConfig, ModelEntry
 from ..errors import LLMError, ServerExitedError
+from ..protocol.props import EngineProps
 from . import process
 from .launchers import HostFacts, LaunchSpec, build_launch
 from .state_file import StateFile
@@ -45,6 +46,7 @@ class ServerStatus:
     url: str
     external: bool
     detail: str = ""
+    props: EngineProps | None = None
 
 
 class ServerManager:
@@ -61,10 +63,12 @@ class ServerManager:
     ) -> None:
         self.config = config
         self.logs_dir = logs_dir or default_logs_dir()
-        self.state_file = StateFile((state_dir or default_state_dir()) / "servers.json")
+        state_dir = state_dir or default_state_dir()
+        self.state_file = StateFile(state_dir / "servers.json")
+        self.keys_dir = state_dir / "keys"
         self._listeners: list[Callable[[ServerEvent], None]] = [on_event] if on_event else []
         self._facts = facts or HostFacts.detect()
-        self._launcher = launcher or (lambda entry: build_launch(entry, self._facts))
+        self._launcher = launcher or (lambda entry: build_launch(entry, self._facts, self.keys_dir / f"{entry.id}.key"))
         self._warmup = warmup
         self._servers: dict[str, ModelServer] = {}
 
@@ -90,6 +94,27 @@ class ServerManager:
             )
             self._servers[model_id] = server
         return server
+
+    def api_key(self, model_id: str) -> str | None:
+        """The key a launched model's server expects; None for attached models and keyless servers."""
+        server = self.server(model_id)
+        return server.api_key() if server is not None else None
+
+    def props(self, model_id: str) -> EngineProps | None:
+        """What a running model's engine reported about itself (context, template capabilities, modalities)."""
+        server = self._servers.get(model_id)
+        return server.props if server is not None else None
+
+    def engine_binary(self, model_id: str) -> str | None:
+        """The engine command a launchable model runs (or would run), e.g. the llama-server path."""
+        entry = self.config.get(model_id)
+        if not entry.launchable:
+            return None
+        try:
+            spec = self._launcher(entry)
+        except LLMError:
+            return None
+        return spec.argv[0] if spec.engine != "llama-cpp-python" else f"{spec.argv[0]} -m llama_cpp.server"
 
     async def ensure_ready(self, model_id: str, detach: bool = False) -> None:
         server = self.server(model_id)
@@ -135,6 +160,7 @@ class ServerManager:
                 continue
             server = self._servers.get(model_id)
             state, pid, detail = ServerState.STOPPED.value, None, ""
+            props = server.props if server is not None and server.state is ServerState.READY else None
             if server is not None and server.state is not ServerState.STOPPED:
                 state, pid = server.state.value, server.pid
                 detail = str(server.error) if server.error else ""
@@ -142,7 +168,7 @@ class ServerManager:
                 record = records[model_id]
                 state, pid = "running", record.pid
                 detail = "detached" if record.detached else f"started by pid {record.owner_pid}"
-            rows.append(ServerStatus(model_id, entry.backend, state, pid, entry.base_url, False, detail))
+            rows.append(ServerStatus(model_id, entry.backend, state, pid, entry.base_url, False, detail, props))
         return rows
 
     async def reload(self, config: BackendsConfig) -> list[str]:

@@ -30,6 +30,10 @@ def spawn(argv: list[str], log_path: Path, env: dict[str, str] | None = None) ->
             )
         except FileNotFoundError as exc:
             raise ResourceNotAvailableError(f"cannot start server: '{argv[0]}' not found") from exc
+        except PermissionError as exc:
+            raise ResourceNotAvailableError(f"cannot start server: '{argv[0]}' is not executable") from exc
+        except OSError as exc:  # e.g. not an executable format for this machine
+            raise ResourceNotAvailableError(f"cannot start server '{argv[0]}': {exc.strerror or exc}") from exc
 
 
 def pid_alive(pid: int) -> bool:

@@ -21,10 +21,13 @@ from ..errors import (
     BackendError,
     LLMError,
     PortInUseError,
+    ServerError,
     ServerExitedError,
     ServerStartTimeout,
 )
+from ..protocol.props import EngineProps
 from . import process
+from .api_keys import ensure_key_file, read_key
 from .launchers import LaunchSpec, ensure_engine_installed
 from .model_files import check_memory
 from .state_file import ServerRecord, StateFile
@@ -55,6 +58,8 @@ class ModelServer:
         self.error: LLMError | None = None
         self.pid: int | None = None
         self.owned = False  # stop it when this process shuts down (session policy)
+        self.spec: LaunchSpec | None = None  # how the running (or attached) server was launched
+        self.props: EngineProps | None = None  # what its engine reports about itself, once ready
         self._proc_exited = asyncio.Event()
         self._returncode: int | None = None
         self._start_task: asyncio.Task[None] | None = None
@@ -94,8 +99,19 @@ class ModelServer:
             return
         if self._start_task is None or self._start_task.done():
             self._start_task = asyncio.ensure_future(self._start(detach))
-        # shield: one impatient caller cancelling must not abort the start the others wait on.
-        await asyncio.shield(self._start_task)
+        task = self._start_task
+        try:
+            # shield: one impatient caller cancelling must not abort the start the others wait on.
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.cancelled():  # the start itself was called off (a stop or a reload), not this caller
+                raise ServerError(f"the start of '{self.entry.id}' was cancelled: its server was stopped or "
+                                  "reloaded; send again to start it", self.entry.id) from None
+            raise
+
+    def api_key(self) -> str | None:
+        """The key the running server expects (None for servers launched without one)."""
+        return read_key(self.spec.api_key_file) if self.spec is not None else None
 
     async def stop(self) -> None:
         if self._start_task is not None and not self._start_task.done():
@@ -164,6 +180,11 @@ class ModelServer:
             await self._abort_start()
             self._set(ServerState.FAILED, str(exc), exc)
             raise
+        except Exception as exc:  # no exit from a start without a state: a bug or an OS error ends in FAILED too
+            await self._abort_start()
+            error = ServerError(f"cannot start '{self.entry.id}': {type(exc).__name__}: {exc}", self.entry.id)
+            self._set(ServerState.FAILED, str(error), error)
+            raise error from exc
 
     async def _backoff(self) -> None:
         if self._crashes >= 2:
@@ -179,6 +200,7 @@ class ModelServer:
         ours = process.pid_alive(record.pid) and _same_process(record)
         if ours and record.config_hash == spec.config_hash() and await self._answers(spec):
             self.pid = record.pid
+            self.spec = spec
             self._proc_exited = asyncio.Event()
             owner_gone = not process.pid_alive(record.owner_pid) or record.owner_pid == os.getpid()
             # Adopt a session server whose owner died; never stop one another live process owns.
@@ -186,6 +208,7 @@ class ModelServer:
             if detach and not record.detached:
                 self._state_file.put(replace(record, detached=True))
             self._watch_task = asyncio.ensure_future(self._watch_pid(record.pid))
+            await self._read_props(spec)
             self._ready_at = time.monotonic()
             self._set(ServerState.READY, f"attached to running server pid {record.pid} on port {record.port}")
             self._schedule_idle()
@@ -203,7 +226,14 @@ class ModelServer:
         if spec.model_path:
             check_memory(entry.id, Path(spec.model_path))
         ensure_engine_installed(spec)
-        proc = process.spawn(spec.argv, self.log_path, spec.env)
+        env = dict(spec.env)
+        if spec.api_key_file:
+            key = ensure_key_file(Path(spec.api_key_file))
+            if spec.api_key_env:
+                env[spec.api_key_env] = key
+        self.spec = spec
+        self.props = None
+        proc = process.spawn(spec.argv, self.log_path, env)
         self.pid = proc.pid
         self.owned = not detach
         self._proc_exited = asyncio.Event()
@@ -225,6 +255,7 @@ class ModelServer:
         threading.Thread(target=reap, name=f"reap-{entry.id}", daemon=True).start()
         self._set(ServerState.STARTING, f"pid {proc.pid}: loading {spec.engine}")
         await self._wait_ready(spec)
+        await self._read_props(spec)
         if self._warmup:
             await self._warm_up(spec)
         self._ready_at = time.monotonic()
@@ -258,7 +289,8 @@ class ModelServer:
     async def _warm_up(self, spec: LaunchSpec) -> None:
         """One tiny request, so the user's first message does not pay the engine's first-call cost."""
         self._emit(ServerEvent(self.entry.id, self.state, "warming up", pid=self.pid, progress="warming up"))
-        client = ChatClient(self.entry.base_url, spec.served_model_name, read_timeout_s=self.entry.startup_timeout_s)
+        client = ChatClient(self.entry.base_url, spec.served_model_name, api_key=read_key(spec.api_key_file),
+                            read_timeout_s=self.entry.startup_timeout_s)
         try:
             # Streamed and a few tokens long, like a user's request, so the engine's prompt batch,
             # decode loop and streaming path have all run once.
@@ -269,6 +301,17 @@ class ModelServer:
             if self._proc_exited.is_set() or await self.crash_error(0.5):
                 raise ServerExitedError(self.entry.id, self._returncode, process.log_tail(self.log_path), "during warm-up") from exc
             raise
+        finally:
+            await client.aclose()
+
+    async def _read_props(self, spec: LaunchSpec) -> None:
+        """What the engine says about itself (llama-server's /props); None for engines without it."""
+        client = ChatClient(self.entry.base_url, spec.served_model_name, api_key=read_key(spec.api_key_file),
+                            connect_timeout_s=2, read_timeout_s=5)
+        try:
+            self.props = await client.props()
+        except BackendError:
+            self.props = None
         finally:
             await client.aclose()
 

@@ -17,10 +17,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ..chat.messages import fit_to_context
 from ..errors import BackendStatusError, EmptyResponseError
 from ..events import Done, ReasoningDelta, TextDelta, ToolCall, Usage
 from ..protocol.client import ChatClient
 from ..runtime import Runtime
+from .grammar import tool_call_grammar
 from .parsing import ParserEvent, ToolCallStreamParser
 from .prompts import assistant_message, raw_call_text, tool_result_message, with_tool_prompt
 from .registry import Tool, ToolResult, execute
@@ -36,6 +38,8 @@ class StepStarted:
     iteration: int
     mode: str
     tools_sent: bool
+    tool_choice: str = "auto"  # auto | required | none | a tool's name
+    constrained: bool = False  # the output was held to tool-call blocks by a grammar
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,8 @@ class ToolStep:
     mode: str
     request_messages: list[dict[str, Any]]
     tools_sent: bool
+    tool_choice: str = "auto"
+    constrained: bool = False
     text: str = ""
     raw_text: str = ""
     reasoning: str = ""
@@ -118,6 +124,7 @@ class ToolLoop:
         mode: Mode,
         max_iterations: int = 8,
         before_call: ApprovalHook | None = None,
+        tool_choice: str = "auto",
     ) -> None:
         self.runtime = runtime
         self.model_id = model_id
@@ -127,6 +134,9 @@ class ToolLoop:
         self.mode: Mode = mode if tools else "off"
         self.max_iterations = max_iterations
         self.before_call = before_call
+        self.budget = runtime.entry(model_id).effective_usable_context
+        self.tool_choice = tool_choice
+        self._warned_unconstrained = False
 
     async def run(self, messages: list[dict[str, Any]]) -> AsyncIterator[LoopEvent]:
         history = list(messages)
@@ -134,13 +144,25 @@ class ToolLoop:
         repeats: Counter[tuple[str, str, str]] = Counter()
         async with self.runtime.in_use(self.model_id):
             client = await self.runtime.client_for(self.model_id)
+            if self.mode == "auto":
+                props = await self.runtime.engine_props(self.model_id)
+                if props is not None and props.supports_tools is False:
+                    # llama-server silently drops `tools` for such a template: asking natively would get nothing.
+                    self.mode = "fallback"
+                    yield self._notice(result, "fallback", "the model's chat template cannot render tools (as its "
+                                       "engine reports); using text tool calls (fallback mode)")
+            choice = self.tool_choice
             for iteration in range(1, self.max_iterations + 1):
                 step = ToolStep(iteration, self.mode, [], self.mode in ("native", "auto"))
-                async for event in self._step(client, history, step):
+                async for event in self._step(client, history, step, choice=choice):
+                    if isinstance(event, LoopNotice):
+                        result.notices.append(event)
                     yield event
                 result.steps.append(step)
                 if not step.calls:
                     break
+                if choice not in ("auto", "none"):
+                    choice = "auto"  # the forced call was made: the model may now answer
                 history.append(self._assistant_turn(step))
                 started = time.perf_counter()
                 for call, source in step.calls:
@@ -165,6 +187,8 @@ class ToolLoop:
             if result.stopped_by is not None:
                 final = ToolStep(len(result.steps) + 1, "off", [], False)
                 async for event in self._step(client, history, final, final_answer=True):
+                    if isinstance(event, LoopNotice):
+                        result.notices.append(event)
                     yield event
                 result.steps.append(final)
         last = result.steps[-1]
@@ -179,18 +203,35 @@ class ToolLoop:
 
     # ----- one request -----
     async def _step(
-        self, client: ChatClient, history: list[dict[str, Any]], step: ToolStep, final_answer: bool = False
+        self, client: ChatClient, history: list[dict[str, Any]], step: ToolStep, final_answer: bool = False,
+        choice: str = "auto",
     ) -> AsyncIterator[LoopEvent]:
         started = time.perf_counter()
         stream = True
         while True:
             mode = "off" if final_answer else self.mode
+            if mode == "fallback" and choice == "none":
+                mode = "off"  # fallback's way of "none": no tool prompt, nothing parsed as a call
             send_tools = mode in ("native", "auto")
+            params = dict(self.params)
+            if send_tools and choice != "auto":
+                params["tool_choice"] = choice if choice in ("required", "none") else {
+                    "type": "function", "function": {"name": choice}}
+            if mode == "fallback" and choice not in ("auto", "none"):
+                grammar = await self._grammar(choice)
+                if grammar is not None:
+                    params["grammar"] = grammar
+                elif not self._warned_unconstrained:
+                    self._warned_unconstrained = True
+                    yield LoopNotice("unconstrained", "this engine cannot constrain output with a grammar: the call "
+                                     f"is asked for (tool_choice {choice}) but not enforced")
             request = with_tool_prompt(history, self.openai_tools) if mode == "fallback" else history
+            request = await fit_to_context(request, self.budget, client.count_prompt_tokens)
             step.mode, step.tools_sent, step.request_messages = mode, send_tools, [dict(m) for m in request]
-            yield StepStarted(step.iteration, mode, send_tools)
+            step.tool_choice, step.constrained = choice, "grammar" in params
+            yield StepStarted(step.iteration, mode, send_tools, choice, step.constrained)
             try:
-                async for event in self._exchange(client, request, send_tools, stream, step, final_answer):
+                async for event in self._exchange(client, request, params, send_tools, stream, step, final_answer):
                     yield event
                 break
             except BackendStatusError as exc:
@@ -210,23 +251,32 @@ class ToolLoop:
         yield StepFinished(step.iteration, step.finish_reason, step.prompt_tokens, step.completion_tokens,
                            step.duration_ms)
 
+    async def _grammar(self, choice: str) -> str | None:
+        """The grammar forcing ``choice`` (required: any enabled tool; a name: that one), where the engine
+        takes per-request grammars (llama-server, known by its /props); None elsewhere."""
+        if await self.runtime.engine_props(self.model_id) is None:
+            return None
+        if choice == "required":
+            return tool_call_grammar(self.openai_tools)
+        return tool_call_grammar([self.tools[choice].to_openai()], max_calls=1)
+
     def _switch_to_fallback(self, why: str) -> LoopNotice:
         self.mode = "fallback"
         self.runtime.learned_tool_modes[self.model_id] = "fallback"
         return LoopNotice("fallback", f"{why}; using text tool calls (fallback mode) for this model from now on")
 
     async def _exchange(
-        self, client: ChatClient, request: list[dict[str, Any]], send_tools: bool, stream: bool, step: ToolStep,
-        final_answer: bool,
+        self, client: ChatClient, request: list[dict[str, Any]], params: dict[str, Any], send_tools: bool,
+        stream: bool, step: ToolStep, final_answer: bool,
     ) -> AsyncIterator[LoopEvent]:
-        parse_text = final_answer or self.mode in ("fallback", "auto")
+        parse_text = final_answer or step.mode in ("fallback", "auto")
         parser = ToolCallStreamParser(self.openai_tools, start_in_reasoning=False) if parse_text else None
         raw: list[str] = []
         text: list[str] = []
         reasoning: list[str] = []
         native: tuple[ToolCall, ...] = ()
         sent = time.perf_counter()
-        events = client.chat(request, self.params, self.openai_tools if send_tools else None, stream=stream)
+        events = client.chat(request, params, self.openai_tools if send_tools else None, stream=stream)
         async for event in events:
             if isinstance(event, TextDelta):
                 raw.append(event.text)

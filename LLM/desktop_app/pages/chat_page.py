@@ -324,7 +324,7 @@ class ChatPage(QWidget):
             message.status = "streaming"
             self.transcript.schedule(message)
         elif isinstance(event, Usage):
-            active.meter.usage(event.prompt_tokens, event.completion_tokens)
+            active.meter.usage(event.prompt_tokens, event.completion_tokens, tokens_per_second=event.tokens_per_second)
         elif isinstance(event, Done):
             active.finish_reason = event.finish_reason
 

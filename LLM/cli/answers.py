@@ -1,4 +1,4 @@
-"""llmctl: models, one-shot runs, interactive chat, probes and server control from a terminal."""
+"""llmctl run / chat: streaming answers and tool runs to the terminal; Ctrl-C is the user's Stop."""
 
 from __future__ import annotations
 
@@ -8,13 +8,12 @@ import dataclasses
 import json
 import signal
 import sys
-import time
 from collections.abc import Awaitable
 from contextlib import aclosing
 from pathlib import Path
 from typing import TypeVar
 
-from .core import (
+from ..core import (
     Done,
     GenerationCancelled,
     InferenceConfig,
@@ -31,7 +30,6 @@ from .core import (
     ToolResultEvent,
     absorb_user_stop,
     ainfer,
-    log_tail,
     stop_generation,
     stream_inference,
     stream_tool_inference,
@@ -40,70 +38,11 @@ from .core import (
 T = TypeVar("T")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="llmctl", description="Local LLM workbench command line")
-    parser.add_argument("--config", help="path to llm_backends.yaml (default: see README)")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    sub.add_parser("models", help="list configured models with backend and server status")
-
-    run = sub.add_parser("run", help="answer one prompt, streaming to stdout")
-    run.add_argument("-m", "--model", required=True)
-    run.add_argument("prompt")
-    run.add_argument("--json", action="store_true", help="print the InferenceResponse (or tool run) as JSON")
-    run.add_argument("--tools", help="comma-separated tools to enable, e.g. calculator,get_current_time")
-    run.add_argument("--tool-mode", choices=["auto", "native", "fallback", "off"], help="override the model's mode")
-    run.add_argument("--max-iterations", type=int, default=8)
-    run.add_argument("--workspace", help="directory the file tools are confined to (default: current directory)")
-    _generation_flags(run)
-
-    chat = sub.add_parser("chat", help="interactive chat (Ctrl-C stops an answer, Ctrl-D quits)")
-    chat.add_argument("-m", "--model", required=True)
-    _generation_flags(chat)
-
-    probe = sub.add_parser("probe", help="check that a model's server answers")
-    probe.add_argument("-m", "--model", required=True)
-
-    servers = sub.add_parser("servers", help="manage model servers")
-    servers_sub = servers.add_subparsers(dest="action", required=True)
-    servers_sub.add_parser("status")
-    start = servers_sub.add_parser("start", help="start a server and leave it running (until `servers stop`)")
-    start.add_argument("model")
-    stop = servers_sub.add_parser("stop")
-    stop.add_argument("model", nargs="?")
-    stop.add_argument("--all", action="store_true")
-    logs = servers_sub.add_parser("logs")
-    logs.add_argument("model")
-    logs.add_argument("-f", "--follow", action="store_true")
-    logs.add_argument("-n", "--lines", type=int, default=40)
-    return parser
-
-
-def _generation_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--system", help="system prompt")
-    parser.add_argument("--max-tokens", type=int, dest="max_new_tokens")
-    parser.add_argument("--temperature", type=float)
-    parser.add_argument("--top-p", type=float, dest="top_p")
-    parser.add_argument("--stop", action="append", help="stop sequence (repeatable)")
-    parser.add_argument("--seed", type=int)
-
-
 def _request(args: argparse.Namespace, **extra: object) -> InferenceConfig:
     fields = {k: getattr(args, k) for k in ("max_new_tokens", "temperature", "top_p", "stop", "seed")}
     return InferenceConfig(
         model_id=args.model, system_prompt=args.system, **{k: v for k, v in fields.items() if v is not None}, **extra
     )
-
-
-async def cmd_models(runtime: Runtime) -> int:
-    rows = {row.model_id: row for row in runtime.servers.status()} if runtime.servers else {}
-    for model_id, entry in runtime.config.models.items():
-        row = rows.get(model_id)
-        state = row.state if row else "-"
-        print(f"{model_id:<20} {entry.backend:<12} {state:<10} {entry.label}")
-    for model_id, problems in runtime.config.invalid.items():
-        print(f"{model_id:<20} {'invalid':<12} {'-':<10} {problems[0]}")
-    return 0
 
 
 async def cmd_run(runtime: Runtime, args: argparse.Namespace) -> int:
@@ -144,6 +83,7 @@ async def cmd_run_tools(runtime: Runtime, args: argparse.Namespace) -> int:
         tools=[t.strip() for t in args.tools.split(",") if t.strip()],
         max_iterations=args.max_iterations,
         tool_mode=args.tool_mode,
+        tool_choice=args.tool_choice,
     )
 
     async def approve(call, tool) -> bool:
@@ -177,7 +117,10 @@ async def _print_tool_events(runtime, cfg, approve, as_json: bool, text: list[st
     async with aclosing(stream_tool_inference(cfg, runtime, approve)) as events:
         async for event in events:
             if isinstance(event, StepStarted):
-                print(f"\n--- step {event.iteration} ({event.mode}{', tools sent' if event.tools_sent else ''})")
+                extras = [event.mode] + (["tools sent"] if event.tools_sent else [])
+                if event.tool_choice != "auto":
+                    extras.append(f"tool_choice {event.tool_choice}" + (", grammar" if event.constrained else ""))
+                print(f"\n--- step {event.iteration} ({', '.join(extras)})")
             elif isinstance(event, TextDelta):
                 text.append(event.text)
                 sys.stdout.write(event.text)
@@ -279,90 +222,3 @@ def _read_line(prompt: str) -> str | None:
     except KeyboardInterrupt:
         print()
         return None
-
-
-async def cmd_probe(runtime: Runtime, args: argparse.Namespace) -> int:
-    client = await runtime.client_for(args.model)
-    report = await client.probe()
-    for step in report.steps:
-        print(f"{'ok  ' if step.ok else 'FAIL'} {step.name}: {step.message}")
-    return 0 if report.ok else 1
-
-
-async def cmd_servers(runtime: Runtime, args: argparse.Namespace) -> int:
-    manager = runtime.servers
-    assert manager is not None
-    if args.action == "status":
-        for row in manager.status():
-            pid = str(row.pid) if row.pid else "-"
-            print(f"{row.model_id:<20} {row.backend:<12} {row.state:<9} pid {pid:<8} {row.url}  {row.detail}")
-    elif args.action == "start":
-        started = time.monotonic()
-        await manager.ensure_ready(args.model, detach=True)
-        print(f"{args.model}: ready in {time.monotonic() - started:.1f} s (left running; `llmctl servers stop {args.model}`)")
-    elif args.action == "stop":
-        if args.all:
-            await manager.stop_all()
-            print("all servers stopped")
-        elif args.model:
-            runtime.entry(args.model)
-            await manager.stop(args.model)
-            print(f"{args.model}: stopped")
-        else:
-            print("error: name a model or pass --all", file=sys.stderr)
-            return 2
-    elif args.action == "logs":
-        runtime.entry(args.model)
-        return await _show_log(manager.log_path(args.model), args.lines, args.follow)
-    return 0
-
-
-async def _show_log(path: Path, lines: int, follow: bool) -> int:
-    if not path.exists():
-        print(f"no log yet: {path}")
-        return 0 if not follow else 1
-    for line in log_tail(path, lines):
-        print(line)
-    if follow:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            f.seek(0, 2)
-            while True:
-                chunk = f.read()
-                if chunk:
-                    sys.stdout.write(chunk)
-                    sys.stdout.flush()
-                else:
-                    await asyncio.sleep(0.25)
-    return 0
-
-
-async def _main(args: argparse.Namespace) -> int:
-    runtime = Runtime.from_config_path(args.config)
-    try:
-        if args.command == "models":
-            return await cmd_models(runtime)
-        if args.command == "run":
-            return await cmd_run(runtime, args)
-        if args.command == "chat":
-            return await cmd_chat(runtime, args)
-        if args.command == "probe":
-            return await cmd_probe(runtime, args)
-        return await cmd_servers(runtime, args)
-    finally:
-        await runtime.aclose()
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return asyncio.run(_main(args))
-    except LLMError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

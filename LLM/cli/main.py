@@ -1,0 +1,97 @@
+"""llmctl's command line: the parser and the dispatch; each command lives in the module named for it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from ..core import LLMError, Runtime
+from .answers import cmd_chat, cmd_run
+from .engine import add_engine_parser, cmd_engine
+from .servers import cmd_models, cmd_probe, cmd_servers
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="llmctl", description="Local LLM workbench command line")
+    parser.add_argument("--config", help="path to llm_backends.yaml (default: see README)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("models", help="list configured models with backend and server status")
+
+    run = sub.add_parser("run", help="answer one prompt, streaming to stdout")
+    run.add_argument("-m", "--model", required=True)
+    run.add_argument("prompt")
+    run.add_argument("--json", action="store_true", help="print the InferenceResponse (or tool run) as JSON")
+    run.add_argument("--tools", help="comma-separated tools to enable, e.g. calculator,get_current_time")
+    run.add_argument("--tool-mode", choices=["auto", "native", "fallback", "off"], help="override the model's mode")
+    run.add_argument("--tool-choice", default="auto", metavar="auto|required|none|TOOL",
+                     help="force a call (required), forbid calls (none) or force one tool by name (default: auto)")
+    run.add_argument("--max-iterations", type=int, default=8)
+    run.add_argument("--workspace", help="directory the file tools are confined to (default: current directory)")
+    _generation_flags(run)
+
+    chat = sub.add_parser("chat", help="interactive chat (Ctrl-C stops an answer, Ctrl-D quits)")
+    chat.add_argument("-m", "--model", required=True)
+    _generation_flags(chat)
+
+    probe = sub.add_parser("probe", help="check that a model's server answers")
+    probe.add_argument("-m", "--model", required=True)
+
+    servers = sub.add_parser("servers", help="manage model servers")
+    servers_sub = servers.add_subparsers(dest="action", required=True)
+    servers_sub.add_parser("status")
+    start = servers_sub.add_parser("start", help="start a server and leave it running (until `servers stop`)")
+    start.add_argument("model")
+    stop = servers_sub.add_parser("stop")
+    stop.add_argument("model", nargs="?")
+    stop.add_argument("--all", action="store_true")
+    logs = servers_sub.add_parser("logs")
+    logs.add_argument("model")
+    logs.add_argument("-f", "--follow", action="store_true")
+    logs.add_argument("-n", "--lines", type=int, default=40)
+    add_engine_parser(sub)
+    return parser
+
+
+def _generation_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--system", help="system prompt")
+    parser.add_argument("--max-tokens", type=int, dest="max_new_tokens")
+    parser.add_argument("--temperature", type=float)
+    parser.add_argument("--top-p", type=float, dest="top_p")
+    parser.add_argument("--stop", action="append", help="stop sequence (repeatable)")
+    parser.add_argument("--seed", type=int)
+
+
+async def _main(args: argparse.Namespace) -> int:
+    runtime = Runtime.from_config_path(args.config)
+    try:
+        if args.command == "models":
+            return await cmd_models(runtime)
+        if args.command == "run":
+            return await cmd_run(runtime, args)
+        if args.command == "chat":
+            return await cmd_chat(runtime, args)
+        if args.command == "probe":
+            return await cmd_probe(runtime, args)
+        if args.command == "engine":
+            return await cmd_engine(runtime, args)
+        return await cmd_servers(runtime, args)
+    finally:
+        await runtime.aclose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return asyncio.run(_main(args))
+    except LLMError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""llmctl models / probe / servers: what is configured, what runs, and its logs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+from ..core import Runtime, log_tail
+
+
+async def cmd_models(runtime: Runtime) -> int:
+    rows = {row.model_id: row for row in runtime.servers.status()} if runtime.servers else {}
+    for model_id, entry in runtime.config.models.items():
+        row = rows.get(model_id)
+        state = row.state if row else "-"
+        print(f"{model_id:<20} {entry.backend:<12} {state:<10} {entry.label}")
+    for model_id, problems in runtime.config.invalid.items():
+        print(f"{model_id:<20} {'invalid':<12} {'-':<10} {problems[0]}")
+    return 0
+
+
+async def cmd_probe(runtime: Runtime, args: argparse.Namespace) -> int:
+    client = await runtime.client_for(args.model)
+    report = await client.probe()
+    for step in report.steps:
+        print(f"{'ok  ' if step.ok else 'FAIL'} {step.name}: {step.message}")
+    return 0 if report.ok else 1
+
+
+async def cmd_servers(runtime: Runtime, args: argparse.Namespace) -> int:
+    manager = runtime.servers
+    assert manager is not None
+    if args.action == "status":
+        for row in manager.status():
+            pid = str(row.pid) if row.pid else "-"
+            print(f"{row.model_id:<20} {row.backend:<12} {row.state:<9} pid {pid:<8} {row.url}  {row.detail}")
+    elif args.action == "start":
+        started = time.monotonic()
+        await manager.ensure_ready(args.model, detach=True)
+        print(f"{args.model}: ready in {time.monotonic() - started:.1f} s (left running; `llmctl servers stop {args.model}`)")
+    elif args.action == "stop":
+        if args.all:
+            await manager.stop_all()
+            print("all servers stopped")
+        elif args.model:
+            runtime.entry(args.model)
+            await manager.stop(args.model)
+            print(f"{args.model}: stopped")
+        else:
+            print("error: name a model or pass --all", file=sys.stderr)
+            return 2
+    elif args.action == "logs":
+        runtime.entry(args.model)
+        return await _show_log(manager.log_path(args.model), args.lines, args.follow)
+    return 0
+
+
+async def _show_log(path: Path, lines: int, follow: bool) -> int:
+    if not path.exists():
+        print(f"no log yet: {path}")
+        return 0 if not follow else 1
+    for line in log_tail(path, lines):
+        print(line)
+    if follow:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            f.seek(0, 2)
+            while True:
+                chunk = f.read()
+                if chunk:
+                    sys.stdout.write(chunk)
+                    sys.stdout.flush()
+                else:
+                    await asyncio.sleep(0.25)
+    return 0
