@@ -12,13 +12,19 @@ from ..core import Runtime, log_tail
 
 
 async def cmd_models(runtime: Runtime) -> int:
+    """Every model with backend, server state and name; a running engine's capabilities on the line below."""
     rows = {row.model_id: row for row in runtime.servers.status()} if runtime.servers else {}
     for model_id, entry in runtime.config.models.items():
         row = rows.get(model_id)
         state = row.state if row else "-"
-        print(f"{model_id:<20} {entry.backend:<12} {state:<10} {entry.label}")
+        kind = f"{entry.backend}{' (base)' if entry.model_type == 'base' else ''}"
+        print(f"{model_id:<20} {kind:<19} {state:<10} {entry.label}")
+        if runtime.servers is not None and state in ("ready", "running"):
+            props = await runtime.servers.running_props(model_id)
+            if props is not None:
+                print(f"{'':<20} {props.summary()}")
     for model_id, problems in runtime.config.invalid.items():
-        print(f"{model_id:<20} {'invalid':<12} {'-':<10} {problems[0]}")
+        print(f"{model_id:<20} {'invalid':<19} {'-':<10} {problems[0]}")
     return 0
 
 

@@ -34,5 +34,7 @@ QFrame#toolCard[outcome="error"] { border-left-color: #d93025; }
 #sidePanel { border-left: 1px solid palette(mid); }
 #promptEdit { border: 1px solid palette(mid); border-radius: 6px; padding: 4px; }
 #activityLabel { color: palette(placeholder-text); }
+#contextMeter { color: palette(placeholder-text); }
+#contextMeter[full="true"] { color: #b06f00; font-weight: 600; }
 #toolLoadProblem { color: #b3261e; }
 """

@@ -30,10 +30,32 @@ from .props import EngineProps, parse_props
 from .sse import SSEDecoder
 
 
-# llama-server closes a connection idle for 5 s (Keep-Alive: timeout=5), httpx's own default expiry: a
-# request sent on a connection idle for ~5 s raced the close ("Server disconnected without sending a
-# response"). Idle connections are dropped on our side well before the server's timeout.
+# llama-server closes a kept-alive connection 5 s after it was last used *or* right after a response that
+# took longer than that (Keep-Alive: timeout=5); httpx's own default expiry is the same 5 s. Idle
+# connections are dropped on our side well before, and a request that still meets a closed one is resent.
 KEEPALIVE_EXPIRY_S = 2.0
+
+
+class _ResendOnStaleConnection(httpx.AsyncBaseTransport):
+    """Sends a request again when the server had closed the pooled connection before reading it.
+
+    "Server disconnected without sending a response" on a reused connection means the request was never
+    processed, so sending it once more is safe even for a POST.
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await self._inner.handle_async_request(request)
+        except httpx.RemoteProtocolError as exc:
+            if "without sending a response" not in str(exc):
+                raise
+            return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
 
 @contextmanager
@@ -95,9 +117,10 @@ class ChatClient:
         self.model_name = model_name
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         timeout = httpx.Timeout(read_timeout_s, connect=connect_timeout_s)
-        limits = httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S)
-        self._http = httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=timeout, limits=limits,
-                                       transport=transport)
+        if transport is None:
+            limits = httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S)
+            transport = _ResendOnStaleConnection(httpx.AsyncHTTPTransport(limits=limits))
+        self._http = httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=timeout, transport=transport)
         # Set once /v1/chat/completions answered 404: use llama.cpp's native /completion.
         self.native_completion = False
         self._cannot_count = False

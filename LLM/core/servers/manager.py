@@ -12,8 +12,10 @@ from platformdirs import user_log_dir, user_state_dir
 
 from ..config import APP_NAME, BackendsConfig, ModelEntry
 from ..errors import LLMError, ServerExitedError
+from ..protocol.client import ChatClient
 from ..protocol.props import EngineProps
 from . import process
+from .api_keys import read_key
 from .launchers import HostFacts, LaunchSpec, build_launch
 from .state_file import StateFile
 from .states import ServerEvent, ServerState
@@ -104,6 +106,24 @@ class ServerManager:
         """What a running model's engine reported about itself (context, template capabilities, modalities)."""
         server = self._servers.get(model_id)
         return server.props if server is not None else None
+
+    async def running_props(self, model_id: str) -> EngineProps | None:
+        """The props of a model's running server, whichever process of ours started it; None if none runs."""
+        props = self.props(model_id)
+        if props is not None:
+            return props
+        record = self.state_file.load().get(model_id)
+        entry = self.config.models.get(model_id)
+        if record is None or entry is None or not process.pid_alive(record.pid):
+            return None
+        client = ChatClient(entry.base_url, entry.request_model_name, connect_timeout_s=1, read_timeout_s=5,
+                            api_key=read_key(self.keys_dir / f"{model_id}.key"))
+        try:
+            return await client.props()
+        except LLMError:
+            return None
+        finally:
+            await client.aclose()
 
     def engine_binary(self, model_id: str) -> str | None:
         """The engine command a launchable model runs (or would run), e.g. the llama-server path."""

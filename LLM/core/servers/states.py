@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass
 
 from ..errors import LLMError
+from ..protocol.props import EngineProps
 
 
 class ServerState(str, enum.Enum):
@@ -40,3 +41,4 @@ class ServerEvent:
     error: LLMError | None = None
     pid: int | None = None
     progress: str | None = None  # the engine's latest log line while loading
+    props: EngineProps | None = None  # on READY: what the engine reports about itself

@@ -77,7 +77,8 @@ class ModelServer:
             raise IllegalTransition(f"{self.entry.id}: {self.state.value} -> {state.value}")
         self.state = state
         self.error = error
-        self._emit(ServerEvent(self.entry.id, state, detail, error, self.pid))
+        props = self.props if state is ServerState.READY else None
+        self._emit(ServerEvent(self.entry.id, state, detail, error, self.pid, props=props))
 
     def _emit(self, event: ServerEvent) -> None:
         try:

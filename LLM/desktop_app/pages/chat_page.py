@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSplitter,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -115,6 +116,16 @@ class ChatPage(QWidget):
         self.new_chat_button = QPushButton("New chat", objectName="newChatButton")
         self.new_chat_button.clicked.connect(self.new_chat)
         self.activity = QLabel(objectName="activityLabel")
+        self.context_meter = QLabel(objectName="contextMeter")
+        self.context_meter.setToolTip("Tokens of this chat the model saw on the last answer (prompt + answer, as "
+                                      "the engine counted them) / the tokens of history a request may use "
+                                      "(usable_context); older turns are left out beyond it")
+        self._context_used: int | None = None
+        # Base models (model_type: base) have no chat template: they continue a text, shown here instead.
+        self.completion_editor = QPlainTextEdit(objectName="completionEditor")
+        self.completion_editor.setPlaceholderText(
+            "This is a base model: write the beginning of a text and press Continue; the model writes on.")
+        self.base_mode = False
 
         buttons = QVBoxLayout()
         buttons.setSpacing(6)
@@ -128,12 +139,16 @@ class ChatPage(QWidget):
         footer = QHBoxLayout()
         footer.addWidget(self.new_chat_button)
         footer.addWidget(self.activity, 1)
+        footer.addWidget(self.context_meter)
 
         chat = QWidget(objectName="chatColumn")
         column = QVBoxLayout(chat)
         column.setContentsMargins(0, 0, 0, 8)
         column.setSpacing(8)
-        column.addWidget(self.transcript, 1)
+        self.views = QStackedWidget(objectName="chatViews")
+        self.views.addWidget(self.transcript)
+        self.views.addWidget(self.completion_editor)
+        column.addWidget(self.views, 1)
         inputs = QVBoxLayout()
         inputs.setContentsMargins(16, 0, 16, 0)
         inputs.setSpacing(6)
@@ -175,6 +190,8 @@ class ChatPage(QWidget):
         self.model_id = model_id
         if not self._settings_edited:
             self._load_model_defaults()
+        self._show_model_kind()
+        self._show_context()
 
     def _entry(self):
         if self.model_id is None:
@@ -197,6 +214,29 @@ class ChatPage(QWidget):
         """llm_backends.yaml changed: pick up new defaults unless this chat has its own."""
         if not self._settings_edited:
             self._load_model_defaults()
+        self._show_model_kind()
+        self._show_context()
+
+    def _show_model_kind(self) -> None:
+        """Chat view for instruct models, the completion editor for base models."""
+        entry = self._entry()
+        self.base_mode = entry is not None and entry.model_type == "base"
+        self.views.setCurrentWidget(self.completion_editor if self.base_mode else self.transcript)
+        self.prompt.setVisible(not self.base_mode)
+        self.send_button.setText("Continue" if self.base_mode else "Send")
+
+    def _show_context(self) -> None:
+        entry = self._entry()
+        if entry is None or self.base_mode:
+            self.context_meter.setText("")
+            return
+        usable = entry.effective_usable_context
+        used = "—" if self._context_used is None else f"{self._context_used:,}"
+        self.context_meter.setText(f"Context {used} / {usable:,} tokens")
+        full = self._context_used is not None and self._context_used > 0.9 * usable
+        self.context_meter.setProperty("full", full)
+        self.context_meter.style().unpolish(self.context_meter)
+        self.context_meter.style().polish(self.context_meter)
 
     # ----- actions -----
     @property
@@ -204,6 +244,9 @@ class ChatPage(QWidget):
         return self._active is not None
 
     def send(self) -> None:
+        if self.base_mode:
+            self.continue_text()
+            return
         text = self.prompt.toPlainText().strip()
         if self.busy or not text:
             return
@@ -223,10 +266,35 @@ class ChatPage(QWidget):
         self.transcript.remove_message(old.id)
         self._start(self.conversation.regenerate(self.model_id))
 
+    def continue_text(self) -> None:
+        """Base models: the editor's text is the prompt; the model's continuation is appended to it."""
+        text = self.completion_editor.toPlainText()
+        if self.busy or self.model_id is None:
+            return
+        if not text.strip():
+            self.activity.setText("Write the beginning of a text first.")
+            return
+        message = Message("assistant", status="pending", model_id=self.model_id)
+        try:
+            kwargs = self._generation_kwargs()
+            kwargs.pop("system_prompt")  # a base model has no system turn
+            cfg = InferenceConfig(model_id=self.model_id, prompt=text, **kwargs)
+        except LLMError as exc:
+            self.activity.setText(describe_error(exc).splitlines()[0])
+            return
+        active = ActiveRequest(cfg.request_id, message)
+        self._active = active
+        self._set_busy(True)
+        self.activity.setText("Writing…")
+        active.task = self.ctx.tasks.spawn(self._consume(active, cfg), name=f"complete-{cfg.request_id}")
+
     def new_chat(self) -> None:
         if self._active is not None:
             self.stop("new chat")
         self.conversation = Conversation()
+        self._context_used = None
+        self._show_context()
+        self.completion_editor.clear()
         self.transcript.clear()
         self._settings_edited = False
         self._load_model_defaults()
@@ -317,7 +385,12 @@ class ChatPage(QWidget):
             active.meter.delta()
             message.append_text(event.text)
             message.status = "streaming"
-            self.transcript.schedule(message)
+            if self.base_mode:
+                cursor = self.completion_editor.textCursor()
+                cursor.movePosition(cursor.MoveOperation.End)
+                cursor.insertText(event.text)
+            else:
+                self.transcript.schedule(message)
         elif isinstance(event, ReasoningDelta):
             active.meter.delta()
             message.reasoning += event.text
@@ -325,20 +398,30 @@ class ChatPage(QWidget):
             self.transcript.schedule(message)
         elif isinstance(event, Usage):
             active.meter.usage(event.prompt_tokens, event.completion_tokens, tokens_per_second=event.tokens_per_second)
+            self._note_context(event.prompt_tokens, event.completion_tokens)
         elif isinstance(event, Done):
             active.finish_reason = event.finish_reason
+
+    def _note_context(self, prompt_tokens: int | None, completion_tokens: int | None) -> None:
+        if prompt_tokens is not None:
+            self._context_used = prompt_tokens + (completion_tokens or 0)
+            self._show_context()
 
     def _finish(self, active: ActiveRequest, status: str, finish_reason: str, error: str | None = None) -> None:
         message = active.message
         message.status = status  # type: ignore[assignment]
         message.error = error
         message.metrics = active.meter.snapshot(finish_reason)
+        if self.base_mode:
+            summary = error.splitlines()[0] if error else message.metrics.summary()
+            self.activity.setText(summary)
+            return
         self.transcript.render_now(message)
 
     def _set_busy(self, busy: bool) -> None:
         self.send_button.setEnabled(not busy)
         self.stop_button.setEnabled(busy)
         self.new_chat_button.setEnabled(True)
-        if not busy:
+        if not busy and not self.base_mode:
             self.activity.setText("")
         self.busy_changed.emit(busy)

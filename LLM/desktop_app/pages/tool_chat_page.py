@@ -74,10 +74,18 @@ class ToolChatPage(ChatPage):
             "native: the server's tool_calls;  fallback: tool list in the prompt, <tool_call> parsed from text;  "
             "auto: native, parsing text when no native call comes"
         )
+        self.tool_choice = QComboBox(objectName="toolChoiceCombo")
+        self.tool_choice.setToolTip(
+            "auto: the model decides;  required: the first step must call a tool;  none: no calls;  a tool: that "
+            "tool must be called. In fallback mode on llama-server a forced call is held to a grammar of the "
+            "tools' schemas, so even a small model emits a valid call.")
         form.addRow("Max iterations", self.max_iterations)
         form.addRow("Tool mode", self.tool_mode)
+        form.addRow("Tool choice", self.tool_choice)
         panel.addLayout(form)
         self._fill_tool_modes()
+        self._fill_tool_choices()
+        self.tool_list.itemChanged.connect(lambda _item: self._fill_tool_choices())
 
     # ----- settings -----
     def set_model(self, model_id: str | None) -> None:
@@ -103,6 +111,19 @@ class ToolChatPage(ChatPage):
         self.tool_mode.setCurrentIndex(max(index, 0))
         self.tool_mode.blockSignals(False)
 
+    def _fill_tool_choices(self) -> None:
+        """auto / required / none, then each enabled tool by name; keeps the choice while it stays possible."""
+        chosen = self.tool_choice.currentData()
+        self.tool_choice.blockSignals(True)
+        self.tool_choice.clear()
+        for choice in ("auto", "required", "none"):
+            self.tool_choice.addItem(choice, choice)
+        for name in self.enabled_tools():
+            self.tool_choice.addItem(f"call {name}", name)
+        index = self.tool_choice.findData(chosen) if chosen else 0
+        self.tool_choice.setCurrentIndex(max(index, 0))
+        self.tool_choice.blockSignals(False)
+
     def enabled_tools(self) -> list[str]:
         names = []
         for row in range(self.tool_list.count()):
@@ -120,6 +141,21 @@ class ToolChatPage(ChatPage):
     def _on_new_chat(self) -> None:
         self.conversation.always_allowed.clear()
 
+    def _show_model_kind(self) -> None:
+        """Base models have no chat template, so no tool prompt: the tool chat is for instruct models."""
+        super()._show_model_kind()
+        if self.base_mode:
+            self.views.setCurrentWidget(self.transcript)
+            self.prompt.setVisible(True)
+            self.send_button.setText("Send")
+            self.activity.setText("This is a base model (no chat template): tools need an instruct model. "
+                                  "Use the Chat tab to continue text.")
+
+    def send(self) -> None:
+        if self.base_mode:
+            return
+        super().send()
+
     # ----- one request -----
     def _request_config(self, message: Message) -> InferenceConfig:
         return ToolEnabledInferenceConfig(
@@ -129,6 +165,7 @@ class ToolChatPage(ChatPage):
             tools=self.enabled_tools(),
             max_iterations=self.max_iterations.value(),
             tool_mode=self.tool_mode.currentData(),
+            tool_choice=self.tool_choice.currentData() or "auto",
             **self._generation_kwargs(),
         )
 
@@ -170,8 +207,11 @@ class ToolChatPage(ChatPage):
         if isinstance(event, StepStarted):
             message.iteration = event.iteration
             tools = "tools sent" if event.tools_sent else "no tools sent"
-            self.activity.setText(
-                f"Step {event.iteration} of {self._max_iterations_of_request}  ·  {event.mode} mode  ·  {tools}")
+            forced = ""
+            if event.tool_choice != "auto":
+                forced = f"  ·  tool_choice {event.tool_choice}" + (" (grammar)" if event.constrained else "")
+            self.activity.setText(f"Step {event.iteration} of {self._max_iterations_of_request}  ·  {event.mode} "
+                                  f"mode  ·  {tools}{forced}")
         elif isinstance(event, ToolCallEvent):
             message.parts.append(ToolCard(event.iteration, event.call.name, dict(event.call.arguments),
                                           event.source, call_id=event.call.id))
@@ -186,6 +226,7 @@ class ToolChatPage(ChatPage):
             self.transcript.schedule(message)
         elif isinstance(event, StepFinished):
             active.meter.usage(event.prompt_tokens, event.completion_tokens, event.duration_ms)
+            self._note_context(event.prompt_tokens, event.completion_tokens)
         elif isinstance(event, LoopNotice):
             message.parts.append(Notice(event.kind, event.message))
             self.transcript.schedule(message)

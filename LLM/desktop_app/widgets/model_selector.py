@@ -125,6 +125,8 @@ class ModelSelector(QWidget):
             tip.append(f"adapter: {entry.adapter_dir}")
         if info is not None and info.state == "starting" and info.progress:
             tip.append(f"loading: {info.progress}")
+        if info is not None and info.props is not None:
+            tip.append(f"engine: {info.props.summary()}")
         if info is not None and info.error:
             tip.append(f"error: {info.error.splitlines()[0]}")
         item.setToolTip("\n".join(tip))

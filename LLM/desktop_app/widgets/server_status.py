@@ -8,7 +8,7 @@ from PySide6.QtCore import QTimer, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
-from LLM.core import ModelEntry, ServerEvent
+from LLM.core import EngineProps, ModelEntry, ServerEvent
 
 STATE_COLOURS = {
     "stopped": "#9aa0a6",
@@ -56,6 +56,7 @@ class ModelServerState:
         self.error_type: str | None = None
         self.pid: int | None = None
         self.starting_since: float | None = None
+        self.props: EngineProps | None = None
 
     def apply(self, event: ServerEvent) -> None:
         state = event.state.value
@@ -67,6 +68,10 @@ class ModelServerState:
         self.pid = event.pid if event.pid is not None else self.pid
         if event.progress:
             self.progress = event.progress
+        if state == "ready":
+            self.props = event.props
+        elif state != "stopping":
+            self.props = None
         if state == "failed":
             self.error = str(event.error) if event.error else event.detail
             self.error_type = type(event.error).__name__ if event.error else None
@@ -175,4 +180,6 @@ class ServerStatusView(QFrame):
             return f"{elapsed:.0f} s{limit}  ·  {step}" if step else f"{elapsed:.0f} s{limit}"
         if info.state == "failed":
             return info.error_type or info.detail
+        if info.state == "ready" and info.props is not None:
+            return f"{info.detail}  ·  {info.props.summary()}"
         return info.detail

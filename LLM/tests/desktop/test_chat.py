@@ -7,6 +7,7 @@ import asyncio
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QLabel, QPlainTextEdit
 
 from LLM.desktop_app.widgets.markdown_view import MarkdownView
 from LLM.tests.desktop.harness import (
@@ -281,3 +282,47 @@ def test_desktop_chat_closing_mid_answer_cancels_the_request(qloop, fake_server,
             await asyncio.to_thread(fake_server.wait_for_event, "disconnect", 5)
 
     run(qloop, go())
+
+
+def test_desktop_chat_context_meter_shows_used_of_usable_tokens(qloop, fake_server, tmp_path):
+    fake_server.script({"text": "ok", "usage": {"prompt_tokens": 1200, "completion_tokens": 30, "total_tokens": 1230}})
+
+    async def go():
+        async with open_window(tmp_path, openai_yaml(fake_server.url)) as window:
+            chat = page(window)
+            meter = chat.findChild(QLabel, "contextMeter")
+            assert meter.text() == "Context — / 3,072 tokens"  # 75% of the default 4096
+            type_and_send(chat, "hello")
+            await wait_until(lambda: last_answer(chat).status == "done", what="answer")
+            assert meter.text() == "Context 1,230 / 3,072 tokens" and meter.property("full") is False
+            click(button(chat, "newChatButton"))
+            assert meter.text() == "Context — / 3,072 tokens"
+
+    run(qloop, go())
+
+
+def test_desktop_chat_base_model_continues_the_text_in_a_completion_view(qloop, fake_server, tmp_path):
+    """model_type: base used to be accepted and ignored (pinned): the text is continued, without a template."""
+    yaml = openai_yaml(fake_server.url, "chat") + (
+        f"  base:\n    backend: openai\n    server_url: \"{fake_server.url}/v1\"\n    model_name: base-model\n"
+        "    model_type: base\n")
+    fake_server.script({"chunks": [" upon", " a time"]})
+
+    async def go():
+        async with open_window(tmp_path, yaml) as window:
+            chat = page(window)
+            select_model(window, "base")
+            editor = chat.findChild(QPlainTextEdit, "completionEditor")
+            await wait_until(lambda: editor.isVisible() and not prompt_edit(chat).isVisible(), what="completion view")
+            assert button(chat, "sendButton").text() == "Continue"
+            editor.setPlainText("Once")
+            click(button(chat, "sendButton"))
+            await wait_until(lambda: editor.toPlainText() == "Once upon a time" and not chat.busy, what="continued")
+            assert "finish: stop" in chat.activity.text()
+            select_model(window, "chat")
+            await wait_until(lambda: transcript(chat).isVisible() and prompt_edit(chat).isVisible(), what="chat view")
+
+    run(qloop, go())
+    (request,) = fake_server.requests()
+    assert request["path"] == "/v1/completions" and request["body"]["prompt"] == "Once"
+    assert "messages" not in request["body"] and request["body"]["model"] == "base-model"

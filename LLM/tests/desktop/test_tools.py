@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QComboBox
 
 from LLM.desktop_app.interaction import ApprovalDecision
 from LLM.tests.desktop.harness import (
@@ -170,3 +171,25 @@ def test_desktop_tools_list_defaults_and_schema_tooltips(qloop, fake_server, tmp
             assert tools.tool_mode.currentData() is None and "auto" in tools.tool_mode.currentText()
 
     run(qloop, go())
+
+
+def test_desktop_tools_tool_choice_forces_the_first_call(qloop, fake_server, tmp_path):
+    fake_server.script({"tool_calls": [CALC]}, {"text": "It is 5."})
+
+    async def go():
+        async with open_window(tmp_path, openai_yaml(fake_server.url)) as window:
+            tools = page(window, "toolChatPage")
+            window.tabs.setCurrentWidget(tools)
+            combo = tools.findChild(QComboBox, "toolChoiceCombo")
+            assert [combo.itemData(i) for i in range(combo.count())] == [
+                "auto", "required", "none", "calculator", "get_current_time"]
+            combo.setCurrentIndex(combo.findData("calculator"))
+            type_and_send(tools, "2+3?")
+            await wait_until(lambda: last_answer(tools).status == "done", what="tool answer")
+            tools.set_tool_enabled("calculator", False)  # a disabled tool cannot stay the forced choice
+            assert combo.currentData() == "auto" and combo.findData("calculator") < 0
+
+    run(qloop, go())
+    first, second = (r["body"] for r in fake_server.requests())
+    assert first["tool_choice"] == {"type": "function", "function": {"name": "calculator"}}
+    assert "tool_choice" not in second

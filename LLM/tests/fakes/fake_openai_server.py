@@ -144,7 +144,7 @@ class Handler:
             simple(writer, 200, {"openapi": "3.0.0"})
         elif path == "/v1/models":
             simple(writer, 200, {"object": "list", "data": [{"id": state.model_name, "object": "model"}]})
-        elif path in ("/v1/chat/completions", "/completion") and method == "POST":
+        elif path in ("/v1/chat/completions", "/v1/completions", "/completion") and method == "POST":
             request = json.loads(body or b"{}")
             index = len(state.log)
             state.log.append(
@@ -208,6 +208,7 @@ class Handler:
         watcher = asyncio.ensure_future(watch())
         model = self.state.model_name
         native = path == "/completion"
+        plain = path == "/v1/completions"  # OpenAI text completions (base models)
         pieces = split_text(reply)
         delay = float(reply.get("delay_s", 0) or 0)
         sent = 0
@@ -230,7 +231,11 @@ class Handler:
                 if reply.get("error_mid_stream") is not None and sent >= reply["error_mid_stream"]:
                     await send({"error": {"message": "scripted mid-stream failure", "code": 500}})
                     break
-                await send({"content": piece, "stop": False} if native else chat_chunk(model, {"content": piece}))
+                if plain:
+                    await send({"object": "text_completion", "model": model,
+                                "choices": [{"index": 0, "text": piece, "finish_reason": None}]})
+                else:
+                    await send({"content": piece, "stop": False} if native else chat_chunk(model, {"content": piece}))
                 sent += 1
                 self.state.chunks_sent += 1
                 if delay:
@@ -246,7 +251,11 @@ class Handler:
                     await send(chat_chunk(model, {"tool_calls": [{"index": i, "function": {"arguments": args[half:]}}]}))
                 finish = reply.get("finish_reason") or ("tool_calls" if reply.get("tool_calls") else "stop")
                 usage = reply.get("usage", {"prompt_tokens": 5, "completion_tokens": max(1, sent), "total_tokens": 5 + sent})
-                if native:
+                if plain:
+                    await send({"object": "text_completion", "model": model,
+                                "choices": [{"index": 0, "text": "", "finish_reason": finish}]})
+                    await send({"object": "text_completion", "model": model, "choices": [], "usage": usage})
+                elif native:
                     await send({"content": "", "stop": True, "stop_type": "limit" if finish == "length" else "eos",
                                 "tokens_evaluated": usage["prompt_tokens"], "tokens_predicted": usage["completion_tokens"]})
                 else:

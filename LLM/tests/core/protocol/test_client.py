@@ -177,3 +177,31 @@ def test_api_key_env_missing_is_a_config_error(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
     with pytest.raises(ConfigError, match="NO_SUCH_KEY_VAR is not set"):
         api_key_from_env("NO_SUCH_KEY_VAR")
+
+
+def test_client_resends_a_request_the_server_closed_the_connection_on():
+    """llama-server closes a kept-alive connection right after a response longer than 5 s; the next request on
+    it failed with "Server disconnected without sending a response" (pinned). Sent again, it succeeds; any
+    other protocol error is not retried."""
+    from LLM.core.protocol.client import _ResendOnStaleConnection
+
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        if len(calls) == 1:
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request)
+        if request.url.path == "/broken":
+            raise httpx.RemoteProtocolError("peer closed connection mid-body", request=request)
+        return httpx.Response(200, json={"ok": True})
+
+    async def go():
+        async with httpx.AsyncClient(transport=_ResendOnStaleConnection(httpx.MockTransport(handler)),
+                                     base_url="http://engine") as http:
+            first = (await http.post("/v1/chat/completions", json={"x": 1})).json()
+            with pytest.raises(httpx.RemoteProtocolError, match="mid-body"):
+                await http.get("/broken")
+            return first
+
+    assert asyncio.run(go()) == {"ok": True}
+    assert calls == ["/v1/chat/completions", "/v1/chat/completions", "/broken"]
