@@ -48,6 +48,9 @@ class Runtime:
         # Tool mode a model turned out to need (e.g. its server rejected `tools`), per process.
         self.learned_tool_modes: dict[str, str] = {}
         self._attached_props: dict[str, EngineProps | None] = {}
+        self._retired_clients: list[ChatClient] = []
+        self._reload_lock = asyncio.Lock()
+        self._reload_generation = 0
 
     @property
     def tools(self) -> ToolRegistry:
@@ -117,24 +120,39 @@ class Runtime:
             raise crashed from exc
 
     async def reload(self, config: BackendsConfig) -> list[str]:
-        """Adopt a new config; clients of changed entries are rebuilt on next use.
-
-        Returns the ids of running servers that were stopped because their launch settings
-        changed (they restart on next use)."""
-        for model_id, client in list(self._clients.items()):
-            if config.models.get(model_id) != self.config.models.get(model_id):
-                await client.aclose()
-                del self._clients[model_id]
-                self._attached_props.pop(model_id, None)
-        self.config = config
-        return await self.servers.reload(config) if self.servers is not None else []
+        """Adopt a new config. Reloads are serialized and the latest wins: a reload that finds a newer one
+        waiting gives way to it. Returns the ids of running servers that were stopped because their launch
+        settings changed (they restart on next use; answers in flight finish first)."""
+        self._reload_generation += 1
+        mine = self._reload_generation
+        async with self._reload_lock:
+            if mine != self._reload_generation:
+                return []  # a newer config arrived meanwhile: it is the one to adopt
+            for model_id, client in list(self._clients.items()):
+                new = config.models.get(model_id)
+                if new is None or _connection(new) != _connection(self.config.models.get(model_id)):
+                    # Not closed: an answer may still be streaming through it. Closed with the runtime.
+                    self._retired_clients.append(self._clients.pop(model_id))
+                    self._attached_props.pop(model_id, None)
+            restarted = await self.servers.reload(config) if self.servers is not None else []
+            self.config = config
+            return restarted
 
     async def aclose(self) -> None:
-        for client in self._clients.values():
+        for client in [*self._clients.values(), *self._retired_clients]:
             await client.aclose()
         self._clients.clear()
+        self._retired_clients.clear()
         if self.servers is not None:
             await self.servers.shutdown()
+
+
+def _connection(entry: ModelEntry | None) -> tuple[Any, ...] | None:
+    """What a model's pooled client is built from; other edits (a display name, defaults) keep the client."""
+    if entry is None:
+        return None
+    return (entry.base_url, entry.request_model_name, entry.api_key_env, entry.connect_timeout_s,
+            entry.request_timeout_s)
 
 
 class BlockingPortal:

@@ -60,6 +60,7 @@ class MainWindow(QMainWindow):
         self.watcher = ConfigWatcher(ctx.config_path, self)
         self.watcher.changed.connect(self._on_config_file_changed)
 
+        self._reload_seq = 0
         self._closing: asyncio.Task[None] | None = None
         self._closed = asyncio.Event()
         self._close_accepted = False
@@ -129,11 +130,17 @@ class MainWindow(QMainWindow):
             self.ctx.tasks.spawn(self.reload_config(), name="reload-config")
 
     async def reload_config(self) -> list[str]:
-        """Adopt the edited file; returns the models whose servers restart because load settings changed."""
+        """Adopt the edited file; returns the models whose servers restart because load settings changed.
+
+        The latest edit wins: a read that finishes after a newer one started is dropped."""
+        self._reload_seq += 1
+        mine = self._reload_seq
         try:
             config = await asyncio.to_thread(load_backends, self.ctx.config_path)
         except LLMError as exc:
             self.statusBar().showMessage(f"Cannot reload: {exc}", STATUS_MESSAGE_MS)
+            return []
+        if mine != self._reload_seq:
             return []
         broken = [p for p in config.problems if not p.path]
         if broken or (not config.models and self.ctx.config.models):
@@ -142,6 +149,8 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Not reloaded, keeping the previous models: {why}", STATUS_MESSAGE_MS)
             return []
         restarted = await self.ctx.runtime.reload(config)
+        if mine != self._reload_seq:
+            return []  # a newer edit is being adopted; it updates the window
         self.selector.set_config(config, self._statuses())
         for page in self.pages():
             page.refresh_config()

@@ -36,6 +36,8 @@ class Metrics:
             prompt = "?" if self.prompt_tokens is None else str(self.prompt_tokens)
             completion = "?" if self.completion_tokens is None else str(self.completion_tokens)
             parts.append(f"{prompt} prompt + {completion} completion tokens")
+        elif self.chunks and self.finish_reason == "cancelled":
+            parts.append(f"{self.chunks} chunks (stopped before the engine reported token usage)")
         elif self.chunks:
             parts.append(f"{self.chunks} chunks (no token usage reported)")
         if self.finish_reason:

@@ -210,7 +210,7 @@ class ServerManager:
             if server.state is not ServerState.STOPPED:
                 await server.stop()
                 restarted.append(model_id)
-            del self._servers[model_id]
+            self._servers.pop(model_id, None)
         self.config = config
         return restarted
 

@@ -51,6 +51,23 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
+def start_time(pid: int) -> str | None:
+    """When the process started, as the OS records it (Linux: clock ticks since boot; else ps's lstart).
+
+    With the command line, it proves a live pid is still the process we started (pids are reused).
+    None when it cannot be told, which never counts as proof."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]  # field 22: starttime
+    except (OSError, IndexError):
+        pass
+    try:
+        out = subprocess.run(["ps", "-o", "lstart=", "-p", str(pid)], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None
+
+
 def process_cmdline(pid: int) -> list[str] | None:
     """The process's argv (Linux); None when it cannot be read."""
     try:
@@ -60,30 +77,54 @@ def process_cmdline(pid: int) -> list[str] | None:
     return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
 
 
-def stop_process_group(pid: int, grace_s: float = 8.0) -> None:
-    """SIGTERM to the whole group, wait, then SIGKILL; never raises for an already dead process."""
+def stop_process_group(pid: int, grace_s: float = 8.0) -> bool:
+    """SIGTERM to the whole group, wait, then SIGKILL, polling until no member is left (a worker that
+    ignores SIGTERM, or outlives its leader, included). True when the group is gone; never raises for
+    an already dead process."""
     for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(pid, sig)
         except ProcessLookupError:
-            return
+            return True
         except PermissionError:
             os.kill(pid, sig)
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
-            if not _group_alive(pid):
-                return
+            if not group_alive(pid):
+                return True
             time.sleep(0.05)
+    return not group_alive(pid)
 
 
-def _group_alive(pgid: int) -> bool:
+def group_alive(pgid: int) -> bool:
+    """Whether any live (non-zombie) process is left in the group; a dead leader does not end it."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return pid_alive(pgid)
+    members = _group_members(pgid)
+    if members is None:  # no /proc: the leader is the best we can see
+        return pid_alive(pgid)
+    return any(pid_alive(member) for member in members)
+
+
+def _group_members(pgid: int) -> list[int] | None:
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return None
+    members = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text(encoding="ascii", errors="replace").rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and fields[2] == str(pgid):  # field 5: pgrp
+            members.append(int(entry.name))
+    return members
 
 
 def port_in_use(host: str, port: int) -> bool:

@@ -23,6 +23,7 @@ class ServerRecord:
     argv: list[str]
     owner_pid: int  # the process that started it (stops it at exit under the session policy)
     detached: bool = False  # started by `llmctl servers start`: runs until `llmctl servers stop`
+    started: str | None = None  # the OS's start time of pid: with argv, proof that a live pid is still ours
 
 
 class StateFile:

@@ -67,6 +67,8 @@ class ModelServer:
         self._ready_at = 0.0
         self._crashes = 0
         self._in_flight = 0
+        self._no_requests = asyncio.Event()  # set while no request is in flight
+        self._no_requests.set()
         self._idle_handle: asyncio.TimerHandle | None = None
         self._stopped = asyncio.Event()  # set while no stop is in progress
         self._stopped.set()
@@ -114,7 +116,10 @@ class ModelServer:
         """The key the running server expects (None for servers launched without one)."""
         return read_key(self.spec.api_key_file) if self.spec is not None else None
 
-    async def stop(self) -> None:
+    async def stop(self, wait_for_requests: bool = True) -> None:
+        """Stop the server; answers in flight finish first unless ``wait_for_requests`` is False."""
+        if wait_for_requests and self.state is ServerState.READY:
+            await self._no_requests.wait()
         if self._start_task is not None and not self._start_task.done():
             self._start_task.cancel()
             try:
@@ -155,11 +160,14 @@ class ModelServer:
     async def in_use(self) -> AsyncIterator[None]:
         """Marks a request in flight; the idle TTL counts from the end of the last one."""
         self._in_flight += 1
+        self._no_requests.clear()
         self._cancel_idle()
         try:
             yield
         finally:
             self._in_flight -= 1
+            if self._in_flight == 0:
+                self._no_requests.set()
             self._schedule_idle()
 
     # ----- start -----
@@ -241,7 +249,7 @@ class ModelServer:
         self._returncode = None
         self._state_file.put(
             ServerRecord(entry.id, proc.pid, entry.host, int(entry.port or 0), spec.config_hash(), time.time(),
-                         spec.argv, os.getpid(), detach)
+                         spec.argv, os.getpid(), detach, process.start_time(proc.pid))
         )
         loop = asyncio.get_running_loop()
         exited = self._proc_exited
@@ -382,9 +390,11 @@ class ModelServer:
 
 
 def _same_process(record: ServerRecord) -> bool:
-    """Guards against pid reuse: the live pid must still run the recorded command."""
-    cmdline = process.process_cmdline(record.pid)
-    return cmdline is None or cmdline == record.argv
+    """Guards against pid reuse: a live pid is ours only if it still runs the recorded command and started
+    when it was recorded. What cannot be read (no /proc, an old record) proves nothing: never signal it."""
+    if record.started is None or process.start_time(record.pid) != record.started:
+        return False
+    return process.process_cmdline(record.pid) in (record.argv, None)
 
 
 async def _off_loop(fn: Callable[..., object], *args: object) -> object:

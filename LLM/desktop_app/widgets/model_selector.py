@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QStandardItem, QStandardItemModel
+from PySide6.QtGui import QKeyEvent, QStandardItem, QStandardItemModel, QWheelEvent
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from LLM.core import BackendsConfig, ModelEntry, ServerEvent, ServerStatus
@@ -34,6 +34,27 @@ def describe_entry(entry: ModelEntry) -> str:
     return text
 
 
+class ModelCombo(QComboBox):
+    """A dropdown where only a deliberate choice counts: a click or Enter on an item of the open list.
+
+    On a closed QComboBox the arrow keys and the mouse wheel change the selection and emit ``activated``,
+    so browsing would start one model server per key press. Here they open the list instead (keys) or
+    are left to the window (wheel), and nothing is chosen until the user picks an item.
+    """
+
+    BROWSE_KEYS = frozenset({Qt.Key.Key_Up, Qt.Key.Key_Down, Qt.Key.Key_PageUp, Qt.Key.Key_PageDown,
+                             Qt.Key.Key_Home, Qt.Key.Key_End})
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in self.BROWSE_KEYS and not event.modifiers():
+            self.showPopup()
+            return
+        super().keyPressEvent(event)
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        event.ignore()  # scroll the page, not the choice
+
+
 class ModelSelector(QWidget):
     model_selected = Signal(str)
     retry_requested = Signal(str)
@@ -42,7 +63,7 @@ class ModelSelector(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("modelSelector")
-        self.combo = QComboBox(objectName="modelCombo")
+        self.combo = ModelCombo(objectName="modelCombo")
         self.combo.setAccessibleName("Model")
         self.combo.setMinimumContentsLength(48)
         self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
@@ -70,7 +91,7 @@ class ModelSelector(QWidget):
         self.config: BackendsConfig | None = None
         self.states: dict[str, ModelServerState] = {}
         self._items: dict[str, QStandardItem] = {}
-        self.combo.currentIndexChanged.connect(self._on_index_changed)
+        self.combo.activated.connect(self._on_activated)
 
     # ----- contents -----
     def set_config(self, config: BackendsConfig, statuses: list[ServerStatus] = (), select: str | None = None) -> None:
@@ -154,12 +175,12 @@ class ModelSelector(QWidget):
         return str(data) if data is not None else None
 
     def select(self, model_id: str) -> bool:
+        """Choose a model as the user would (the list's activation); re-choosing retries a stopped server."""
         index = self.combo.findData(model_id, MODEL_ID_ROLE)
         if index < 0 or not self._model.item(index).isEnabled():
             return False
-        if index == self.combo.currentIndex():
-            self.model_selected.emit(model_id)  # re-selecting retries a stopped/failed server
         self.combo.setCurrentIndex(index)
+        self._on_activated(index)
         return True
 
     def item_state(self, model_id: str) -> str | None:
@@ -170,7 +191,7 @@ class ModelSelector(QWidget):
         item = self._items.get(model_id)
         return item.text() if item is not None else None
 
-    def _on_index_changed(self, _index: int) -> None:
+    def _on_activated(self, _index: int) -> None:
         self._refresh_status()
         model_id = self.current_model_id()
         if model_id is not None:

@@ -165,10 +165,16 @@ def click(widget: QWidget) -> None:
 
 
 def select_model(window: MainWindow, model_id: str) -> None:
+    """Choose a model as a user does: open the dropdown's list and click the item."""
     combo = model_combo(window)
     index = combo.findData(model_id)
     assert index >= 0, model_id
-    combo.setCurrentIndex(index)
+    combo.showPopup()
+    view = combo.view()
+    item = view.model().index(index, 0)
+    view.scrollTo(item)
+    QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=view.visualRect(item).center())
+    assert combo.currentIndex() == index and not view.isVisible(), "the click did not choose the item"
 
 
 def last_answer(p: ChatPage):

@@ -10,7 +10,10 @@ import sys
 
 import httpx
 import pytest
-from PySide6.QtWidgets import QPlainTextEdit, QPushButton, QWidget
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QPlainTextEdit, QPushButton, QWidget
 
 from LLM.core.servers.llama_build import find_llama_server
 from LLM.core.servers.process import pid_alive
@@ -24,6 +27,7 @@ from LLM.tests.desktop.harness import (
     openai_yaml,
     page,
     run,
+    select_model,
     server_status,
     transcript,
     type_and_send,
@@ -268,3 +272,34 @@ def test_desktop_models_broken_config_edit_keeps_the_previous_models(qloop, fake
             assert model_combo(window).findData("fake") >= 0 and window.ctx.config.models
 
     run(qloop, go())
+
+
+def test_desktop_models_browsing_the_closed_dropdown_starts_nothing(qloop, tmp_path):
+    """Pressing Down twice on the closed dropdown started three servers (pinned): arrows open the list, the
+    wheel scrolls the window, and only a click (or Enter) on an item chooses a model."""
+    ports = {m: free_port() for m in ("a", "b", "c")}
+    text = "models:\n" + "".join(launchable_yaml(port, m) for m, port in ports.items())
+
+    async def go():
+        async with open_window(tmp_path, text, launcher=fake_launcher()) as window:
+            await wait_until(lambda: server_status(window) == "ready", timeout=20, what="the first model ready")
+            combo = model_combo(window)
+            chosen: list[str] = []
+            window.selector.model_selected.connect(chosen.append)
+            combo.setFocus()
+            for _ in range(2):
+                QTest.keyClick(combo, Qt.Key.Key_Down)
+                combo.hidePopup()
+            QTest.keyClick(combo, Qt.Key.Key_Escape)
+            wheel = QWheelEvent(QPointF(5, 5), QPointF(5, 5), QPoint(0, 0), QPoint(0, -120),
+                                Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase,
+                                False)
+            QApplication.sendEvent(combo, wheel)
+            assert chosen == [] and combo.currentData() == "a"  # the choice is emitted synchronously, or never
+            assert [m for m in ports if window.ctx.servers.server(m).state.value != "stopped"] == ["a"]
+            select_model(window, "c")
+            await wait_until(lambda: window.ctx.servers.server("c").state.value == "ready", timeout=20,
+                             what="the chosen model ready")
+            return [m for m in ports if window.ctx.servers.server(m).state.value != "stopped"]
+
+    assert run(qloop, go()) == ["a", "c"]

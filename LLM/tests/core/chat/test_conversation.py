@@ -115,6 +115,9 @@ def test_conversation_metrics_meter_times_first_token_and_rate():
         pytest.param(Metrics(finish_reason="stopped"), "finish: stopped", id="stopped-before-first-token"),
         pytest.param(Metrics(100, None, None, None, 100, "length", chunks=3),
                      "0.10 s to first token  ·  3 chunks (no token usage reported)  ·  finish: length", id="no-usage"),
+        pytest.param(Metrics(100, None, None, None, 100, "cancelled", chunks=3),
+                     "0.10 s to first token  ·  3 chunks (stopped before the engine reported token usage)  ·  "
+                     "finish: cancelled", id="stopped-before-usage"),
     ],
 )
 def test_conversation_metrics_summary(metrics, expected):

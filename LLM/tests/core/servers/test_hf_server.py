@@ -427,3 +427,24 @@ def test_hf_backend_through_the_server_manager_streams_an_answer(
     assert response.finish_reason in ("stop", "length")
     assert not pid_alive(pid)
     assert "loading adapter" in (tmp_path / "logs" / "tiny.log").read_text()
+
+
+def test_hf_server_with_a_key_file_answers_only_requests_bearing_the_key(
+    tiny_dirs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    model_dir, _ = tiny_dirs
+    key_file = tmp_path / "hf.key"
+    key_file.write_text("secret-key-123\n")
+    proc = ServerProcess(["--model", str(model_dir), "--served-model-name", SERVED_NAME, "--dtype", "float32",
+                          "--api-key-file", str(key_file)], tmp_path / "server.log")
+    try:
+        proc.wait_ready()  # /health stays public
+        body = {"model": SERVED_NAME, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
+        without = httpx.post(f"{proc.url}/v1/chat/completions", json=body, timeout=30)
+        wrong = httpx.get(f"{proc.url}/v1/models", headers={"Authorization": "Bearer nope"}, timeout=30)
+        right = httpx.post(f"{proc.url}/v1/chat/completions", json=body, timeout=30,
+                           headers={"Authorization": "Bearer secret-key-123"})
+    finally:
+        proc.stop()
+    assert (without.status_code, wrong.status_code, right.status_code) == (401, 401, 200)
+    assert without.json()["error"]["type"] == "authentication_error"

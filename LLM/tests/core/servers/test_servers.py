@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -338,3 +339,118 @@ def test_servers_reload_updates_an_entry_in_place_when_launch_settings_are_uncha
     kept, restarted_again, stopped_old = asyncio.run(go())
     assert kept == (True, True, "Renamed", [])
     assert restarted_again == ["m"] and stopped_old
+
+
+STUBBORN_WORKER = """
+import os, signal, subprocess, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)  # like an engine worker busy freeing GPU memory
+child = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, "
+                          "signal.SIG_IGN); print('child', flush=True); time.sleep(600)"])
+print(child.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_servers_stop_ends_the_whole_group_even_a_worker_that_ignores_sigterm():
+    """A child that ignored SIGTERM survived the stop (pinned): the group is polled until it is empty."""
+    from LLM.core.servers.process import group_alive, stop_process_group
+
+    leader = subprocess.Popen([sys.executable, "-c", STUBBORN_WORKER], stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    child = int(leader.stdout.readline())
+    assert leader.stdout.readline().strip() == "child"
+    threading.Thread(target=leader.wait, daemon=True).start()  # reap the leader as its parent would
+    assert stop_process_group(leader.pid, grace_s=0.5)
+    assert not group_alive(leader.pid) and not pid_alive(child)
+
+
+def test_servers_a_reused_pid_is_never_signalled(tmp_path: Path):
+    """A record whose pid now belongs to another process (same command, another start) is not ours: the
+    process is left alone and the record dropped. A missing start time used to count as proof."""
+    h = Harness(tmp_path)
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        state = StateFile(tmp_path / "state" / "servers.json")
+        argv = [sys.executable, "-c", "import time; time.sleep(60)"]
+        state.put(ServerRecord("m", stranger.pid, "127.0.0.1", h.port, "hash", time.time(), argv, os.getpid(),
+                               started="123"))
+        asyncio.run(h.manager.stop("m"))
+        assert stranger.poll() is None and pid_alive(stranger.pid)
+        assert state.load() == {}
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def _script(port: int, *replies: dict) -> None:
+    import httpx
+
+    httpx.post(f"http://127.0.0.1:{port}/_script", json={"replies": list(replies)}).raise_for_status()
+
+
+def _chunks_sent(port: int) -> int:
+    import httpx
+
+    return httpx.get(f"http://127.0.0.1:{port}/_progress").json()["chunks_sent"]
+
+
+def renaming_launcher(entry) -> LaunchSpec:
+    """The model name is on the command line: changing it changes the launch spec."""
+    command = fake_server_command(int(entry.port), "--model-name", entry.request_model_name)
+    return LaunchSpec("fake", command, "health", entry.request_model_name, None, {"PYTHONPATH": str(REPO_ROOT)})
+
+
+def test_servers_concurrent_reloads_are_serialized_and_the_latest_wins(tmp_path: Path):
+    """Two reloads close together raised KeyError and left the runtime and the manager on different configs
+    (pinned): they run one at a time, and one that finds a newer one waiting gives way to it."""
+    port = free_port()
+    config = fake_config(port)
+    manager = ServerManager(config, logs_dir=tmp_path / "logs", state_dir=tmp_path / "state",
+                            launcher=renaming_launcher)
+    runtime = Runtime(config, manager)
+
+    async def go():
+        await manager.ensure_ready("m")
+        slow = fake_config(port, model_name="other")  # a launch change: its reload stops the server (it awaits)
+        middle = fake_config(port, display_name='"Middle"')
+        latest = fake_config(port, display_name='"Latest"')
+        results = await asyncio.gather(runtime.reload(slow), runtime.reload(middle), runtime.reload(latest))
+        labels = (runtime.config.models["m"].label, manager.config.models["m"].label)
+        await runtime.aclose()
+        return results, labels
+
+    results, labels = asyncio.run(go())
+    assert results == [["m"], [], []]  # the middle one gave way; the latest was an in-place update
+    assert labels == ("Latest", "Latest")
+
+
+def test_servers_reload_mid_answer_keeps_the_answer(tmp_path: Path):
+    """Renaming a model mid-answer closed its client and dropped the answer (pinned); a launch change
+    waits for the answer before it restarts the server."""
+    port = free_port()
+    config = fake_config(port)
+    manager = ServerManager(config, logs_dir=tmp_path / "logs", state_dir=tmp_path / "state",
+                            launcher=renaming_launcher)
+    runtime = Runtime(config, manager)
+
+    async def answer_across(reload_to) -> tuple[str, str | None, list[str], int | None]:
+        await manager.ensure_ready("m")
+        pid = manager.server("m").pid
+        _script(port, {"chunks": [f"w{i} " for i in range(30)], "delay_s": 0.03})
+        before = _chunks_sent(port)
+        task = asyncio.ensure_future(ainfer(InferenceConfig(prompt="go", model_id="m"), runtime))
+        await async_wait_until(lambda: _chunks_sent(port) >= before + 3, what="streaming")
+        restarted = await runtime.reload(reload_to)
+        response = await task
+        return response.generated_text, response.error_message, restarted, pid
+
+    async def go():
+        renamed = await answer_across(fake_config(port, display_name='"Renamed"'))
+        relaunched = await answer_across(fake_config(port, display_name='"Renamed"', model_name="other"))
+        await runtime.aclose()
+        return renamed, relaunched
+
+    (text, error, restarted, _), (text2, error2, restarted2, old_pid) = asyncio.run(go())
+    assert error is None and text.split() == [f"w{i}" for i in range(30)] and restarted == []
+    assert error2 is None and text2.split() == [f"w{i}" for i in range(30)] and restarted2 == ["m"]
+    assert not pid_alive(old_pid)
