@@ -92,8 +92,25 @@ async def engine_ready(tmp: Path) -> float:
     return statistics.median(times)
 
 
+RAW_RESENDS = [0]
+
+
 async def raw_stream(http: httpx.AsyncClient, body: dict) -> tuple[float, float | None]:
-    """TTFT and decode tokens/s of one raw streamed request (the client a user could write with httpx)."""
+    """TTFT and decode tokens/s of one raw streamed request (the client a user could write with httpx).
+
+    llama-server sometimes closes a kept-alive connection just as the next request goes out on it; like our
+    client, the raw one then sends the request again (it was never read), and only that attempt is timed."""
+    for attempt in (1, 2):
+        try:
+            return await _raw_stream_once(http, body)
+        except httpx.RemoteProtocolError as exc:
+            if attempt == 2 or "without sending a response" not in str(exc):
+                raise
+            RAW_RESENDS[0] += 1
+    raise AssertionError("unreachable")
+
+
+async def _raw_stream_once(http: httpx.AsyncClient, body: dict) -> tuple[float, float | None]:
     sent = time.perf_counter()
     first = last = None
     tokens = 0
@@ -226,7 +243,7 @@ async def main() -> None:
           f"({ROUNDS} interleaved rounds, {MAX_TOKENS} tokens max); decode median: stack "
           f"{statistics.median(stack_tps):.1f} tok/s, raw {statistics.median(raw_tps):.1f} tok/s")
     print(f"INFO one-shot process (launch, load, first token) median {one * 1e3:.0f} ms; first request after "
-          f"ready {first * 1e3:.1f} ms")
+          f"ready {first * 1e3:.1f} ms; raw requests resent on a connection the server had closed: {RAW_RESENDS[0]}")
     print(f"RESULT engine_ready_s {ready:.2f} <= 1.0")
     print(f"RESULT stack_ttft_ratio {warm / statistics.median(raw_ttft):.3f} <= 1.05")
     print(f"RESULT stack_decode_ratio {statistics.median(stack_tps) / statistics.median(raw_tps):.3f} >= 0.97")

@@ -42,7 +42,9 @@ async def cmd_servers(runtime: Runtime, args: argparse.Namespace) -> int:
     if args.action == "status":
         for row in manager.status():
             pid = str(row.pid) if row.pid else "-"
-            print(f"{row.model_id:<20} {row.backend:<12} {row.state:<9} pid {pid:<8} {row.url}  {row.detail}")
+            memory = f"{row.memory_bytes / 2**20:.0f} MB" if row.memory_bytes else "-"
+            print(f"{row.model_id:<20} {row.backend:<12} {row.state:<9} pid {pid:<8} {memory:>8}  {row.url}  "
+                  f"{row.detail}")
     elif args.action == "start":
         started = time.monotonic()
         await manager.ensure_ready(args.model, detach=True)

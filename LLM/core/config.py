@@ -148,6 +148,8 @@ class ModelEntry(BaseModel):
 
 
 MODEL_KEYS = frozenset(ModelEntry.model_fields) - {"id"}
+GLOBAL_KEYS = frozenset({"max_loaded"})  # settings of the whole file, given under `defaults`
+DEFAULT_MAX_LOADED = 2  # a desktop: the model in use and the one before it
 DEFAULT_PARAM_KEYS = frozenset(DefaultParams.model_fields)
 
 
@@ -173,6 +175,9 @@ class BackendsConfig:
     problems: list[ConfigProblem] = field(default_factory=list)
     # Raw entries that failed validation, by id, so a UI can list them disabled.
     invalid: dict[str, list[str]] = field(default_factory=dict)
+    # How many model servers this process keeps loaded at once (defaults.max_loaded); the least recently
+    # used idle one is unloaded to make room.
+    max_loaded: int = DEFAULT_MAX_LOADED
 
     def get(self, model_id: str) -> ModelEntry:
         try:
@@ -210,9 +215,17 @@ def parse_backends(
         _add(result, ConfigProblem(source, "defaults", f"must be a mapping, got {_type(defaults)}"), strict)
         defaults = {}
     else:
+        if "max_loaded" in defaults:
+            value = defaults["max_loaded"]
+            if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+                result.max_loaded = value
+            else:
+                problem = f"must be a whole number >= 1 (how many models stay loaded at once), got {value!r}"
+                _add(result, ConfigProblem(source, "defaults.max_loaded", problem), strict)
+        known = MODEL_KEYS | GLOBAL_KEYS
         for key in defaults:
-            if key not in MODEL_KEYS:
-                _add(result, ConfigProblem(source, f"defaults.{key}", _unknown_key(key, MODEL_KEYS)), strict)
+            if key not in known:
+                _add(result, ConfigProblem(source, f"defaults.{key}", _unknown_key(key, known)), strict)
         defaults = {k: v for k, v in defaults.items() if k in MODEL_KEYS}
 
     models = data.get("models")

@@ -10,7 +10,7 @@ from typing import Protocol
 
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QMessageBox, QWidget
+from PySide6.QtWidgets import QAbstractButton, QMessageBox, QWidget
 
 from LLM.core import Tool, ToolCall
 
@@ -21,8 +21,18 @@ class ApprovalDecision(str, enum.Enum):
     DENY = "deny"
 
 
+class SwitchDecision(str, enum.Enum):
+    STOP = "stop"  # stop the answer (the partial text stays) and switch now
+    FINISH = "finish"  # let the answer finish, then switch
+    CANCEL = "cancel"  # keep the current model
+
+
 class Interaction(Protocol):
     async def approve_tool(self, parent: QWidget | None, call: ToolCall, tool: Tool) -> ApprovalDecision: ...
+
+    async def confirm_switch(self, parent: QWidget | None, current: str, new: str) -> SwitchDecision: ...
+
+    async def confirm_unload(self, parent: QWidget | None, victim: str, starting: str) -> bool: ...
 
     def open_path(self, path: Path) -> None: ...
 
@@ -43,27 +53,58 @@ class QtInteraction:
         deny = box.addButton("Deny", QMessageBox.ButtonRole.RejectRole)
         box.setDefaultButton(deny)
         box.setEscapeButton(deny)
-        answer: asyncio.Future[ApprovalDecision] = asyncio.get_running_loop().create_future()
+        clicked = await _answer(box)
+        if clicked is once:
+            return ApprovalDecision.ONCE
+        return ApprovalDecision.ALWAYS if clicked is always else ApprovalDecision.DENY
 
-        def finished(_code: int) -> None:
-            clicked = box.clickedButton()
-            decision = (
-                ApprovalDecision.ONCE if clicked is once
-                else ApprovalDecision.ALWAYS if clicked is always
-                else ApprovalDecision.DENY
-            )
-            if not answer.done():
-                answer.set_result(decision)
+    async def confirm_switch(self, parent: QWidget | None, current: str, new: str) -> SwitchDecision:
+        box = QMessageBox(parent)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Switch model?")
+        box.setText(f"<b>{current}</b> is still writing an answer.")
+        box.setInformativeText(f"Switch to {new} now, or let the answer finish first?")
+        stop = box.addButton("Stop it and switch", QMessageBox.ButtonRole.DestructiveRole)
+        finish = box.addButton("Finish, then switch", QMessageBox.ButtonRole.AcceptRole)
+        cancel = box.addButton("Cancel", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(finish)
+        box.setEscapeButton(cancel)
+        clicked = await _answer(box)
+        if clicked is stop:
+            return SwitchDecision.STOP
+        return SwitchDecision.FINISH if clicked is finish else SwitchDecision.CANCEL
 
-        box.finished.connect(finished)
-        box.open()
-        try:
-            return await answer
-        finally:
-            # Stop or window close cancels the request: take the question away with it.
-            box.finished.disconnect(finished)
-            box.close()
-            box.deleteLater()
+    async def confirm_unload(self, parent: QWidget | None, victim: str, starting: str) -> bool:
+        box = QMessageBox(parent)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Unload a model kept forever?")
+        box.setText(f"Starting <b>{starting}</b> needs room, and <b>{victim}</b> is set to stay loaded "
+                    "(keep_alive: forever).")
+        box.setInformativeText(f"Unload {victim} for now?")
+        unload = box.addButton("Unload it", QMessageBox.ButtonRole.AcceptRole)
+        keep = box.addButton("Keep it", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(keep)
+        box.setEscapeButton(keep)
+        return await _answer(box) is unload
 
     def open_path(self, path: Path) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+
+
+async def _answer(box: QMessageBox) -> QAbstractButton | None:
+    """The button the user clicked. If the awaiting task is cancelled (Stop, window closed), the question
+    goes away with it."""
+    answer: asyncio.Future[QAbstractButton | None] = asyncio.get_running_loop().create_future()
+
+    def finished(_code: int) -> None:
+        if not answer.done():
+            answer.set_result(box.clickedButton())
+
+    box.finished.connect(finished)
+    box.open()
+    try:
+        return await answer
+    finally:
+        box.finished.disconnect(finished)
+        box.close()
+        box.deleteLater()

@@ -11,13 +11,14 @@ from PySide6.QtWidgets import QMainWindow, QTabWidget, QVBoxLayout, QWidget
 
 from LLM.core import BackendsConfig, LLMError, load_backends
 
-from .pages.chat_page import ChatPage
 from .config_watcher import ConfigWatcher
 from .context import AppContext
-from .widgets.model_selector import ModelSelector
+from .interaction import SwitchDecision
+from .pages.chat_page import ChatPage
+from .pages.tool_chat_page import ToolChatPage
 from .qt_bridge import ServerEventBridge
 from .style import STYLESHEET
-from .pages.tool_chat_page import ToolChatPage
+from .widgets.model_selector import ModelSelector
 
 log = logging.getLogger(__name__)
 STATUS_MESSAGE_MS = 12_000
@@ -57,10 +58,17 @@ class MainWindow(QMainWindow):
         self.selector.model_selected.connect(self._on_model_selected)
         self.selector.retry_requested.connect(self.start_server)
         self.selector.open_log_requested.connect(self._open_log)
+        self.selector.unload_requested.connect(self._unload)
+        if ctx.servers is not None:
+            ctx.servers.confirm_unload = lambda victim, starting: ctx.interaction.confirm_unload(self, victim, starting)
+        self._switch_seq = 0
         self.watcher = ConfigWatcher(ctx.config_path, self)
         self.watcher.changed.connect(self._on_config_file_changed)
 
         self._reload_seq = 0
+        self._idle_pages = asyncio.Event()  # set when a page stops being busy
+        for page in self.pages():
+            page.busy_changed.connect(lambda busy: None if busy else self._idle_pages.set())
         self._closing: asyncio.Task[None] | None = None
         self._closed = asyncio.Event()
         self._close_accepted = False
@@ -101,9 +109,49 @@ class MainWindow(QMainWindow):
         return self.ctx.servers.status() if self.ctx.servers is not None else []
 
     def _on_model_selected(self, model_id: str) -> None:
+        """A deliberate choice. While an answer is being written, ask first: it is never silently killed."""
+        self._switch_seq += 1
+        busy = [p for p in self.pages() if p.busy and p.model_id not in (None, model_id)]
+        if not busy:
+            self._switch_to(model_id)
+        elif not self.ctx.tasks.closed:
+            self.ctx.tasks.spawn(self._switch_after_asking(model_id, busy[0].model_id, self._switch_seq),
+                                 name=f"switch-{model_id}")
+
+    def _switch_to(self, model_id: str) -> None:
         for page in self.pages():
             page.set_model(model_id)
         self.start_server(model_id)
+
+    async def _switch_after_asking(self, model_id: str, current: str, seq: int) -> None:
+        decision = await self.ctx.interaction.confirm_switch(self, self._label(current), self._label(model_id))
+        if seq != self._switch_seq:
+            return  # the user chose again meanwhile: the latest choice wins
+        if decision is SwitchDecision.CANCEL:
+            self.selector.show_model(current)
+            return
+        if decision is SwitchDecision.FINISH:
+            self.statusBar().showMessage(f"Switching to {self._label(model_id)} when the answer is finished")
+            while any(p.busy for p in self.pages()):
+                await self._idle_pages.wait()
+                self._idle_pages.clear()
+            if seq != self._switch_seq:
+                return
+            self.statusBar().clearMessage()
+        self._switch_to(model_id)
+
+    def _label(self, model_id: str) -> str:
+        entry = self.ctx.config.models.get(model_id)
+        return entry.label if entry is not None else model_id
+
+    def _unload(self, model_id: str) -> None:
+        if self.ctx.servers is not None and not self.ctx.tasks.closed:
+            self.ctx.tasks.spawn(self._stop_server(model_id), name=f"unload-{model_id}")
+
+    async def _stop_server(self, model_id: str) -> None:
+        self.statusBar().showMessage(f"Unloading {self._label(model_id)}…")
+        await self.ctx.servers.stop(model_id)
+        self.statusBar().showMessage(f"Unloaded {self._label(model_id)}; it starts again when chosen", STATUS_MESSAGE_MS)
 
     def start_server(self, model_id: str) -> None:
         """Start (or retry) the model's server in the background: warm by the time the user sends."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,12 +13,14 @@ from pathlib import Path
 from platformdirs import user_log_dir, user_state_dir
 
 from ..config import APP_NAME, BackendsConfig, ModelEntry
-from ..errors import LLMError, ServerExitedError
+from ..errors import LLMError, ResourceNotAvailableError, ServerExitedError
 from ..protocol.client import ChatClient
 from ..protocol.props import EngineProps
 from . import process
 from .api_keys import read_key
+from .budget import Loaded, plan_room
 from .launchers import HostFacts, LaunchSpec, build_launch
+from .model_files import MemoryEstimate, available_memory_bytes, estimate_memory, process_memory_bytes
 from .state_file import StateFile
 from .states import ServerEvent, ServerState
 from .supervisor import ModelServer
@@ -49,6 +53,7 @@ class ServerStatus:
     external: bool
     detail: str = ""
     props: EngineProps | None = None
+    memory_bytes: int | None = None  # resident memory of a running server
 
 
 class ServerManager:
@@ -62,6 +67,8 @@ class ServerManager:
         launcher: Callable[[ModelEntry], LaunchSpec] | None = None,
         facts: HostFacts | None = None,
         warmup: bool = True,
+        memory_probe: Callable[[], int | None] = available_memory_bytes,
+        confirm_unload: Callable[[str, str], Awaitable[bool]] | None = None,
     ) -> None:
         self.config = config
         self.logs_dir = logs_dir or default_logs_dir()
@@ -73,6 +80,11 @@ class ServerManager:
         self._launcher = launcher or (lambda entry: build_launch(entry, self._facts, self.keys_dir / f"{entry.id}.key"))
         self._warmup = warmup
         self._servers: dict[str, ModelServer] = {}
+        self._memory_probe = memory_probe
+        # Asked before a `keep_alive: forever` server is unloaded to make room: (its id, the one starting).
+        self.confirm_unload = confirm_unload
+        self._admission = asyncio.Lock()  # one start at a time decides what must make room
+        self._admitting: dict[str, asyncio.Task[None]] = {}
 
     def add_listener(self, listener: Callable[[ServerEvent], None]) -> None:
         self._listeners.append(listener)
@@ -137,9 +149,58 @@ class ServerManager:
         return spec.argv[0] if spec.engine != "llama-cpp-python" else f"{spec.argv[0]} -m llama_cpp.server"
 
     async def ensure_ready(self, model_id: str, detach: bool = False) -> None:
+        """Start (or re-attach to) the model's server, unloading idle ones first if it would not fit."""
         server = self.server(model_id)
-        if server is not None:
+        if server is None:
+            return
+        server.last_used = time.monotonic()
+        if server.loaded:
             await server.ensure_ready(detach=detach)
+            return
+        # Callers for one model share one admission and start, and so its outcome (a start called off by a
+        # stop is a typed error for all of them); shielded, so one impatient caller cannot abort it for the rest.
+        task = self._admitting.get(model_id)
+        if task is None or task.done():
+            task = self._admitting[model_id] = asyncio.ensure_future(self._admit(server, detach))
+        await asyncio.shield(task)
+
+    async def _admit(self, server: ModelServer, detach: bool) -> None:
+        # Two starts must not both take the last place: admission (deciding and starting) is one at a time.
+        async with self._admission:
+            if not server.loaded:
+                await self._make_room(server.entry.id)
+            await server.ensure_ready(detach=detach)
+
+    def estimate(self, model_id: str) -> MemoryEstimate | None:
+        """What a launchable model's server will hold in memory; None when its weights cannot be found."""
+        entry = self.config.get(model_id)
+        try:
+            spec = self._launcher(entry)
+        except LLMError:
+            return None
+        if not spec.model_path:
+            return None
+        return estimate_memory(Path(spec.model_path), entry.context_size, quantized_4bit=entry.use_4bit)
+
+    async def _make_room(self, model_id: str) -> None:
+        loaded = [
+            Loaded(s.entry.id, s.last_used, process_memory_bytes(s.pid) if s.pid else None, s.owned, s.busy,
+                   s.entry.keep_alive == "forever")
+            for s in self._servers.values() if s.loaded and s.entry.id != model_id
+        ]
+        need, available = self.estimate(model_id), self._memory_probe()
+        limit = self.config.max_loaded
+        plan = plan_room(model_id, need, loaded, limit, available)
+        forever = sorted((s for s in loaded if s.forever and s.owned and not s.busy), key=lambda s: s.last_used)
+        if plan.problem and forever and self.confirm_unload is not None:
+            confirmed = [s.model_id for s in forever if await self.confirm_unload(s.model_id, model_id)]
+            plan = plan_room(model_id, need, loaded, limit, available, frozenset(confirmed))
+        if plan.problem:
+            error = ResourceNotAvailableError(plan.problem)
+            self._servers[model_id].refuse(error)
+            raise error
+        for victim in plan.unload:
+            await self._servers[victim].stop(reason=f"unloaded to make room for '{model_id}'")
 
     async def stop(self, model_id: str) -> None:
         server = self.server(model_id)
@@ -188,7 +249,8 @@ class ServerManager:
                 record = records[model_id]
                 state, pid = "running", record.pid
                 detail = "detached" if record.detached else f"started by pid {record.owner_pid}"
-            rows.append(ServerStatus(model_id, entry.backend, state, pid, entry.base_url, False, detail, props))
+            memory = process_memory_bytes(pid) if pid else None
+            rows.append(ServerStatus(model_id, entry.backend, state, pid, entry.base_url, False, detail, props, memory))
         return rows
 
     async def reload(self, config: BackendsConfig) -> list[str]:

@@ -18,8 +18,9 @@ class ServerState(str, enum.Enum):
 
 
 TRANSITIONS: dict[ServerState, frozenset[ServerState]] = {
-    # STOPPING from STOPPED: stopping a server another process of ours started.
-    ServerState.STOPPED: frozenset({ServerState.STARTING, ServerState.STOPPING}),
+    # STOPPING from STOPPED: stopping a server another process of ours started. FAILED from STOPPED: a start
+    # refused before anything ran (the loaded-model budget), so the user sees why and can retry.
+    ServerState.STOPPED: frozenset({ServerState.STARTING, ServerState.STOPPING, ServerState.FAILED}),
     ServerState.STARTING: frozenset({ServerState.READY, ServerState.FAILED, ServerState.STOPPING}),
     ServerState.READY: frozenset({ServerState.STOPPING, ServerState.FAILED}),
     ServerState.STOPPING: frozenset({ServerState.STOPPED, ServerState.FAILED}),
@@ -42,3 +43,4 @@ class ServerEvent:
     pid: int | None = None
     progress: str | None = None  # the engine's latest log line while loading
     props: EngineProps | None = None  # on READY: what the engine reports about itself
+    memory_bytes: int | None = None  # on READY: the server's resident memory

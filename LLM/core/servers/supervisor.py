@@ -29,7 +29,7 @@ from ..protocol.props import EngineProps
 from . import process
 from .api_keys import ensure_key_file, read_key
 from .launchers import LaunchSpec, ensure_engine_installed
-from .model_files import check_memory
+from .model_files import check_memory, process_memory_bytes
 from .state_file import ServerRecord, StateFile
 from .states import TRANSITIONS, IllegalTransition, ServerEvent, ServerState
 
@@ -67,6 +67,7 @@ class ModelServer:
         self._ready_at = 0.0
         self._crashes = 0
         self._in_flight = 0
+        self.last_used = time.monotonic()  # for the loaded-model budget: least recently used goes first
         self._no_requests = asyncio.Event()  # set while no request is in flight
         self._no_requests.set()
         self._idle_handle: asyncio.TimerHandle | None = None
@@ -79,8 +80,10 @@ class ModelServer:
             raise IllegalTransition(f"{self.entry.id}: {self.state.value} -> {state.value}")
         self.state = state
         self.error = error
-        props = self.props if state is ServerState.READY else None
-        self._emit(ServerEvent(self.entry.id, state, detail, error, self.pid, props=props))
+        ready = state is ServerState.READY
+        memory = process_memory_bytes(self.pid) if ready and self.pid else None
+        self._emit(ServerEvent(self.entry.id, state, detail, error, self.pid, props=self.props if ready else None,
+                               memory_bytes=memory))
 
     def _emit(self, event: ServerEvent) -> None:
         try:
@@ -112,11 +115,25 @@ class ModelServer:
                                   "reloaded; send again to start it", self.entry.id) from None
             raise
 
+    @property
+    def loaded(self) -> bool:
+        """Holding (or loading) its model now."""
+        return self.state in (ServerState.STARTING, ServerState.READY) and self.pid is not None
+
+    @property
+    def busy(self) -> bool:
+        return self._in_flight > 0
+
+    def refuse(self, error: LLMError) -> None:
+        """A start that could not even begin (nothing was spawned): FAILED with the reason, Retry possible."""
+        if self.state in (ServerState.STOPPED, ServerState.FAILED):
+            self._set(ServerState.FAILED, str(error), error)
+
     def api_key(self) -> str | None:
         """The key the running server expects (None for servers launched without one)."""
         return read_key(self.spec.api_key_file) if self.spec is not None else None
 
-    async def stop(self, wait_for_requests: bool = True) -> None:
+    async def stop(self, wait_for_requests: bool = True, reason: str = "") -> None:
         """Stop the server; answers in flight finish first unless ``wait_for_requests`` is False."""
         if wait_for_requests and self.state is ServerState.READY:
             await self._no_requests.wait()
@@ -132,7 +149,7 @@ class ModelServer:
                 self._set(ServerState.STOPPED, "stopped")
             return
         if self.state is not ServerState.STOPPING:
-            self._set(ServerState.STOPPING, f"stopping pid {pid}")
+            self._set(ServerState.STOPPING, reason or f"stopping pid {pid}")
         self._cancel_idle()
         self._stopped.clear()
         try:
@@ -166,6 +183,7 @@ class ModelServer:
             yield
         finally:
             self._in_flight -= 1
+            self.last_used = time.monotonic()
             if self._in_flight == 0:
                 self._no_requests.set()
             self._schedule_idle()

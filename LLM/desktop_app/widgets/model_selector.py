@@ -59,6 +59,7 @@ class ModelSelector(QWidget):
     model_selected = Signal(str)
     retry_requested = Signal(str)
     open_log_requested = Signal(str)
+    unload_requested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -72,6 +73,7 @@ class ModelSelector(QWidget):
         self.status = ServerStatusView()
         self.status.retry_requested.connect(self.retry_requested)
         self.status.open_log_requested.connect(self.open_log_requested)
+        self.status.unload_requested.connect(self.unload_requested)
 
         label = QLabel("Model")
         label.setBuddy(self.combo)
@@ -102,6 +104,7 @@ class ModelSelector(QWidget):
         for row in statuses:
             if row.model_id not in self.states or self.states[row.model_id].state == "stopped":
                 self.states[row.model_id] = ModelServerState(row.state, row.detail)
+            self.states[row.model_id].memory_bytes = row.memory_bytes
         self.combo.blockSignals(True)
         try:
             self._model.clear()
@@ -138,7 +141,10 @@ class ModelSelector(QWidget):
         entry = self.config.models[model_id]
         info = self.states.get(model_id)
         state = "external" if not entry.launchable else (info.state if info else "stopped")
-        item.setText(f"{entry.label}  ·  {describe_entry(entry)}  ·  {SHORT_STATE.get(state, state)}")
+        text = f"{entry.label}  ·  {describe_entry(entry)}  ·  {SHORT_STATE.get(state, state)}"
+        if info is not None and info.memory_bytes and state in ("ready", "running"):
+            text += f"  ·  {info.memory_bytes / 2**20:.0f} MB"
+        item.setText(text)
         item.setIcon(state_icon(state))
         item.setData(state, STATE_ROLE)
         tip = [f"id: {model_id}", f"backend: {entry.backend}", f"url: {entry.base_url}"]
@@ -182,6 +188,13 @@ class ModelSelector(QWidget):
         self.combo.setCurrentIndex(index)
         self._on_activated(index)
         return True
+
+    def show_model(self, model_id: str) -> None:
+        """Put the dropdown back on ``model_id`` without choosing it (a switch the user called off)."""
+        index = self.combo.findData(model_id, MODEL_ID_ROLE)
+        if index >= 0:
+            self.combo.setCurrentIndex(index)
+            self._refresh_status()
 
     def item_state(self, model_id: str) -> str | None:
         item = self._items.get(model_id)

@@ -57,6 +57,7 @@ class ModelServerState:
         self.pid: int | None = None
         self.starting_since: float | None = None
         self.props: EngineProps | None = None
+        self.memory_bytes: int | None = None
 
     def apply(self, event: ServerEvent) -> None:
         state = event.state.value
@@ -70,8 +71,10 @@ class ModelServerState:
             self.progress = event.progress
         if state == "ready":
             self.props = event.props
+            self.memory_bytes = event.memory_bytes
         elif state != "stopping":
             self.props = None
+            self.memory_bytes = None
         if state == "failed":
             self.error = str(event.error) if event.error else event.detail
             self.error_type = type(event.error).__name__ if event.error else None
@@ -82,6 +85,7 @@ class ModelServerState:
 class ServerStatusView(QFrame):
     retry_requested = Signal(str)
     open_log_requested = Signal(str)
+    unload_requested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -98,6 +102,9 @@ class ServerStatusView(QFrame):
         self.detail.setMinimumWidth(80)
         self.retry_button = QPushButton("Retry", objectName="retryButton")
         self.retry_button.clicked.connect(lambda: self.model_id and self.retry_requested.emit(self.model_id))
+        self.unload_button = QPushButton("Unload", objectName="unloadButton")
+        self.unload_button.setToolTip("Stop this model's server and free its memory (answers in progress finish first)")
+        self.unload_button.clicked.connect(lambda: self.model_id and self.unload_requested.emit(self.model_id))
         self.log_button = QPushButton("Open log", objectName="openLogButton")
         self.log_button.setToolTip("Open the server's full log file")
         self.log_button.clicked.connect(lambda: self.model_id and self.open_log_requested.emit(self.model_id))
@@ -114,6 +121,7 @@ class ServerStatusView(QFrame):
         row.addWidget(self.text)
         row.addWidget(self.detail, 1)
         row.addWidget(self.retry_button)
+        row.addWidget(self.unload_button)
         row.addWidget(self.log_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -155,6 +163,7 @@ class ServerStatusView(QFrame):
         self.detail.setText(" ".join(detail.splitlines()[0].split())[:160] if detail else "")
         self.detail.setToolTip(detail)
         self.retry_button.setVisible(state == "failed")
+        self.unload_button.setVisible(state in ("ready", "starting", "running"))
         self.log_button.setVisible(self.model_id is not None and state not in ("external", "invalid"))
         error = None
         if state == "failed" and info is not None and info.error:

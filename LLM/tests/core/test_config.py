@@ -58,6 +58,12 @@ def test_config_original_format_loads_unchanged(tmp_path: Path):
                      "llm_backends.yaml: models.m.port: must be 1-65535, got 70000", id="port-range"),
         pytest.param("models:\n  m:\n    base_model: a.gguf\n    port: nine\n",
                      "models.m.port: Input should be a valid integer", id="wrong-type"),
+        pytest.param("defaults:\n  max_loaded: 0\nmodels:\n  m:\n    backend: openai\n    server_url: http://x\n",
+                     "defaults.max_loaded: must be a whole number >= 1", id="max-loaded-zero"),
+        pytest.param("defaults:\n  max_loadd: 2\nmodels:\n  m:\n    backend: openai\n    server_url: http://x\n",
+                     "defaults.max_loadd: unknown key 'max_loadd'; did you mean 'max_loaded'?", id="max-loaded-typo"),
+        pytest.param("models:\n  m:\n    base_model: a.gguf\n    port: 1\n    gpu_layers: -1\n",
+                     "models.m.gpu_layers: must be >= 0, 'auto' or 'all', got -1", id="gpu-layers"),
         pytest.param("models:\n  m:\n    backend: openai\n", "models.m: server_url: required when backend is 'openai'",
                      id="openai-without-url"),
         pytest.param("models:\n  m:\n    base_model: a.gguf\n    port: 9100\n    adapter_dir: /nonexistent/adapter\n",
@@ -119,6 +125,13 @@ def test_config_defaults_block_applies_under_model_values():
     a, b = config.models["a"], config.models["b"]
     assert (a.request_timeout_s, a.default_params.temperature, a.default_params.top_p) == (42, 0.3, 0.9)
     assert b.request_timeout_s == 7
+
+
+def test_config_max_loaded_is_a_file_setting_not_a_model_key():
+    config = parse_backends("defaults:\n  max_loaded: 3\nmodels:\n  m:\n    backend: openai\n"
+                            "    server_url: http://x\n", strict=True)
+    assert config.max_loaded == 3 and "max_loaded" not in config.models["m"].model_fields_set
+    assert parse_backends("models:\n  m:\n    backend: openai\n    server_url: http://x\n").max_loaded == 2
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ import shiboken6
 from LLM.core.servers import LaunchSpec
 from LLM.desktop_app.app import build_main_window
 from LLM.desktop_app.pages.chat_page import ChatPage
-from LLM.desktop_app.interaction import ApprovalDecision
+from LLM.desktop_app.interaction import ApprovalDecision, SwitchDecision
 from LLM.desktop_app.main_window import MainWindow
 from LLM.desktop_app.widgets.transcript import TranscriptView
 from LLM.tests.fakes.handle import REPO_ROOT, fake_server_command
@@ -50,11 +50,15 @@ class ScriptedInteraction:
     """Answers approval questions from a queue (deny when empty; ``None``: never answers, like a
     dialog left open) and records what was asked."""
 
-    def __init__(self, *answers: ApprovalDecision | None) -> None:
+    def __init__(self, *answers: ApprovalDecision | None, switches: tuple[SwitchDecision, ...] = (),
+                 unloads: tuple[bool, ...] = ()) -> None:
         self.answers = list(answers)
         self.asked: list[tuple[str, dict]] = []
         self.opened: list[Path] = []
         self.cancelled = 0
+        self.switches = list(switches)  # answers to "switch while an answer is written?" (cancel when empty)
+        self.unloads = list(unloads)  # answers to "unload a model kept forever?" (keep when empty)
+        self.questions: list[tuple[str, str, str]] = []
 
     async def approve_tool(self, parent, call, tool) -> ApprovalDecision:
         self.asked.append((tool.name, dict(call.arguments)))
@@ -66,6 +70,14 @@ class ScriptedInteraction:
                 self.cancelled += 1
                 raise
         return answer
+
+    async def confirm_switch(self, parent, current: str, new: str) -> SwitchDecision:
+        self.questions.append(("switch", current, new))
+        return self.switches.pop(0) if self.switches else SwitchDecision.CANCEL
+
+    async def confirm_unload(self, parent, victim: str, starting: str) -> bool:
+        self.questions.append(("unload", victim, starting))
+        return self.unloads.pop(0) if self.unloads else False
 
     def open_path(self, path: Path) -> None:
         self.opened.append(Path(path))

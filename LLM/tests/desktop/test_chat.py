@@ -10,7 +10,9 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QLabel, QPlainTextEdit
 
 from LLM.desktop_app.widgets.markdown_view import MarkdownView
+from LLM.desktop_app.interaction import SwitchDecision
 from LLM.tests.desktop.harness import (
+    ScriptedInteraction,
     button,
     click,
     last_answer,
@@ -118,14 +120,17 @@ def test_desktop_chat_model_switch_while_streaming_stops_and_the_next_send_uses_
     fake_server.script(SLOW)
 
     async def go():
-        async with open_window(tmp_path, openai_yaml(fake_server.url, "first", "second")) as window:
+        interaction = ScriptedInteraction(switches=(SwitchDecision.STOP,))  # "Stop it and switch"
+        async with open_window(tmp_path, openai_yaml(fake_server.url, "first", "second"),
+                               interaction=interaction) as window:
             chat = page(window)
             assert chat.model_id == "first"
             type_and_send(chat, "Hello first")
             await wait_until(lambda: last_answer(chat).content, what="first words")
             select_model(window, "second")
             answer = last_answer(chat)
-            assert answer.status == "stopped" and answer.metrics.finish_reason == "cancelled" and answer.stop_reason == "model switched"
+            await wait_until(lambda: answer.status == "stopped", what="the answer stopped for the switch")
+            assert answer.metrics.finish_reason == "cancelled" and answer.stop_reason == "model switched"
             assert button(chat, "sendButton").isEnabled()
             await asyncio.to_thread(fake_server.wait_for_event, "disconnect", 5)
             partial = answer.content

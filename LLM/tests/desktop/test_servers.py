@@ -16,6 +16,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QPlainTextEdit, QPushButton, QWidget
 
 from LLM.core.servers.llama_build import find_llama_server
+from LLM.desktop_app.interaction import SwitchDecision
 from LLM.core.servers.process import pid_alive
 from LLM.tests.desktop.harness import (
     ScriptedInteraction,
@@ -303,3 +304,87 @@ def test_desktop_models_browsing_the_closed_dropdown_starts_nothing(qloop, tmp_p
             return [m for m in ports if window.ctx.servers.server(m).state.value != "stopped"]
 
     assert run(qloop, go()) == ["a", "c"]
+
+
+def test_desktop_models_unload_and_the_loaded_models_memory(qloop, tmp_path):
+    port = free_port()
+
+    async def go():
+        async with open_window(tmp_path, "models:\n" + launchable_yaml(port), launcher=fake_launcher()) as window:
+            await wait_until(lambda: server_status(window) == "ready", timeout=20, what="ready")
+            assert window.selector.item_text("m").endswith(" MB")  # a loaded model shows what it holds
+            pid = window.ctx.servers.server("m").pid
+            unload = window.findChild(QPushButton, "unloadButton")
+            assert unload.isVisible()
+            click(unload)
+            await wait_until(lambda: server_status(window) == "stopped", timeout=15, what="unloaded")
+            assert not pid_alive(pid) and not window.selector.item_text("m").endswith(" MB")
+            assert not unload.isVisible() and "Unloaded" in window.statusBar().currentMessage()
+
+    run(qloop, go())
+
+
+def test_desktop_models_choosing_a_third_model_unloads_the_least_recently_used(qloop, tmp_path):
+    ports = {m: free_port() for m in ("a", "b", "c")}
+    text = "defaults:\n  max_loaded: 2\nmodels:\n" + "".join(launchable_yaml(p, m) for m, p in ports.items())
+
+    async def go():
+        async with open_window(tmp_path, text, launcher=fake_launcher()) as window:
+            servers = window.ctx.servers
+            await wait_until(lambda: servers.server("a").state.value == "ready", timeout=20, what="a ready")
+            for model_id in ("b", "c"):
+                select_model(window, model_id)
+                await wait_until(lambda: servers.server(model_id).state.value == "ready", timeout=20,
+                                 what=f"{model_id} ready")
+            await wait_until(lambda: window.selector.item_state("a") == "stopped", what="a unloaded")
+            return sorted(m for m in ports if servers.server(m).loaded)
+
+    assert run(qloop, go()) == ["b", "c"]
+
+
+def switching_window_test(qloop, fake_server, tmp_path, decision):
+    """Choose another model while an answer streams; the interaction answers ``decision``."""
+    fake_server.script({"chunks": [f"w{i} " for i in range(60)], "delay_s": 0.02})
+    interaction = ScriptedInteraction(switches=(decision,))
+
+    async def go():
+        async with open_window(tmp_path, openai_yaml(fake_server.url, "one", "two"),
+                               interaction=interaction) as window:
+            chat = page(window)
+            type_and_send(chat, "talk")
+            await wait_until(lambda: fake_server.chunks_sent() >= 3, what="streaming")
+            select_model(window, "two")
+            await wait_until(lambda: not chat.busy, timeout=20, what="the answer ended")
+            await wait_until(lambda: chat.model_id == window.selector.current_model_id(), what="settled")
+            return last_answer(chat), chat.model_id, window.selector.current_model_id()
+
+    answer, page_model, shown = run(qloop, go())
+    assert interaction.questions == [("switch", "One model", "Two model")]
+    return answer, page_model, shown
+
+
+def test_desktop_models_switching_while_answering_can_stop_it(qloop, fake_server, tmp_path):
+    answer, page_model, shown = switching_window_test(qloop, fake_server, tmp_path, SwitchDecision.STOP)
+    assert answer.status == "stopped" and answer.stop_reason == "model switched"
+    assert (page_model, shown) == ("two", "two")
+
+
+def test_desktop_models_switching_while_answering_can_let_it_finish(qloop, fake_server, tmp_path):
+    answer, page_model, shown = switching_window_test(qloop, fake_server, tmp_path, SwitchDecision.FINISH)
+    assert answer.status == "done" and answer.content.split()[-1] == "w59"
+    assert (page_model, shown) == ("two", "two")
+
+
+def test_desktop_models_switching_while_answering_can_be_called_off(qloop, fake_server, tmp_path):
+    answer, page_model, shown = switching_window_test(qloop, fake_server, tmp_path, SwitchDecision.CANCEL)
+    assert answer.status == "done"
+    assert (page_model, shown) == ("one", "one")
+
+
+def test_desktop_soak_leaves_no_stuck_model_no_orphan_and_no_unfinished_answer(qloop, tmp_path):
+    """200 random operations (choose, send, stop, reload, kill -9, unload) on fake engines."""
+    from LLM.tests.desktop.soak import soak
+
+    report = run(qloop, soak(tmp_path, 200), timeout=300)
+    assert report.stuck_models == [] and report.orphans == [] and report.unfinished == []
+    assert report.answers > 10 and len(report.pids) > 3  # it did exercise answers and restarts

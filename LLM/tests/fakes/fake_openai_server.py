@@ -285,6 +285,8 @@ async def serve(args: argparse.Namespace) -> None:
                  "chat_template_caps": {"supports_tools": args.props == "tools", "supports_system_role": True},
                  "modalities": {"vision": False}, "build_info": "b0-fake"}
     state = FakeState(args.model_name, time.monotonic() + args.loading_s, props)
+    if args.default_chunks:  # a slow default answer, for tests that act while answers stream
+        state.default = {"chunks": [f"w{i} " for i in range(args.default_chunks)], "delay_s": args.default_delay}
     server = await asyncio.start_server(Handler(state), args.host, args.port)
     print(f"fake server listening on {args.host}:{args.port} pid {os.getpid()}", flush=True)
     if args.exit_after is not None:
@@ -305,6 +307,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--exit-code", type=int, default=3)
     parser.add_argument("--loading-s", type=float, default=0.0)
     parser.add_argument("--context-size", type=int, default=4096)
+    parser.add_argument("--default-chunks", type=int, default=0, help="default reply: this many chunks ...")
+    parser.add_argument("--default-delay", type=float, default=0.0, help="... this many seconds apart")
     parser.add_argument("--props", choices=["tools", "no-tools"], help="answer GET /props like llama-server, "
                                                                       "its template supporting tools or not")
     args, _unknown = parser.parse_known_args(argv)  # tolerate engine flags when used as a fake launcher

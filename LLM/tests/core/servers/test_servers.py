@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from LLM.core.config import parse_backends
-from LLM.core.errors import PortInUseError, ServerExitedError, ServerStartTimeout
+from LLM.core.errors import PortInUseError, ResourceNotAvailableError, ServerExitedError, ServerStartTimeout
 from LLM.core.inference import InferenceConfig, ainfer
 from LLM.core.runtime import Runtime
 from LLM.core.servers import LaunchSpec, ServerEvent, ServerManager, ServerState
@@ -454,3 +454,143 @@ def test_servers_reload_mid_answer_keeps_the_answer(tmp_path: Path):
     assert error is None and text.split() == [f"w{i}" for i in range(30)] and restarted == []
     assert error2 is None and text2.split() == [f"w{i}" for i in range(30)] and restarted2 == ["m"]
     assert not pid_alive(old_pid)
+
+
+def budget_manager(tmp_path: Path, ids: list[str], *, max_loaded: int = 2, weights: int | None = None,
+                   available: int | None = None, confirm=None, startup_delay: float = 0.0, **extra: object):
+    """A manager over fake engines; ``weights`` makes each model's estimate that many bytes (a real file)."""
+    yaml = [f"defaults:\n  max_loaded: {max_loaded}\nmodels:"]
+    for model_id in ids:
+        yaml.append(f"  {model_id}:\n    base_model: fake.gguf\n    port: {free_port()}\n    model_name: {model_id}")
+        yaml += [f"    {k}: {v}" for k, v in extra.get(model_id, {}).items()]
+    config = parse_backends("\n".join(yaml) + "\n", strict=True)
+    weights_file = None
+    if weights is not None:
+        weights_file = tmp_path / "weights.bin"
+        weights_file.write_bytes(b"\0" * weights)
+
+    def launcher(entry) -> LaunchSpec:
+        flags = ("--startup-delay", str(startup_delay)) if startup_delay else ()
+        return LaunchSpec("fake", fake_server_command(int(entry.port), *flags), "health", entry.request_model_name,
+                          str(weights_file) if weights_file else None, {"PYTHONPATH": str(REPO_ROOT)})
+
+    return ServerManager(config, logs_dir=tmp_path / "logs", state_dir=tmp_path / "state", launcher=launcher,
+                         memory_probe=lambda: available, confirm_unload=confirm)
+
+
+def loaded_ids(manager: ServerManager) -> list[str]:
+    return sorted(m for m in manager.config.models if manager.server(m).loaded)
+
+
+def test_servers_max_loaded_unloads_the_least_recently_used_idle_server(tmp_path: Path):
+    manager = budget_manager(tmp_path, ["a", "b", "c"])
+    events: list[ServerEvent] = []
+    manager.add_listener(events.append)
+
+    async def go():
+        await manager.ensure_ready("a")
+        await manager.ensure_ready("b")
+        await manager.ensure_ready("a")  # a is used again: b is now the least recent
+        await manager.ensure_ready("c")
+        loaded = loaded_ids(manager)
+        await manager.stop_all()
+        return loaded
+
+    assert asyncio.run(go()) == ["a", "c"]
+    assert any(e.model_id == "b" and e.detail == "unloaded to make room for 'c'" for e in events)
+
+
+def test_servers_a_busy_or_reattached_server_is_never_unloaded(tmp_path: Path):
+    manager = budget_manager(tmp_path, ["a", "b"], max_loaded=1)
+
+    async def go():
+        await manager.ensure_ready("a")
+        async with manager.in_use("a"):  # a request in flight
+            with pytest.raises(ResourceNotAvailableError, match="'a' is answering"):
+                await manager.ensure_ready("b")
+        manager.server("a").owned = False  # as after re-attaching to another process's server
+        with pytest.raises(ResourceNotAvailableError, match="'a' was started by another process"):
+            await manager.ensure_ready("b")
+        manager.server("a").owned = True
+        await manager.ensure_ready("b")
+        loaded = loaded_ids(manager)
+        await manager.stop_all()
+        return loaded
+
+    assert asyncio.run(go()) == ["b"]
+
+
+def test_servers_memory_budget_unloads_or_names_the_numbers(tmp_path: Path):
+    """A model whose weights do not fit the available memory unloads idle ones first; if it still cannot
+    fit, the error says how much it needs and how much is free, and nothing was unloaded."""
+    manager = budget_manager(tmp_path, ["a", "b"], max_loaded=5, weights=3000, available=2000)
+
+    async def go():
+        with pytest.raises(ResourceNotAvailableError, match=r"cannot start 'a': it needs about 0\.00 GiB"):
+            await manager.ensure_ready("a")
+        return loaded_ids(manager)
+
+    assert asyncio.run(go()) == []
+
+
+def test_servers_forever_server_is_unloaded_only_when_the_user_confirms(tmp_path: Path):
+    asked: list[tuple[str, str]] = []
+    answers = [False, True]
+
+    async def confirm(victim: str, starting: str) -> bool:
+        asked.append((victim, starting))
+        return answers.pop(0)
+
+    manager = budget_manager(tmp_path, ["a", "b"], max_loaded=1, confirm=confirm,
+                             a={"keep_alive": "forever"})
+
+    async def go():
+        await manager.ensure_ready("a")
+        with pytest.raises(ResourceNotAvailableError, match="kept forever"):
+            await manager.ensure_ready("b")
+        await manager.ensure_ready("b")
+        loaded = loaded_ids(manager)
+        await manager.stop_all()
+        return loaded
+
+    assert asyncio.run(go()) == ["b"]
+    assert asked == [("a", "b"), ("a", "b")]
+
+
+def test_servers_a_non_executable_engine_ends_failed_not_starting(tmp_path: Path):
+    """A llama_server_bin that is not executable raised a raw PermissionError and left the model in
+    'starting' for ever (pinned): it fails with a typed error, and a retry is possible."""
+    binary = tmp_path / "llama-server"
+    binary.write_text("#!/bin/sh\nexit 0\n")
+    binary.chmod(0o644)
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    config = parse_backends(f"models:\n  m:\n    base_model: {gguf}\n    port: {free_port()}\n"
+                            f"    llama_server_bin: {binary}\n", strict=True)
+    manager = ServerManager(config, logs_dir=tmp_path / "logs", state_dir=tmp_path / "state")
+
+    async def go():
+        with pytest.raises(ResourceNotAvailableError, match="is not executable"):
+            await manager.ensure_ready("m")
+        return manager.server("m").state, manager.server("m").error
+
+    state, error = asyncio.run(go())
+    assert state is ServerState.FAILED and isinstance(error, ResourceNotAvailableError)
+
+
+def test_servers_a_start_called_off_by_a_stop_gives_waiters_a_typed_error(tmp_path: Path):
+    """Requests waiting on a start that a stop (or reload) called off got a bare CancelledError (pinned)."""
+    from LLM.core.errors import ServerError
+
+    h = Harness(tmp_path, "--startup-delay", "3")
+
+    async def go():
+        waiters = [asyncio.ensure_future(h.manager.ensure_ready("m")) for _ in range(2)]
+        await async_wait_until(lambda: h.server.pid is not None, what="the engine spawned")
+        await h.manager.stop("m")
+        results = await asyncio.gather(*waiters, return_exceptions=True)
+        return results, h.server.state
+
+    results, state = asyncio.run(go())
+    assert all(isinstance(r, ServerError) and "was cancelled" in str(r) for r in results), results
+    assert state in (ServerState.STOPPED, ServerState.FAILED)
