@@ -65,10 +65,13 @@ def main() -> None:
     app = QApplication.instance() or QApplication([])
     loop_gen = qasync_loop(app)
     loop = next(loop_gen)
-    with tempfile.TemporaryDirectory() as tmp_name:
-        switch, cold = run(loop, switch_to_ready(Path(tmp_name)))
-    with tempfile.TemporaryDirectory() as tmp_name:
-        report = run(loop, soak(Path(tmp_name), 200), timeout=300)
+    try:
+        with tempfile.TemporaryDirectory() as tmp_name:
+            switch, cold = run(loop, switch_to_ready(Path(tmp_name)))
+        with tempfile.TemporaryDirectory() as tmp_name:
+            report = run(loop, soak(Path(tmp_name), 200), timeout=300)
+    finally:
+        next(loop_gen, None)  # closes the loop and its executor threads: Qt aborts on a running QThread at exit
     print(f"INFO a cold start with nothing to unload took {cold * 1e3:.0f} ms (engine start + {LOAD_S * 1e3:.0f} ms "
           "load + warm-up); a switch adds the unload of the other server")
     ops = ", ".join(f"{k} {v}" for k, v in sorted(report.operations.items()))

@@ -162,6 +162,8 @@ class ServerManager:
         task = self._admitting.get(model_id)
         if task is None or task.done():
             task = self._admitting[model_id] = asyncio.ensure_future(self._admit(server, detach))
+            # Its outcome is read here too: when every waiter was cancelled, nobody else would.
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
         await asyncio.shield(task)
 
     async def _admit(self, server: ModelServer, detach: bool) -> None:

@@ -14,18 +14,34 @@ import json
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from ..chat.messages import fit_to_context
 from ..errors import BackendStatusError, EmptyResponseError
 from ..events import Done, ReasoningDelta, TextDelta, ToolCall, Usage
 from ..protocol.client import ChatClient
-from ..runtime import Runtime
+from ..config import ModelEntry
+from ..protocol.props import EngineProps
 from .grammar import tool_call_grammar
 from .parsing import ParserEvent, ToolCallStreamParser
 from .prompts import assistant_message, raw_call_text, tool_result_message, with_tool_prompt
 from .registry import Tool, ToolResult, execute
+
+class ModelAccess(Protocol):
+    """What the loop needs to reach a model (the Runtime provides it): no import of the runtime up here."""
+
+    learned_tool_modes: dict[str, str]
+
+    def entry(self, model_id: str) -> ModelEntry: ...
+
+    def in_use(self, model_id: str) -> AbstractAsyncContextManager[None]: ...
+
+    async def client_for(self, model_id: str) -> ChatClient: ...
+
+    async def engine_props(self, model_id: str) -> EngineProps | None: ...
+
 
 Mode = Literal["auto", "native", "fallback", "off"]
 Source = Literal["native", "fallback"]
@@ -117,7 +133,7 @@ LoopEvent = (
 class ToolLoop:
     def __init__(
         self,
-        runtime: Runtime,
+        runtime: ModelAccess,
         model_id: str,
         tools: list[Tool],
         params: dict[str, Any],

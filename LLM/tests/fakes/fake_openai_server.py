@@ -273,7 +273,9 @@ class Handler:
             self.state.log.append({"type": "disconnect", "request_index": index, "after_chunks": sent})
             return False
         finally:
+            # Wait for the watcher to let go of the reader: the next request on this connection reads it.
             watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
 
 
 async def serve(args: argparse.Namespace) -> None:
