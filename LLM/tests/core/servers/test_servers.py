@@ -488,13 +488,14 @@ def test_servers_max_loaded_unloads_the_least_recently_used_idle_server(tmp_path
     manager.add_listener(events.append)
 
     async def go():
-        await manager.ensure_ready("a")
-        await manager.ensure_ready("b")
-        await manager.ensure_ready("a")  # a is used again: b is now the least recent
-        await manager.ensure_ready("c")
-        loaded = loaded_ids(manager)
-        await manager.stop_all()
-        return loaded
+        try:
+            await manager.ensure_ready("a")
+            await manager.ensure_ready("b")
+            await manager.ensure_ready("a")  # a is used again: b is now the least recent
+            await manager.ensure_ready("c")
+            return loaded_ids(manager)
+        finally:
+            await manager.stop_all()
 
     assert asyncio.run(go()) == ["a", "c"]
     assert any(e.model_id == "b" and e.detail == "unloaded to make room for 'c'" for e in events)
@@ -504,18 +505,19 @@ def test_servers_a_busy_or_reattached_server_is_never_unloaded(tmp_path: Path):
     manager = budget_manager(tmp_path, ["a", "b"], max_loaded=1)
 
     async def go():
-        await manager.ensure_ready("a")
-        async with manager.in_use("a"):  # a request in flight
-            with pytest.raises(ResourceNotAvailableError, match="'a' is answering"):
+        try:
+            await manager.ensure_ready("a")
+            async with manager.in_use("a"):  # a request in flight
+                with pytest.raises(ResourceNotAvailableError, match="'a' is answering"):
+                    await manager.ensure_ready("b")
+            manager.server("a").owned = False  # as after re-attaching to another process's server
+            with pytest.raises(ResourceNotAvailableError, match="'a' was started by another process"):
                 await manager.ensure_ready("b")
-        manager.server("a").owned = False  # as after re-attaching to another process's server
-        with pytest.raises(ResourceNotAvailableError, match="'a' was started by another process"):
+            manager.server("a").owned = True
             await manager.ensure_ready("b")
-        manager.server("a").owned = True
-        await manager.ensure_ready("b")
-        loaded = loaded_ids(manager)
-        await manager.stop_all()
-        return loaded
+            return loaded_ids(manager)
+        finally:
+            await manager.stop_all()
 
     assert asyncio.run(go()) == ["b"]
 
@@ -545,13 +547,14 @@ def test_servers_forever_server_is_unloaded_only_when_the_user_confirms(tmp_path
                              a={"keep_alive": "forever"})
 
     async def go():
-        await manager.ensure_ready("a")
-        with pytest.raises(ResourceNotAvailableError, match="kept forever"):
+        try:
+            await manager.ensure_ready("a")
+            with pytest.raises(ResourceNotAvailableError, match="kept forever"):
+                await manager.ensure_ready("b")
             await manager.ensure_ready("b")
-        await manager.ensure_ready("b")
-        loaded = loaded_ids(manager)
-        await manager.stop_all()
-        return loaded
+            return loaded_ids(manager)
+        finally:
+            await manager.stop_all()
 
     assert asyncio.run(go()) == ["b"]
     assert asked == [("a", "b"), ("a", "b")]
@@ -585,11 +588,14 @@ def test_servers_a_start_called_off_by_a_stop_gives_waiters_a_typed_error(tmp_pa
     h = Harness(tmp_path, "--startup-delay", "3")
 
     async def go():
-        waiters = [asyncio.ensure_future(h.manager.ensure_ready("m")) for _ in range(2)]
-        await async_wait_until(lambda: h.server.pid is not None, what="the engine spawned")
-        await h.manager.stop("m")
-        results = await asyncio.gather(*waiters, return_exceptions=True)
-        return results, h.server.state
+        try:
+            waiters = [asyncio.ensure_future(h.manager.ensure_ready("m")) for _ in range(2)]
+            await async_wait_until(lambda: h.server.pid is not None, what="the engine spawned")
+            await h.manager.stop("m")
+            results = await asyncio.gather(*waiters, return_exceptions=True)
+            return results, h.server.state
+        finally:
+            await h.manager.stop_all()
 
     results, state = asyncio.run(go())
     assert all(isinstance(r, ServerError) and "was cancelled" in str(r) for r in results), results
