@@ -42,11 +42,7 @@ class QtInteraction:
     would re-enter qasync and freeze every other stream while the dialog is up."""
 
     async def approve_tool(self, parent: QWidget | None, call: ToolCall, tool: Tool) -> ApprovalDecision:
-        box = QMessageBox(parent)
-        box.setIcon(QMessageBox.Icon.Question)
-        box.setWindowTitle("Allow tool call?")
-        box.setText(f"The model wants to run <b>{tool.name}</b>.")
-        box.setInformativeText(tool.description)
+        box = _question(parent, "Allow tool call?", f"The model wants to run <b>{tool.name}</b>.", tool.description)
         box.setDetailedText(json.dumps(call.arguments, indent=2, ensure_ascii=False))
         once = box.addButton("Allow once", QMessageBox.ButtonRole.AcceptRole)
         always = box.addButton("Always allow in this chat", QMessageBox.ButtonRole.YesRole)
@@ -59,11 +55,8 @@ class QtInteraction:
         return ApprovalDecision.ALWAYS if clicked is always else ApprovalDecision.DENY
 
     async def confirm_switch(self, parent: QWidget | None, current: str, new: str) -> SwitchDecision:
-        box = QMessageBox(parent)
-        box.setIcon(QMessageBox.Icon.Question)
-        box.setWindowTitle("Switch model?")
-        box.setText(f"<b>{current}</b> is still writing an answer.")
-        box.setInformativeText(f"Switch to {new} now, or let the answer finish first?")
+        box = _question(parent, "Switch model?", f"<b>{current}</b> is still writing an answer.",
+                        f"Switch to {new} now, or let the answer finish first?")
         stop = box.addButton("Stop it and switch", QMessageBox.ButtonRole.DestructiveRole)
         finish = box.addButton("Finish, then switch", QMessageBox.ButtonRole.AcceptRole)
         cancel = box.addButton("Cancel", QMessageBox.ButtonRole.RejectRole)
@@ -75,12 +68,8 @@ class QtInteraction:
         return SwitchDecision.FINISH if clicked is finish else SwitchDecision.CANCEL
 
     async def confirm_unload(self, parent: QWidget | None, victim: str, starting: str) -> bool:
-        box = QMessageBox(parent)
-        box.setIcon(QMessageBox.Icon.Question)
-        box.setWindowTitle("Unload a model kept forever?")
-        box.setText(f"Starting <b>{starting}</b> needs room, and <b>{victim}</b> is set to stay loaded "
-                    "(keep_alive: forever).")
-        box.setInformativeText(f"Unload {victim} for now?")
+        box = _question(parent, "Unload a model kept forever?", f"Starting <b>{starting}</b> needs room, and "
+                        f"<b>{victim}</b> is set to stay loaded (keep_alive: forever).", f"Unload {victim} for now?")
         unload = box.addButton("Unload it", QMessageBox.ButtonRole.AcceptRole)
         keep = box.addButton("Keep it", QMessageBox.ButtonRole.RejectRole)
         box.setDefaultButton(keep)
@@ -89,6 +78,15 @@ class QtInteraction:
 
     def open_path(self, path: Path) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+
+
+def _question(parent: QWidget | None, title: str, text: str, informative: str) -> QMessageBox:
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Question)
+    box.setWindowTitle(title)
+    box.setText(text)
+    box.setInformativeText(informative)
+    return box
 
 
 async def _answer(box: QMessageBox) -> QAbstractButton | None:

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     QStackedWidget,
     QVBoxLayout,
@@ -127,6 +128,8 @@ class ChatPage(QWidget):
             "This is a base model: write the beginning of a text and press Continue; the model writes on.")
         self.base_mode = False
 
+        for fixed in (self.send_button, self.stop_button):  # their size, also when the prompt box is hidden
+            fixed.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
         buttons = QVBoxLayout()
         buttons.setSpacing(6)
         buttons.addWidget(self.send_button)
@@ -134,6 +137,7 @@ class ChatPage(QWidget):
         buttons.addStretch(1)
         input_row = QHBoxLayout()
         input_row.setSpacing(8)
+        input_row.addStretch(0)  # takes the room only while the prompt box is hidden (base models)
         input_row.addWidget(self.prompt, 1)
         input_row.addLayout(buttons)
         footer = QHBoxLayout()
