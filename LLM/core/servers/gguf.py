@@ -21,8 +21,12 @@ class GGUFError(ValueError):
     """Not a GGUF file, or its header is damaged."""
 
 
-def read_metadata(path: Path, wanted: frozenset[str] | None = None) -> dict[str, Any]:
-    """The header's key/value pairs (only ``wanted`` ones when given; arrays come back as their length)."""
+def read_metadata(path: Path, wanted: frozenset[str] | None = None, *, required: frozenset[str] = frozenset(),
+                  stop_prefix: str | None = None) -> dict[str, Any]:
+    """The header's key/value pairs (only ``wanted`` ones when given; arrays come back as their length).
+
+    Reading stops at the first key starting with ``stop_prefix`` once every ``required`` key was found:
+    writers put the model's hyperparameters before its tokenizer, whose vocabulary is most of the header."""
     with open(path, "rb") as f:
         if f.read(4) != MAGIC:
             raise GGUFError(f"{path}: not a GGUF file")
@@ -36,6 +40,8 @@ def read_metadata(path: Path, wanted: frozenset[str] | None = None) -> dict[str,
         found: dict[str, Any] = {}
         for _ in range(count):
             key = _string(f)
+            if stop_prefix and key.startswith(stop_prefix) and required <= found.keys():
+                break
             value_type = _unpack(f, "<I")
             keep = wanted is None or key in wanted
             found_value = _value(f, value_type, keep)
@@ -61,12 +67,13 @@ def kv_bytes_per_token(metadata: dict[str, Any]) -> int | None:
     return 2 * layers * kv_heads * head_size * 2  # K and V, 2 bytes each
 
 
-def shape_keys(path: Path) -> frozenset[str]:
-    """The keys ``kv_bytes_per_token`` needs, once the architecture is known (read first)."""
+def read_shape(path: Path) -> dict[str, Any]:
+    """The keys ``kv_bytes_per_token`` needs (the architecture first, then its hyperparameters)."""
     arch = read_metadata(path, frozenset({"general.architecture"})).get("general.architecture", "")
-    return frozenset({"general.architecture", f"{arch}.block_count", f"{arch}.embedding_length",
-                      f"{arch}.attention.head_count", f"{arch}.attention.head_count_kv",
-                      f"{arch}.attention.key_length"})
+    required = frozenset({"general.architecture", f"{arch}.block_count", f"{arch}.embedding_length",
+                          f"{arch}.attention.head_count"})
+    optional = frozenset({f"{arch}.attention.head_count_kv", f"{arch}.attention.key_length"})
+    return read_metadata(path, required | optional, required=required, stop_prefix="tokenizer.")
 
 
 def _unpack(f: BinaryIO, fmt: str) -> Any:
@@ -77,10 +84,13 @@ def _unpack(f: BinaryIO, fmt: str) -> Any:
     return struct.unpack(fmt, data)[0]
 
 
-def _string(f: BinaryIO) -> str:
+def _string(f: BinaryIO, keep: bool = True) -> str:
     length = _unpack(f, "<Q")
     if length > 1 << 24:
         raise GGUFError(f"implausible string length {length} in the GGUF header")
+    if not keep:  # a vocabulary holds tens of thousands: step over them
+        f.seek(length, 1)
+        return ""
     return f.read(length).decode("utf-8", errors="replace")
 
 
@@ -88,7 +98,7 @@ def _value(f: BinaryIO, value_type: int, keep: bool) -> Any:
     if value_type in _SCALARS:
         return _unpack(f, _SCALARS[value_type])
     if value_type == _STRING:
-        return _string(f)
+        return _string(f, keep)
     if value_type == _ARRAY:
         item_type, length = _unpack(f, "<I"), _unpack(f, "<Q")
         if item_type in _SCALARS:  # fixed size: skip in one seek

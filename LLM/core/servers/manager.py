@@ -190,7 +190,8 @@ class ServerManager:
                    s.entry.keep_alive == "forever")
             for s in self._servers.values() if s.loaded and s.entry.id != model_id
         ]
-        need, available = self.estimate(model_id), self._memory_probe()
+        # The estimate reads the model file's header: off the event loop (the window's Qt thread).
+        need, available = await asyncio.to_thread(self.estimate, model_id), self._memory_probe()
         limit = self.config.max_loaded
         plan = plan_room(model_id, need, loaded, limit, available)
         forever = sorted((s for s in loaded if s.forever and s.owned and not s.busy), key=lambda s: s.last_used)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError, ResourceNotAvailableError
-from .gguf import kv_bytes_per_token, read_metadata, shape_keys
+from .gguf import kv_bytes_per_token, read_shape
 
 
 def resolve_model_path(value: str) -> Path:
@@ -111,7 +111,7 @@ def estimate_memory(path: Path, context_size: int, *, quantized_4bit: bool = Fal
     per_token = None
     try:
         if path.is_file():
-            per_token = kv_bytes_per_token(read_metadata(path, shape_keys(path)))
+            per_token = kv_bytes_per_token(read_shape(path))
         elif (path / "config.json").is_file():
             per_token = _hf_kv_bytes_per_token(json.loads((path / "config.json").read_text(encoding="utf-8")))
     except (OSError, ValueError):
