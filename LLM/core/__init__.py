@@ -14,6 +14,8 @@ The map, leaves first (each package imports only the ones above it)::
                                           state machine, the manager, the state file, the HF server
     tools/                                tool calling: registry and @tool, built-ins and the sandbox,
                                           the <tool_call> parser, tool prompts, the iterative loop
+    history/                              saved conversations: the SQLite store (schema migrations,
+                                          search), partial saves of streaming answers, export/import
     runtime.py                            config + servers + clients + tools for one process
     inference.py                          the public API: InferenceConfig in, text or events out
 
@@ -21,18 +23,36 @@ The window (``LLM.desktop_app``) and the CLI (``LLM.cli``) import only the names
 """
 
 from .cancellation import USER_STOP, absorb_user_stop, stop_generation
-from .chat.conversation import Conversation, GenerationSettings, Message, Notice, TextPart, ToolCard
+from .chat.conversation import (
+    Conversation,
+    GenerationSettings,
+    Message,
+    Notice,
+    TextPart,
+    ToolCard,
+)
 from .chat.metrics import Metrics, MetricsMeter
-from .config import BackendsConfig, ModelEntry, load_backends, parse_backends, resolve_config_path
+from .config import (
+    BackendsConfig,
+    ModelEntry,
+    load_backends,
+    parse_backends,
+    resolve_config_path,
+)
 from .errors import (
     BackendConnectionError,
     BackendError,
     BackendStatusError,
     BackendTimeoutError,
     ConfigError,
+    ConversationNotFoundError,
     EmptyResponseError,
     EngineBuildError,
     GenerationCancelled,
+    HistoryDamagedError,
+    HistoryError,
+    HistoryVersionError,
+    ImportFormatError,
     InferenceError,
     LLMError,
     ModelNotFoundError,
@@ -43,7 +63,26 @@ from .errors import (
     ServerStartTimeout,
     ToolError,
 )
-from .events import Done, ReasoningDelta, StreamEvent, TextDelta, ToolCall, ToolCallDelta, Usage
+from .events import (
+    Done,
+    ReasoningDelta,
+    StreamEvent,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+from .history import (
+    INTERRUPTED,
+    AnswerSaver,
+    ConversationSummary,
+    HistoryStore,
+    data_dir,
+    default_history_path,
+    from_json,
+    to_json,
+    to_markdown,
+)
 from .inference import (
     DEFAULT_TOOLS,
     InferenceConfig,
@@ -85,6 +124,9 @@ from .tools.loop import (
 from .tools.parsing import ParsedOutput, ToolCallStreamParser, parse_tool_calls
 
 __all__ = [
+    "INTERRUPTED", "AnswerSaver", "ConversationNotFoundError", "ConversationSummary", "HistoryDamagedError",
+    "HistoryError", "HistoryStore", "HistoryVersionError", "ImportFormatError", "data_dir", "default_history_path",
+    "from_json", "to_json", "to_markdown",
     "DEFAULT_TOOLS", "USER_STOP", "ApprovalHook", "BackendConnectionError", "BackendError", "BackendStatusError",
     "BackendTimeoutError", "BackendsConfig", "BuildProgress", "ChatClient", "ConfigError", "Conversation", "Done",
     "EmptyResponseError", "EngineBuildError", "EngineProps", "GenerationCancelled", "GenerationSettings", "InferenceConfig", "InferenceError",

@@ -19,6 +19,11 @@ boundary where they happen, chained with ``from``, so callers catch one family::
     │   └── EmptyResponseError           HTTP 200 with an empty body (a real llama.cpp quirk)
     ├── InferenceError                   the request itself (empty answer, bad reply shape)
     ├── ToolError                        tool registry / tool loading problems
+    ├── HistoryError                     the conversation store (names the database file)
+    │   ├── HistoryDamagedError          the file is not a readable database; it is left untouched
+    │   ├── HistoryVersionError          written by a newer version of the workbench; left untouched
+    │   ├── ConversationNotFoundError    no conversation with that id (or id prefix)
+    │   └── ImportFormatError            an import file that is not an exported conversation (names the key)
     └── GenerationCancelled              the caller cancelled (Stop, Ctrl-C)
 """
 
@@ -153,3 +158,25 @@ def _with_tail(message: str, log_tail: Sequence[str]) -> str:
     if not log_tail:
         return message
     return message + "; last log lines:\n" + "\n".join(log_tail)
+
+
+class HistoryError(LLMError):
+    """The conversation store failed; the message names the database file."""
+
+
+class HistoryDamagedError(HistoryError):
+    """The history file cannot be read as a database. It is never overwritten."""
+
+
+class HistoryVersionError(HistoryError):
+    """The history file was written by a newer version (a schema this one does not know)."""
+
+
+class ConversationNotFoundError(HistoryError):
+    def __init__(self, conversation_id: str, detail: str = "") -> None:
+        super().__init__(f"no conversation {conversation_id!r} in the history{detail}")
+        self.conversation_id = conversation_id
+
+
+class ImportFormatError(HistoryError):
+    """A file to import is not an exported conversation; the message says which key is wrong."""

@@ -23,6 +23,7 @@ from .events import Done, ReasoningDelta, StreamEvent, TextDelta, Usage
 from .protocol.stop_sequences import StopSequenceFilter
 from .runtime import Runtime, default_portal
 from .tools.loop import ApprovalHook, LoopEvent, LoopFinished, ToolLoop, ToolRunResult
+from .tools.prompts import text_tool_turns
 
 FinishReason = Literal["stop", "length", "stop_sequence", "tool_calls", "cancelled", "error"]
 
@@ -97,7 +98,9 @@ async def stream_inference(cfg: InferenceConfig, runtime: Runtime | None = None)
                 source = client.complete(completion_prompt(cfg), request_params(cfg, entry))
             else:
                 budget = entry.effective_usable_context
-                messages = await fit_to_context(build_messages(cfg, entry), budget, client.count_prompt_tokens)
+                # A history from the tool chat may hold native tool turns; sent without tools, they go as text.
+                messages = text_tool_turns(build_messages(cfg, entry))
+                messages = await fit_to_context(messages, budget, client.count_prompt_tokens)
                 source = client.chat(messages, request_params(cfg, entry))
             async with aclosing(source) as events:
                 async for event in events:

@@ -1,13 +1,14 @@
-"""The conversation model behind a chat page: plain Python, no Qt, ready to be saved and branched.
+"""The conversation model behind a chat page: plain Python, no Qt; saved by ``LLM.core.history``.
 
 Messages form a tree (each knows its parent) and the page shows one path through it, from
-the root to ``head``. Regenerating an answer adds a sibling instead of overwriting, so a
-later "saved conversations with branches" feature only needs a store and a branch picker.
+the root to ``head``. Regenerating an answer or editing a question adds a sibling instead of
+overwriting, so no version of a conversation is ever lost; the branch switcher moves ``head``.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -15,6 +16,7 @@ from typing import Any, Literal
 from .metrics import Metrics
 
 Role = Literal["user", "assistant"]
+Kind = Literal["chat", "tools"]  # the page a conversation belongs to
 # streaming: tokens are arriving; done/stopped/failed are final.
 Status = Literal["pending", "streaming", "done", "stopped", "failed"]
 FINAL_STATUSES = frozenset({"done", "stopped", "failed"})
@@ -68,6 +70,11 @@ class Message:
     iteration: int = 0  # tool chat: the step the loop is on
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     parent_id: str | None = None
+    # What produced an answer, kept with it so a saved chat says which model and settings wrote what.
+    adapter: str | None = None
+    backend: str | None = None
+    params: dict[str, Any] | None = None
+    created: float = field(default_factory=time.time)
 
     @property
     def content(self) -> str:
@@ -105,9 +112,11 @@ class GenerationSettings:
 class Conversation:
     """A tree of messages with one active path (root -> head)."""
 
-    def __init__(self, title: str = "New chat") -> None:
+    def __init__(self, title: str = "New chat", kind: Kind = "chat") -> None:
         self.id = uuid.uuid4().hex
         self.title = title
+        self.kind: Kind = kind
+        self.created = self.updated = time.time()
         self.settings = GenerationSettings()
         self.nodes: dict[str, Message] = {}
         self.head: str | None = None
@@ -131,17 +140,35 @@ class Conversation:
         """Alternative versions of a message (same parent), in creation order."""
         return [m for m in self.nodes.values() if m.parent_id == message.parent_id and m.role == message.role]
 
-    def history(self, upto: Message | None = None) -> list[dict[str, str]]:
-        """Chat messages to send: the active path before ``upto``; failed and empty answers are left out."""
-        out: list[dict[str, str]] = []
+    def children(self, message_id: str | None) -> list[Message]:
+        return [m for m in self.nodes.values() if m.parent_id == message_id]
+
+    def history(self, upto: Message | None = None) -> list[dict[str, Any]]:
+        """The chat messages to send for the active path before ``upto``, always well formed.
+
+        An exchange whose answer failed or came back empty is left out whole: the model never
+        answered it, and keeping the question would put two user turns in a row (Gemma's and
+        Mistral's templates reject that). Tool-chat answers go back as the model made them: an
+        assistant turn with ``tool_calls`` and a ``tool`` turn per result, then the final text.
+        """
+        path: list[Message] = []
         for message in self.messages:
             if upto is not None and message.id == upto.id:
                 break
-            if message.role == "assistant" and (message.status == "failed" or not message.content):
-                continue
-            out.append({"role": message.role, "content": message.content})
+            path.append(message)
+        out: list[dict[str, Any]] = []
+        for index, message in enumerate(path):
+            if message.role == "user":
+                answer = path[index + 1] if index + 1 < len(path) else None
+                if answer is not None and not _answered(answer):
+                    continue
+                if out and out[-1]["role"] == "user":  # an answer missing altogether (say, a crash)
+                    out[-1] = {"role": "user", "content": f"{out[-1]['content']}\n\n{message.content}"}
+                    continue
+                out.append({"role": "user", "content": message.content})
+            elif _answered(message):
+                out.extend(_answer_turns(message))
         return out
-
     def last_assistant(self) -> Message | None:
         messages = self.messages
         return messages[-1] if messages and messages[-1].role == "assistant" else None
@@ -152,7 +179,7 @@ class Conversation:
         self.nodes[message.id] = message
         self.head = message.id
         if message.role == "user" and self.title == "New chat":
-            self.title = message.content[:60] or self.title
+            self.title = title_from(message.content) or self.title
         return message
 
     def add_user(self, text: str) -> Message:
@@ -169,11 +196,43 @@ class Conversation:
         self.head = last.parent_id
         return self.add_assistant(model_id)
 
-    # ----- saving (for a conversation store later) -----
+    def edit(self, message_id: str, text: str) -> Message:
+        """Edit-and-resend: the new text becomes a sibling of the user message, the old one stays a branch."""
+        old = self.nodes.get(message_id)
+        if old is None or old.role != "user":
+            raise ValueError(f"message {message_id!r} is not a user message of this conversation")
+        self.head = old.parent_id
+        return self.add_user(text)
+
+    def switch_branch(self, message_id: str, step: int) -> Message:
+        """Show the sibling ``step`` places from ``message_id`` (wrapping); the path continues into the
+        newest answer below it. Returns the message now shown in that place."""
+        message = self.nodes[message_id]
+        siblings = self.siblings(message)
+        chosen = siblings[(siblings.index(message) + step) % len(siblings)]
+        self.head = self._deepest(chosen.id)
+        return chosen
+
+    def _deepest(self, message_id: str) -> str:
+        while True:
+            children = self.children(message_id)
+            if not children:
+                return message_id
+            message_id = children[-1].id
+
+    def branch_position(self, message: Message) -> tuple[int, int]:
+        """(1-based index among its siblings, number of siblings): what ``< 2/3 >`` shows."""
+        siblings = self.siblings(message)
+        return siblings.index(message) + 1, len(siblings)
+
+    # ----- saving (the JSON export format; the store keeps the same fields in columns) -----
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "title": self.title,
+            "kind": self.kind,
+            "created": self.created,
+            "updated": self.updated,
             "head": self.head,
             "settings": asdict(self.settings),
             "always_allowed": sorted(self.always_allowed),
@@ -182,8 +241,10 @@ class Conversation:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Conversation":
-        conversation = cls(data.get("title", "New chat"))
+        conversation = cls(data.get("title", "New chat"), data.get("kind", "chat"))
         conversation.id = data["id"]
+        conversation.created = data.get("created", conversation.created)
+        conversation.updated = data.get("updated", conversation.updated)
         conversation.settings = GenerationSettings(**data.get("settings", {}))
         conversation.always_allowed = set(data.get("always_allowed", []))
         for raw in data.get("messages", []):
@@ -193,12 +254,66 @@ class Conversation:
         return conversation
 
 
+def title_from(text: str) -> str:
+    """A conversation's title: the first line of its first message, shortened."""
+    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
+    return line if len(line) <= 60 else line[:59].rstrip() + "…"
+
+
+def _answered(message: Message) -> bool:
+    return message.status != "failed" and bool(message.content or message.tool_cards)
+
+
+def tool_result_text(card: ToolCard) -> str:
+    """What the model was shown as the result (as ToolResult.text words it)."""
+    if card.ok is None:
+        return "Error: the call did not finish (the answer was stopped)"
+    return card.output if card.ok else f"Error: {card.error}"
+
+
+def _answer_turns(message: Message) -> list[dict[str, Any]]:
+    """One answer as chat turns: per tool step, the text before its calls plus the calls, then the results."""
+    turns: list[dict[str, Any]] = []
+    text: list[str] = []
+    calls: list[ToolCard] = []
+
+    def flush_calls() -> None:
+        if not calls:
+            return
+        content = "\n\n".join(t for t in text if t) or None
+        ids = [card.call_id or f"call_{len(turns)}_{i}" for i, card in enumerate(calls)]
+        turns.append({"role": "assistant", "content": content, "tool_calls": [
+            {"id": call_id, "type": "function",
+             "function": {"name": card.name, "arguments": json.dumps(card.arguments, ensure_ascii=False)}}
+            for call_id, card in zip(ids, calls)]})
+        turns.extend({"role": "tool", "tool_call_id": call_id, "name": card.name, "content": tool_result_text(card)}
+                     for call_id, card in zip(ids, calls))
+        text.clear()
+        calls.clear()
+
+    for part in message.parts:
+        if isinstance(part, ToolCard):
+            if calls and part.iteration != calls[-1].iteration:
+                flush_calls()
+            calls.append(part)
+        elif isinstance(part, TextPart):
+            flush_calls()
+            if part.text.strip("\n"):
+                text.append(part.text.strip("\n"))
+    flush_calls()
+    if text:
+        turns.append({"role": "assistant", "content": "\n\n".join(text)})
+    return turns
+
+
 _PART_TYPES: dict[str, type] = {"text": TextPart, "tool": ToolCard, "notice": Notice}
 _PART_NAMES = {cls: name for name, cls in _PART_TYPES.items()}
 
 
 def _message_to_dict(message: Message) -> dict[str, Any]:
     data = asdict(message)
+    if message.metrics == Metrics():
+        data["metrics"] = None  # nothing measured: the same as no metrics (the store keeps it so)
     data["parts"] = [{"type": _PART_NAMES[type(p)], **asdict(p)} for p in message.parts]
     return data
 

@@ -26,7 +26,7 @@ from ..config import ModelEntry
 from ..protocol.props import EngineProps
 from .grammar import tool_call_grammar
 from .parsing import ParserEvent, ToolCallStreamParser
-from .prompts import assistant_message, raw_call_text, tool_result_message, with_tool_prompt
+from .prompts import assistant_message, raw_call_text, text_tool_turns, tool_result_message, with_tool_prompt
 from .registry import Tool, ToolResult, execute
 
 class ModelAccess(Protocol):
@@ -241,7 +241,10 @@ class ToolLoop:
                     self._warned_unconstrained = True
                     yield LoopNotice("unconstrained", "this engine cannot constrain output with a grammar: the call "
                                      f"is asked for (tool_choice {choice}) but not enforced")
-            request = with_tool_prompt(history, self.openai_tools) if mode == "fallback" else history
+            # Without `tools` in the request, earlier native calls go as text: every template renders that.
+            request = history if send_tools else text_tool_turns(history)
+            if mode == "fallback":
+                request = with_tool_prompt(request, self.openai_tools)
             request = await fit_to_context(request, self.budget, client.count_prompt_tokens)
             step.mode, step.tools_sent, step.request_messages = mode, send_tools, [dict(m) for m in request]
             step.tool_choice, step.constrained = choice, "grammar" in params

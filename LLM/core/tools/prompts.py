@@ -50,5 +50,36 @@ def tool_result_message(call: ToolCall, output: str, native: bool) -> dict[str, 
 
 def raw_call_text(call: ToolCall) -> str:
     """A fallback call as the model wrote it, for the assistant turn in history."""
-    body = json.dumps({"name": call.name, "arguments": call.arguments}, ensure_ascii=False)
+    return _tagged_call(call.name, call.arguments)
+
+
+def _tagged_call(name: Any, arguments: Any) -> str:
+    body = json.dumps({"name": name, "arguments": arguments}, ensure_ascii=False)
     return f"<tool_call>\n{body}\n</tool_call>"
+
+
+def text_tool_turns(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A history's native tool turns in the text form (``<tool_call>`` / ``<tool_response>``), for requests
+    that send no tools: any chat template renders it, and the model still sees what it called and got."""
+    if not any(m.get("tool_calls") or m.get("role") == "tool" for m in messages):
+        return messages
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        if message.get("role") == "tool":
+            out.append({"role": "user", "content": f"<tool_response>\n{message.get('content') or ''}\n</tool_response>"})
+        elif message.get("tool_calls"):
+            calls = [_call_text(c) for c in message["tool_calls"]]
+            out.append({"role": "assistant", "content": "\n".join(filter(None, [message.get("content") or "", *calls]))})
+        else:
+            out.append(message)
+    return out
+
+
+def _call_text(entry: dict[str, Any]) -> str:
+    function = entry.get("function") or {}
+    arguments = function.get("arguments")
+    try:
+        decoded = json.loads(arguments) if isinstance(arguments, str) else arguments
+    except ValueError:
+        decoded = arguments
+    return _tagged_call(function.get("name"), decoded)

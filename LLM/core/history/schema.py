@@ -1,0 +1,108 @@
+"""The history database's schema as numbered migrations (pure SQL; the store applies them).
+
+``PRAGMA user_version`` is the schema version. Each migration runs in one transaction with the
+version bump, so a crash mid-migration leaves the previous version intact. Never edit a
+migration that has shipped: add the next one.
+"""
+
+from __future__ import annotations
+
+# 1: conversations, the message tree, tool calls with their results.
+_V1 = """
+CREATE TABLE conversations (
+    key INTEGER PRIMARY KEY,              -- stable rowid for the search index
+    id TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'chat',    -- chat | tools: the page it belongs to
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    head TEXT,                            -- the message the active branch ends at
+    settings TEXT NOT NULL DEFAULT '{}',  -- JSON: system prompt, temperature, ...
+    always_allowed TEXT NOT NULL DEFAULT '[]',
+    deleted REAL                          -- set while a delete can still be undone
+);
+CREATE INDEX conversations_by_update ON conversations(deleted, updated);
+
+CREATE TABLE messages (
+    key INTEGER PRIMARY KEY,
+    conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    id TEXT NOT NULL,
+    parent_id TEXT,
+    seq INTEGER NOT NULL,                 -- creation order within the conversation
+    role TEXT NOT NULL,
+    content TEXT NOT NULL,                -- the visible text (what search finds)
+    layout TEXT NOT NULL,                 -- JSON: text parts and notices in order, tool calls by position
+    reasoning TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL,
+    complete INTEGER NOT NULL,            -- 0 while an answer is being written (saved about once a second)
+    error TEXT,
+    stop_reason TEXT,
+    iteration INTEGER NOT NULL DEFAULT 0,
+    model_id TEXT,
+    adapter TEXT,
+    backend TEXT,
+    params TEXT,                          -- JSON: the generation parameters of the request
+    ttft_ms REAL,
+    tokens_per_second REAL,
+    prompt_tokens INTEGER,
+    completion_tokens INTEGER,
+    duration_ms REAL,
+    chunks INTEGER NOT NULL DEFAULT 0,
+    finish_reason TEXT,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    UNIQUE (conversation_id, id)
+);
+
+CREATE TABLE tool_calls (                 -- one row per call, with its result once it has one
+    conversation_id TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    position INTEGER NOT NULL,            -- order within the message
+    call_id TEXT,
+    iteration INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    arguments TEXT NOT NULL,              -- JSON object
+    source TEXT NOT NULL,                 -- native | fallback
+    ok INTEGER,                           -- NULL while it runs
+    output TEXT NOT NULL DEFAULT '',
+    error TEXT,
+    duration_ms REAL,
+    PRIMARY KEY (conversation_id, message_id, position),
+    FOREIGN KEY (conversation_id, message_id) REFERENCES messages(conversation_id, id) ON DELETE CASCADE
+);
+"""
+
+# 2: full-text search over titles and message text, kept current by triggers; existing rows are indexed.
+_V2 = """
+CREATE VIRTUAL TABLE message_search USING fts5(
+    content, content='messages', content_rowid='key', tokenize='unicode61 remove_diacritics 2');
+CREATE VIRTUAL TABLE title_search USING fts5(
+    title, content='conversations', content_rowid='key', tokenize='unicode61 remove_diacritics 2');
+
+CREATE TRIGGER message_search_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO message_search(rowid, content) VALUES (new.key, new.content);
+END;
+CREATE TRIGGER message_search_delete AFTER DELETE ON messages BEGIN
+    INSERT INTO message_search(message_search, rowid, content) VALUES ('delete', old.key, old.content);
+END;
+CREATE TRIGGER message_search_update AFTER UPDATE OF content ON messages BEGIN
+    INSERT INTO message_search(message_search, rowid, content) VALUES ('delete', old.key, old.content);
+    INSERT INTO message_search(rowid, content) VALUES (new.key, new.content);
+END;
+CREATE TRIGGER title_search_insert AFTER INSERT ON conversations BEGIN
+    INSERT INTO title_search(rowid, title) VALUES (new.key, new.title);
+END;
+CREATE TRIGGER title_search_delete AFTER DELETE ON conversations BEGIN
+    INSERT INTO title_search(title_search, rowid, title) VALUES ('delete', old.key, old.title);
+END;
+CREATE TRIGGER title_search_update AFTER UPDATE OF title ON conversations BEGIN
+    INSERT INTO title_search(title_search, rowid, title) VALUES ('delete', old.key, old.title);
+    INSERT INTO title_search(rowid, title) VALUES (new.key, new.title);
+END;
+
+INSERT INTO message_search(message_search) VALUES ('rebuild');
+INSERT INTO title_search(title_search) VALUES ('rebuild');
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)  # MIGRATIONS[n - 1] takes the schema from version n - 1 to n
+SCHEMA_VERSION = len(MIGRATIONS)

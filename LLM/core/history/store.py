@@ -1,0 +1,372 @@
+"""The conversation store: SQLite in WAL mode, one row per message of the tree, tool calls as rows.
+
+Every write is one short transaction, so a killed process (even ``kill -9``) leaves the file as of
+its last commit. The file is checked before anything is written to it: a damaged file or one from a
+newer version raises a typed error and is left exactly as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ..chat.conversation import (
+    FINAL_STATUSES,
+    Conversation,
+    GenerationSettings,
+    Message,
+    Notice,
+    TextPart,
+    ToolCard,
+)
+from ..chat.metrics import Metrics
+from ..errors import (
+    ConversationNotFoundError,
+    HistoryDamagedError,
+    HistoryError,
+    HistoryVersionError,
+)
+from .paths import default_history_path
+from .schema import MIGRATIONS, SCHEMA_VERSION
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+# Shown instead of "writing…" for an answer whose process ended before it was finished.
+INTERRUPTED = "interrupted: the app closed while it was being written"
+_METRIC_COLUMNS = ("ttft_ms", "tokens_per_second", "prompt_tokens", "completion_tokens", "duration_ms", "chunks",
+                   "finish_reason")
+_METRIC_FIELDS = ("time_to_first_token_ms", "tokens_per_second", "prompt_tokens", "completion_tokens",
+                  "duration_ms", "chunks", "finish_reason")
+
+
+@dataclass(frozen=True)
+class ConversationSummary:
+    """One line of the conversation list."""
+
+    id: str
+    title: str
+    kind: str
+    created: float
+    updated: float
+    messages: int
+    snippet: str | None = None  # search: the matching text, the match in [brackets]
+
+
+class HistoryStore:
+    """Conversations in one SQLite file. Use from one thread (the window's or the CLI's loop)."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else default_history_path()
+        self._db = _open_checked(self.path)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "HistoryStore":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise HistoryError(f"{self.path}: {exc}") from exc
+
+    # ----- writing -----
+    def save_message(self, conversation: Conversation, message: Message) -> None:
+        """Insert or update one message (and its tool calls) plus the conversation's title, head and time.
+
+        An answer still being written is saved as incomplete; it is saved again as it grows."""
+        conversation.updated = time.time()
+        with self._transaction() as db:
+            self._put_conversation(db, conversation)
+            self._put_message(db, conversation.id, message)
+
+    def save_conversation(self, conversation: Conversation, *, touch: bool = False) -> None:
+        """The conversation's own fields (title, head, settings); ``touch`` moves it to the top of the list."""
+        if touch:
+            conversation.updated = time.time()
+        with self._transaction() as db:
+            self._put_conversation(db, conversation)
+
+    def save_all(self, conversation: Conversation) -> None:
+        """The whole tree in one transaction (imports)."""
+        with self._transaction() as db:
+            self._put_conversation(db, conversation)
+            for message in conversation.nodes.values():
+                self._put_message(db, conversation.id, message)
+
+    def _put_conversation(self, db: sqlite3.Connection, c: Conversation) -> None:
+        db.execute(
+            """INSERT INTO conversations (id, title, kind, created, updated, head, settings, always_allowed)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT(id) DO UPDATE SET title = excluded.title, kind = excluded.kind,
+                 updated = excluded.updated, head = excluded.head, settings = excluded.settings,
+                 always_allowed = excluded.always_allowed""",
+            (c.id, c.title, c.kind, c.created, c.updated, c.head, json.dumps(asdict(c.settings)),
+             json.dumps(sorted(c.always_allowed))),
+        )
+
+    def _put_message(self, db: sqlite3.Connection, conversation_id: str, m: Message) -> None:
+        layout: list[dict[str, Any]] = []
+        cards: list[ToolCard] = []
+        for part in m.parts:
+            if isinstance(part, ToolCard):
+                layout.append({"type": "tool", "position": len(cards)})
+                cards.append(part)
+            elif isinstance(part, TextPart):
+                layout.append({"type": "text", "text": part.text})
+            else:
+                layout.append({"type": "notice", "kind": part.kind, "message": part.message})
+        metrics = asdict(m.metrics) if m.metrics is not None else {}
+        values = {
+            "conversation_id": conversation_id, "id": m.id, "parent_id": m.parent_id, "role": m.role,
+            "content": m.content, "layout": json.dumps(layout, ensure_ascii=False), "reasoning": m.reasoning,
+            "status": m.status, "complete": int(m.status in FINAL_STATUSES), "error": m.error,
+            "stop_reason": m.stop_reason, "iteration": m.iteration, "model_id": m.model_id, "adapter": m.adapter,
+            "backend": m.backend, "params": json.dumps(m.params) if m.params is not None else None,
+            "created": m.created, "updated": time.time(),
+            **{column: metrics.get(name) for column, name in zip(_METRIC_COLUMNS, _METRIC_FIELDS)},
+        }
+        values["chunks"] = values["chunks"] or 0
+        columns = ", ".join(values)
+        updates = ", ".join(f"{k} = excluded.{k}" for k in values if k not in ("conversation_id", "id", "created"))
+        db.execute(
+            f"""INSERT INTO messages ({columns}, seq)
+                VALUES ({", ".join("?" * len(values))},
+                        (SELECT coalesce(max(seq), 0) + 1 FROM messages WHERE conversation_id = ?))
+                ON CONFLICT(conversation_id, id) DO UPDATE SET {updates}""",
+            (*values.values(), conversation_id),
+        )
+        db.execute("DELETE FROM tool_calls WHERE conversation_id = ? AND message_id = ?", (conversation_id, m.id))
+        db.executemany(
+            """INSERT INTO tool_calls (conversation_id, message_id, position, call_id, iteration, name, arguments,
+                                       source, ok, output, error, duration_ms)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [(conversation_id, m.id, i, c.call_id, c.iteration, c.name, json.dumps(c.arguments, ensure_ascii=False),
+              c.source, None if c.ok is None else int(c.ok), c.output, c.error, c.duration_ms)
+             for i, c in enumerate(cards)],
+        )
+
+    def rename(self, conversation_id: str, title: str) -> None:
+        title = title.strip()
+        if not title:
+            raise HistoryError("a conversation's title cannot be empty")
+        with self._transaction() as db:
+            found = db.execute("UPDATE conversations SET title = ? WHERE id = ?", (title, conversation_id)).rowcount
+        if not found:
+            raise ConversationNotFoundError(conversation_id)
+
+    def delete(self, conversation_id: str) -> None:
+        """Hide a conversation; ``restore`` brings it back until ``purge`` (the next start) removes it."""
+        self._set_deleted(conversation_id, time.time())
+
+    def restore(self, conversation_id: str) -> None:
+        self._set_deleted(conversation_id, None)
+
+    def _set_deleted(self, conversation_id: str, when: float | None) -> None:
+        with self._transaction() as db:
+            found = db.execute("UPDATE conversations SET deleted = ? WHERE id = ?", (when, conversation_id)).rowcount
+        if not found:
+            raise ConversationNotFoundError(conversation_id)
+
+    def purge(self, conversation_id: str | None = None) -> int:
+        """Remove for good: one conversation, or (no id) every deleted one. Returns how many went."""
+        with self._transaction() as db:
+            if conversation_id is None:
+                return db.execute("DELETE FROM conversations WHERE deleted IS NOT NULL").rowcount
+            return db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,)).rowcount
+
+    # ----- reading -----
+    def resolve(self, id_or_prefix: str) -> str:
+        """A full conversation id from an id or a unique prefix of one (as `git` takes short hashes)."""
+        prefix = id_or_prefix.strip()
+        rows = self._query("SELECT id FROM conversations WHERE deleted IS NULL AND substr(id, 1, ?) = ? LIMIT 2",
+                           (len(prefix), prefix)) if prefix else []
+        if len(rows) == 1:
+            return rows[0][0]
+        raise ConversationNotFoundError(id_or_prefix, " (the prefix matches several)" if rows else
+                                        " (`llmctl history list` shows the ids)")
+
+    def exists(self, conversation_id: str) -> bool:
+        return bool(self._query("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)))
+
+    def load(self, id_or_prefix: str) -> Conversation:
+        conversation_id = self.resolve(id_or_prefix)
+        row = self._query("SELECT title, kind, created, updated, head, settings, always_allowed FROM conversations "
+                          "WHERE id = ?", (conversation_id,))[0]
+        conversation = Conversation(row[0], row[1])
+        conversation.id = conversation_id
+        conversation.created, conversation.updated, conversation.head = row[2], row[3], row[4]
+        conversation.settings = GenerationSettings(**json.loads(row[5]))
+        conversation.always_allowed = set(json.loads(row[6]))
+        cards: dict[str, dict[int, ToolCard]] = {}
+        for r in self._query("SELECT message_id, position, iteration, name, arguments, source, call_id, ok, output, "
+                             "error, duration_ms FROM tool_calls WHERE conversation_id = ?", (conversation_id,)):
+            ok = None if r[7] is None else bool(r[7])
+            cards.setdefault(r[0], {})[r[1]] = ToolCard(r[2], r[3], json.loads(r[4]), r[5], r[6], ok, r[8], r[9], r[10])
+        columns = ("id", "parent_id", "role", "layout", "reasoning", "status", "complete", "error", "stop_reason",
+                   "iteration", "model_id", "adapter", "backend", "params", "created") + _METRIC_COLUMNS
+        for r in self._query(f"SELECT {', '.join(columns)} FROM messages WHERE conversation_id = ? ORDER BY seq",
+                             (conversation_id,)):
+            row_map = dict(zip(columns, r))
+            conversation.nodes[row_map["id"]] = _message(row_map, cards.get(row_map["id"], {}))
+        if conversation.head not in conversation.nodes:  # a head saved before its message: show the newest path
+            conversation.head = next(reversed(conversation.nodes), None)
+        return conversation
+
+    def list(self, search: str | None = None, limit: int | None = None) -> list[ConversationSummary]:
+        """Conversations newest first; with ``search``, those whose title or any message matches every word."""
+        query = fts_query(search or "")
+        count = "(SELECT count(*) FROM messages m WHERE m.conversation_id = c.id)"
+        limit_sql = f" LIMIT {int(limit)}" if limit else ""
+        if not query:
+            rows = self._query(f"SELECT c.id, c.title, c.kind, c.created, c.updated, {count}, NULL FROM conversations c "
+                               f"WHERE c.deleted IS NULL ORDER BY c.updated DESC{limit_sql}")
+        else:
+            rows = self._query(
+                f"""WITH hits AS (
+                        SELECT m.conversation_id AS cid, snippet(message_search, 0, '[', ']', '…', 10) AS snip,
+                               bm25(message_search) AS rank
+                        FROM message_search JOIN messages m ON m.key = message_search.rowid
+                        WHERE message_search MATCH :q
+                        UNION ALL
+                        SELECT c.id, NULL, -1e9 FROM title_search JOIN conversations c ON c.key = title_search.rowid
+                        WHERE title_search MATCH :q),
+                    best AS (SELECT cid, min(rank) AS rank,
+                                    (SELECT snip FROM hits h2 WHERE h2.cid = hits.cid AND snip IS NOT NULL
+                                     ORDER BY rank LIMIT 1) AS snip
+                             FROM hits GROUP BY cid)
+                    SELECT c.id, c.title, c.kind, c.created, c.updated, {count}, best.snip
+                    FROM best JOIN conversations c ON c.id = best.cid
+                    WHERE c.deleted IS NULL ORDER BY c.updated DESC{limit_sql}""",
+                {"q": query})
+        return [ConversationSummary(*row) for row in rows]
+
+    def _query(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self._db.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise HistoryError(f"{self.path}: {exc}") from exc
+
+
+def fts_query(text: str) -> str:
+    """User words as an FTS5 query: every word must occur, each as a prefix (search as you type)."""
+    words = re.findall(r"\w+", text)
+    return " ".join(f'"{word}"*' for word in words)
+
+
+def _message(row: dict[str, Any], cards: dict[int, ToolCard]) -> Message:
+    parts: list[Any] = []
+    for item in json.loads(row["layout"]):
+        if item["type"] == "tool":
+            parts.append(cards[item["position"]])
+        elif item["type"] == "text":
+            parts.append(TextPart(item["text"]))
+        else:
+            parts.append(Notice(item["kind"], item["message"]))
+    status, stop_reason = row["status"], row["stop_reason"]
+    if not row["complete"]:  # its writer is gone: what was saved is what there is
+        status, stop_reason = "stopped", INTERRUPTED
+    metrics = None
+    if row["finish_reason"] is not None or row["chunks"] or row["ttft_ms"] is not None:
+        metrics = Metrics(**{name: row[column] for column, name in zip(_METRIC_COLUMNS, _METRIC_FIELDS)})
+    return Message(
+        row["role"], parts, row["reasoning"], status, row["error"], stop_reason, metrics, row["model_id"],
+        row["iteration"], row["id"], row["parent_id"], row["adapter"], row["backend"],
+        json.loads(row["params"]) if row["params"] else None, row["created"],
+    )
+
+
+# ----- opening: check first, write after -----
+def _open_checked(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    existed = path.exists() and path.stat().st_size > 0
+    if existed:
+        with path.open("rb") as f:
+            if f.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+                raise HistoryDamagedError(_damaged(path, "it is not an SQLite database"))
+    try:
+        db = sqlite3.connect(path, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise HistoryError(f"cannot open the history {path}: {exc}") from exc
+    try:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise HistoryVersionError(
+                f"the history {path} was written by a newer version of the workbench (schema {version}; this "
+                f"version knows up to {SCHEMA_VERSION}). Update the workbench, or point LLM_DATA_DIR elsewhere; "
+                "the file was not changed.")
+        if existed:
+            check = db.execute("PRAGMA quick_check").fetchall()
+            if check != [("ok",)]:
+                raise HistoryDamagedError(_damaged(path, "; ".join(str(r[0]) for r in check[:3])))
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: a crash keeps every commit; no fsync per message
+        db.execute("PRAGMA foreign_keys = ON")
+        if version < SCHEMA_VERSION:
+            if version > 0:
+                _backup(db, path, version)
+            _migrate(db, version)
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        raise HistoryDamagedError(_damaged(path, str(exc))) from exc
+    except HistoryError:
+        db.close()
+        raise
+    return db
+
+
+def _damaged(path: Path, why: str) -> str:
+    return (f"the history {path} is damaged ({why}). It was left as it is: move it aside (or restore a backup) "
+            "and start again to get a new, empty history.")
+
+
+def _backup(db: sqlite3.Connection, path: Path, version: int) -> None:
+    """A copy of the file before migrating it, next to it (history.sqlite3.v1.bak)."""
+    target = path.with_name(f"{path.name}.v{version}.bak")
+    if not target.exists():
+        with sqlite3.connect(target) as copy:
+            db.backup(copy)
+        copy.close()
+
+
+def _migrate(db: sqlite3.Connection, version: int) -> None:
+    for number in range(version + 1, SCHEMA_VERSION + 1):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(MIGRATIONS[number - 1]):
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {number}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+
+def _statements(script: str) -> list[str]:
+    """A migration script split into statements (triggers keep their inner semicolons)."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        if line.lstrip().startswith("--") and not current.strip():
+            continue
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    return [s for s in statements if s.strip(" ;\n")]
