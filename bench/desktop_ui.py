@@ -161,7 +161,8 @@ def main() -> None:
         config.write_text(f'models:\n  fake:\n    backend: openai\n    server_url: "{server.url}/v1"\n'
                           "    model_name: fake-model\n    default_params:\n      max_new_tokens: 100000\n")
         window = build_main_window(config, manager_options={"logs_dir": Path(tmp), "state_dir": Path(tmp)},
-                                   workspace=Path(tmp), tools_dir=Path(tmp) / "tools")
+                                   workspace=Path(tmp), tools_dir=Path(tmp) / "tools",
+                                   history_path=Path(tmp) / "history.sqlite3")
         window.resize(1180, 780)
         window.show()
 

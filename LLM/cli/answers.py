@@ -14,12 +14,16 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..core import (
+    Conversation,
     Done,
     GenerationCancelled,
+    GenerationSettings,
     InferenceConfig,
     LLMError,
     LoopFinished,
     LoopNotice,
+    Message,
+    MetricsMeter,
     ReasoningDelta,
     Runtime,
     StepFinished,
@@ -28,12 +32,14 @@ from ..core import (
     ToolCallEvent,
     ToolEnabledInferenceConfig,
     ToolResultEvent,
+    Usage,
     absorb_user_stop,
     ainfer,
     stop_generation,
     stream_inference,
     stream_tool_inference,
 )
+from .history import ChatLog, format_message
 
 T = TypeVar("T")
 
@@ -160,32 +166,63 @@ async def _stream_answer(runtime: Runtime, cfg: InferenceConfig) -> tuple[str, s
 
 
 async def _print_answer(runtime: Runtime, cfg: InferenceConfig, text: list[str]) -> None:
-    in_reasoning = False
+    printer = AnswerPrinter()
     async with aclosing(stream_inference(cfg, runtime)) as events:
         async for event in events:
-            if isinstance(event, ReasoningDelta):
-                if not in_reasoning:
-                    sys.stdout.write("[thinking] ")
-                    in_reasoning = True
-                sys.stdout.write(event.text)
-            elif isinstance(event, TextDelta):
-                if in_reasoning:
-                    sys.stdout.write("\n[/thinking]\n")
-                    in_reasoning = False
+            printer.show(event)
+            if isinstance(event, TextDelta):
                 text.append(event.text)
-                sys.stdout.write(event.text)
-            elif isinstance(event, Done) and event.finish_reason in ("length", "stop_sequence"):
-                sys.stdout.write(f"\n[{event.finish_reason}]")
-            sys.stdout.flush()
+
+
+class AnswerPrinter:
+    """A streamed answer on the terminal: reasoning between [thinking] markers, the text, and why it
+    ended early ([length], [stop_sequence])."""
+
+    def __init__(self) -> None:
+        self.in_reasoning = False
+
+    def show(self, event: object) -> None:
+        if isinstance(event, ReasoningDelta):
+            if not self.in_reasoning:
+                sys.stdout.write("[thinking] ")
+                self.in_reasoning = True
+            sys.stdout.write(event.text)
+        elif isinstance(event, TextDelta):
+            if self.in_reasoning:
+                sys.stdout.write("\n[/thinking]\n")
+                self.in_reasoning = False
+            sys.stdout.write(event.text)
+        elif isinstance(event, Done) and event.finish_reason in ("length", "stop_sequence"):
+            sys.stdout.write(f"\n[{event.finish_reason}]")
+        sys.stdout.flush()
+
+
+# Generation flags -> the request fields they set, as an answer's ``params`` records them (as the window does).
+_RECORDED_FLAGS = {"system": "system_prompt", "max_new_tokens": "max_new_tokens", "temperature": "temperature",
+                   "top_p": "top_p", "stop": "stop", "seed": "seed"}
+RECAP_MESSAGES = 2  # chat --resume shows the last exchange
 
 
 async def cmd_chat(runtime: Runtime, args: argparse.Namespace) -> int:
     entry = runtime.entry(args.model)
-    print(f"Chatting with {entry.label} ({entry.backend}). Starting its server if needed...", flush=True)
-    await runtime.client_for(args.model)
-    print("Ready. Type a message; Ctrl-C stops an answer, Ctrl-D or /exit quits, /reset clears history.")
-    history: list[dict[str, str]] = []
+    log = ChatLog.open(args.resume)  # before any server starts: a bad --resume fails fast
+    try:
+        taken = _take_saved_settings(args, log.conversation) if args.resume else []
+        log.conversation.settings = _settings(args)  # saved with the chat (the Markdown export shows the system prompt)
+        print(f"Chatting with {entry.label} ({entry.backend}). Starting its server if needed...", flush=True)
+        await runtime.client_for(args.model)
+        if args.resume:
+            _recap(log.conversation, taken)
+        print("Ready. Type a message; Ctrl-C stops an answer, Ctrl-D or /exit quits, /reset starts a new chat.")
+        _announce(log)
+        return await _chat_loop(runtime, args, log)
+    finally:
+        log.close()
+
+
+async def _chat_loop(runtime: Runtime, args: argparse.Namespace, log: ChatLog) -> int:
     loop = asyncio.get_running_loop()
+    backend = runtime.entry(args.model).backend
     while True:
         try:
             line = await loop.run_in_executor(None, _read_line, "you> ")
@@ -197,23 +234,100 @@ async def cmd_chat(runtime: Runtime, args: argparse.Namespace) -> int:
         if line.strip() in ("/exit", "/quit"):
             return 0
         if line.strip() == "/reset":
-            history.clear()
-            print("(history cleared)")
+            log.start_new()
+            log.conversation.settings = _settings(args)
+            print("(new chat; the last one stays saved)" if log.saving else "(history cleared)")
+            _announce(log)
             continue
         if not line.strip():
             continue
-        history.append({"role": "user", "content": line})
+        conversation = log.conversation
+        log.save(conversation.add_user(line))
+        answer = conversation.add_assistant(args.model)
+        answer.backend = backend
+        answer.params = {name: getattr(args, flag) for flag, name in _RECORDED_FLAGS.items()
+                         if getattr(args, flag) is not None}
+        log.save(answer)
         sys.stdout.write("assistant> ")
-        try:
-            answer, finish_reason = await _ctrl_c_stops(_stream_answer(runtime, _request(args, messages=list(history))))
-        except LLMError as exc:
-            print(f"\nerror: {exc}", file=sys.stderr)
-            history.pop()
-            continue
-        if finish_reason == "cancelled":
-            history.pop()  # a stopped exchange is not part of the conversation
-        else:
-            history.append({"role": "assistant", "content": answer})
+        await _ctrl_c_stops(_answer_into(runtime, args, answer, log))
+
+
+async def _answer_into(runtime: Runtime, args: argparse.Namespace, answer: Message, log: ChatLog) -> None:
+    """Stream one answer to the terminal and into ``answer``, saved as it grows.
+
+    The user's stop (Ctrl-C) keeps the partial text, marked stopped; an error marks it failed (the
+    next request's history leaves a failed exchange out)."""
+    meter = MetricsMeter()
+    printer = AnswerPrinter()
+    finish_reason = "stop"
+    try:
+        cfg = _request(args, messages=log.conversation.history(upto=answer))
+        async with aclosing(stream_inference(cfg, runtime)) as events:
+            async for event in events:
+                printer.show(event)
+                if isinstance(event, (ReasoningDelta, TextDelta)):
+                    meter.delta()
+                    if isinstance(event, ReasoningDelta):
+                        answer.reasoning += event.text
+                    else:
+                        answer.append_text(event.text)
+                    answer.status = "streaming"
+                    log.changed(answer)
+                elif isinstance(event, Usage):
+                    meter.usage(event.prompt_tokens, event.completion_tokens,
+                                tokens_per_second=event.tokens_per_second)
+                elif isinstance(event, Done):
+                    finish_reason = event.finish_reason
+        answer.status = "done"
+    except asyncio.CancelledError as exc:
+        if not absorb_user_stop(exc):
+            raise
+        sys.stdout.write("\n[cancelled]")
+        answer.status, finish_reason = "stopped", "cancelled"
+    except LLMError as exc:
+        print(f"\nerror: {exc}", file=sys.stderr)
+        answer.status, answer.error, finish_reason = "failed", str(exc), "error"
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+    answer.metrics = meter.snapshot(finish_reason)
+    log.save(answer)
+
+
+def _settings(args: argparse.Namespace) -> GenerationSettings:
+    return GenerationSettings(system_prompt=args.system, temperature=args.temperature, top_p=args.top_p,
+                              max_new_tokens=args.max_new_tokens, stop=list(args.stop or []))
+
+
+def _take_saved_settings(args: argparse.Namespace, conversation: Conversation) -> list[str]:
+    """A resumed chat keeps its system prompt and sampling settings; a flag given now wins.
+    Returns what was taken from the saved chat, for the user to see."""
+    saved = conversation.settings
+    taken = []
+    for flag, value, label in (("system", saved.system_prompt, "system prompt"),
+                               ("temperature", saved.temperature, "temperature"), ("top_p", saved.top_p, "top-p"),
+                               ("max_new_tokens", saved.max_new_tokens, "max tokens"),
+                               ("stop", saved.stop or None, "stop sequences")):
+        if getattr(args, flag) is None and value is not None:
+            setattr(args, flag, value)
+            taken.append(label)
+    return taken
+
+
+def _recap(conversation: Conversation, settings_taken: list[str]) -> None:
+    """What a resumed chat was about: its title and its last exchange."""
+    path = conversation.messages
+    shown = path[-RECAP_MESSAGES:]
+    last = f", the last {len(shown)} below" if len(path) > len(shown) else ""
+    print(f"Resuming \"{conversation.title}\" ({len(path)} message{'' if len(path) == 1 else 's'}{last}):")
+    for message in shown:
+        print(format_message(message))
+    if settings_taken:
+        print(f"(from the saved chat: {', '.join(settings_taken)}; a flag given now overrides one)")
+
+
+def _announce(log: ChatLog) -> None:
+    if log.saving:
+        print(f"Saving as {log.short_id} (llmctl chat --resume {log.short_id})")
 
 
 def _read_line(prompt: str) -> str | None:

@@ -9,6 +9,7 @@ import sys
 from ..core import LLMError, Runtime
 from .answers import cmd_chat, cmd_run
 from .engine import add_engine_parser, cmd_engine
+from .history import add_history_parser, cmd_history
 from .servers import cmd_models, cmd_probe, cmd_servers
 
 
@@ -33,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     chat = sub.add_parser("chat", help="interactive chat (Ctrl-C stops an answer, Ctrl-D quits)")
     chat.add_argument("-m", "--model", required=True)
+    chat.add_argument("--resume", metavar="ID",
+                      help="continue a saved conversation (an id or a unique prefix, see `llmctl history list`)")
     _generation_flags(chat)
 
     probe = sub.add_parser("probe", help="check that a model's server answers")
@@ -51,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("-f", "--follow", action="store_true")
     logs.add_argument("-n", "--lines", type=int, default=40)
     add_engine_parser(sub)
+    add_history_parser(sub)
     return parser
 
 
@@ -84,6 +88,8 @@ async def _main(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "history":  # the store only: works without a model config and starts nothing
+            return cmd_history(args)
         return asyncio.run(_main(args))
     except LLMError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 import qasync
 
-from LLM.core import LLMError, Runtime, ServerManager, load_backends, resolve_config_path
+from LLM.core import HistoryError, HistoryStore, LLMError, Runtime, ServerManager, load_backends, resolve_config_path
 
 from .context import AppContext
 from .interaction import Interaction, QtInteraction
@@ -47,18 +47,36 @@ def build_main_window(
     initial_model: str | None = None,
     workspace: Path | None = None,
     tools_dir: Path | None = None,
+    history_path: Path | None = None,
 ) -> MainWindow:
     """The main window and everything it needs. The caller provides the QApplication and has set a
     qasync event loop as the asyncio loop; the selected model's server starts once that loop runs.
 
     Keyword-only seams for tests: ``runtime`` (a prebuilt one), ``manager_options`` (e.g. a
-    ``launcher`` or ``logs_dir`` for ServerManager), ``interaction`` (answers dialogs).
+    ``launcher`` or ``logs_dir`` for ServerManager), ``interaction`` (answers dialogs), ``history_path``
+    (the conversation store; default: history.sqlite3 in the data dir, $LLM_DATA_DIR).
     """
     path = resolve_config_path(config_path)
     if runtime is None:
         runtime = build_runtime(path, manager_options=manager_options, workspace=workspace, tools_dir=tools_dir)
-    ctx = AppContext(runtime=runtime, config_path=path, interaction=interaction or QtInteraction())
+    history, problem = open_history(history_path)
+    ctx = AppContext(runtime=runtime, config_path=path, interaction=interaction or QtInteraction(),
+                     history=history, history_problem=problem)
     return MainWindow(ctx, initial_model=initial_model)
+
+
+def open_history(path: Path | None) -> tuple[HistoryStore | None, str | None]:
+    """The store, with last session's deleted chats removed for good; or why chats are not saved."""
+    try:
+        store = HistoryStore(path)
+    except HistoryError as exc:
+        return None, f"Chats are not being saved: {exc}"
+    try:
+        store.purge()
+    except HistoryError as exc:
+        store.close()
+        return None, f"Chats are not being saved: {exc}"
+    return store, None
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from LLM.core import Runtime
+from LLM.core import HistoryStore, Runtime
 
 from .interaction import Interaction
 
@@ -60,6 +60,8 @@ class AppContext:
     config_path: Path
     interaction: Interaction
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
+    history: HistoryStore | None = None  # None when the store cannot be opened: chats work, unsaved
+    history_problem: str | None = None  # why there is no store, shown in the sidebar
 
     @property
     def config(self):

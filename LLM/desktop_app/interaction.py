@@ -10,7 +10,7 @@ from typing import Protocol
 
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QAbstractButton, QMessageBox, QWidget
+from PySide6.QtWidgets import QAbstractButton, QDialog, QFileDialog, QInputDialog, QMessageBox, QWidget
 
 from LLM.core import Tool, ToolCall
 
@@ -35,6 +35,13 @@ class Interaction(Protocol):
     async def confirm_unload(self, parent: QWidget | None, victim: str, starting: str) -> bool: ...
 
     def open_path(self, path: Path) -> None: ...
+
+    async def choose_save_path(self, parent: QWidget | None, title: str, suggested: str,
+                               file_filter: str) -> Path | None: ...
+
+    async def choose_open_path(self, parent: QWidget | None, title: str, file_filter: str) -> Path | None: ...
+
+    async def ask_text(self, parent: QWidget | None, title: str, label: str, text: str) -> str | None: ...
 
 
 class QtInteraction:
@@ -78,6 +85,49 @@ class QtInteraction:
 
     def open_path(self, path: Path) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+
+    async def choose_save_path(self, parent: QWidget | None, title: str, suggested: str,
+                               file_filter: str) -> Path | None:
+        dialog = QFileDialog(parent, title, str(Path.home() / suggested), file_filter)
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        return await _chosen_path(dialog)
+
+    async def choose_open_path(self, parent: QWidget | None, title: str, file_filter: str) -> Path | None:
+        dialog = QFileDialog(parent, title, str(Path.home()), file_filter)
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+        return await _chosen_path(dialog)
+
+    async def ask_text(self, parent: QWidget | None, title: str, label: str, text: str) -> str | None:
+        dialog = QInputDialog(parent)
+        dialog.setWindowTitle(title)
+        dialog.setLabelText(label)
+        dialog.setTextValue(text)
+        accepted = await _finished(dialog)
+        return dialog.textValue() if accepted else None
+
+
+async def _chosen_path(dialog: QFileDialog) -> Path | None:
+    accepted = await _finished(dialog)
+    files = dialog.selectedFiles()
+    return Path(files[0]) if accepted and files else None
+
+
+async def _finished(dialog: QDialog) -> bool:
+    """Open a dialog without a nested loop; True when it was accepted."""
+    result: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+    def finished(code: int) -> None:
+        if not result.done():
+            result.set_result(code == QDialog.DialogCode.Accepted.value)
+
+    dialog.finished.connect(finished)
+    dialog.open()
+    try:
+        return await result
+    finally:
+        dialog.finished.disconnect(finished)
+        dialog.close()
+        dialog.deleteLater()
 
 
 def _question(parent: QWidget | None, title: str, text: str, informative: str) -> QMessageBox:

@@ -5,19 +5,21 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from PySide6.QtCore import QSize
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QMainWindow, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from LLM.core import BackendsConfig, LLMError, load_backends
 
 from .config_watcher import ConfigWatcher
 from .context import AppContext
+from .history_controller import HistoryController
 from .interaction import SwitchDecision
 from .pages.chat_page import ChatPage
 from .pages.tool_chat_page import ToolChatPage
 from .qt_bridge import ServerEventBridge
 from .style import STYLESHEET
+from .widgets.conversation_list import ConversationSidebar
 from .widgets.model_selector import ModelSelector
 
 log = logging.getLogger(__name__)
@@ -49,8 +51,21 @@ class MainWindow(QMainWindow):
         header_layout.setContentsMargins(16, 10, 16, 10)
         header_layout.addWidget(self.selector)
         layout.addWidget(header)
-        layout.addWidget(self.tabs, 1)
+        self.sidebar = ConversationSidebar()
+        body = QSplitter(Qt.Orientation.Horizontal, objectName="bodySplitter")
+        body.addWidget(self.sidebar)
+        body.addWidget(self.tabs)
+        body.setStretchFactor(0, 0)
+        body.setStretchFactor(1, 1)
+        body.setSizes([240, 940])
+        body.setChildrenCollapsible(False)
+        layout.addWidget(body, 1)
         self.setCentralWidget(central)
+        self.history = HistoryController(
+            ctx, self.sidebar, self.pages(), self.current_page, self.tabs.setCurrentWidget,
+            lambda text: self.statusBar().showMessage(text, STATUS_MESSAGE_MS), self)
+        self.sidebar.new_chat_requested.connect(lambda: self.current_page().new_chat())
+        self.tabs.currentChanged.connect(lambda _index: self.history.refresh())
         self._build_menu()
 
         self.bridge = ServerEventBridge(ctx.servers, self)
@@ -76,17 +91,23 @@ class MainWindow(QMainWindow):
         self._report_config_problems(ctx.config)
 
     def sizeHint(self) -> QSize:
-        return QSize(1180, 780)
+        return QSize(1320, 800)
 
     def _build_menu(self) -> None:
         menu = self.menuBar().addMenu("&File")
+        spawn = self.history.spawn
         for text, shortcut, slot in (
             ("&New chat", QKeySequence.StandardKey.New, lambda: self.current_page().new_chat()),
+            ("Export chat as &Markdown…", QKeySequence("Ctrl+Shift+E"),
+             lambda: spawn(self.history.export(None, "md"), "export")),
+            ("Export chat as &JSON…", None, lambda: spawn(self.history.export(None, "json"), "export")),
+            ("&Import chat…", QKeySequence("Ctrl+Shift+I"), lambda: spawn(self.history.import_file(), "import")),
             ("&Reload llm_backends.yaml", QKeySequence("Ctrl+Shift+R"), self._on_config_file_changed),
             ("&Quit", QKeySequence.StandardKey.Quit, self.close),
         ):
             action = QAction(text, self)
-            action.setShortcut(shortcut)
+            if shortcut is not None:
+                action.setShortcut(shortcut)
             action.triggered.connect(slot)
             menu.addAction(action)
 
@@ -234,6 +255,8 @@ class MainWindow(QMainWindow):
             self.watcher.stop()
             await self.ctx.tasks.cancel_all()
             await self.ctx.runtime.aclose()  # stops servers per keep_alive (session servers only)
+            if self.ctx.history is not None:
+                self.ctx.history.close()  # after the pages saved their stopped answers
         except Exception:
             log.exception("error while shutting down")
         finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +10,22 @@ import pytest
 
 from LLM.core.config import BackendsConfig, parse_backends
 from LLM.tests.fakes.handle import FakeServerHandle
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """No test writes the user's conversation history: the store (and every llmctl or window a test
+    starts, which inherit the environment) uses a directory of this session."""
+    data = tmp_path_factory.mktemp("data")
+    previous = os.environ.get("LLM_DATA_DIR")
+    os.environ["LLM_DATA_DIR"] = str(data)
+    try:
+        yield data
+    finally:
+        if previous is None:
+            os.environ.pop("LLM_DATA_DIR", None)
+        else:
+            os.environ["LLM_DATA_DIR"] = previous
 
 
 @pytest.fixture

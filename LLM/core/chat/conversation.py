@@ -129,7 +129,7 @@ class Conversation:
         """The active path, oldest first."""
         path: list[Message] = []
         node_id = self.head
-        while node_id is not None:
+        while node_id is not None and node_id in self.nodes:  # (a parent never saved ends the path)
             message = self.nodes[node_id]
             path.append(message)
             node_id = message.parent_id

@@ -86,12 +86,16 @@ def estimate_tokens(message: dict[str, Any]) -> int:
 
 def trim_to_context(messages: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
     """Drop the oldest turns (never the system prompt or the last message) until the estimate fits."""
-    total = sum(estimate_tokens(m) for m in messages)
-    if total <= budget:
+    costs = [estimate_tokens(m) for m in messages]
+    if sum(costs) <= budget:
         return messages
     head, body = _split_head(messages)
+    head_cost = sum(costs[: len(head)])
+    kept_cost = [0] * (len(body) + 1)  # kept_cost[i]: the estimate of body[i:], one pass (long chats)
+    for i in range(len(body) - 1, -1, -1):
+        kept_cost[i] = kept_cost[i + 1] + costs[len(head) + i]
     for cut in _cut_points(body):
-        if sum(estimate_tokens(m) for m in body[cut:]) + sum(estimate_tokens(m) for m in head) <= budget:
+        if kept_cost[cut] + head_cost <= budget:
             return head + body[cut:]
     return head + body[-1:]
 

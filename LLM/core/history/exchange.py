@@ -77,6 +77,8 @@ def _conversation(raw: dict[str, Any], source: str) -> Conversation:
     for key, kind in (("id", str), ("title", str), ("messages", list)):
         if not isinstance(raw.get(key), kind):
             raise ImportFormatError(f"{source}: conversation.{key} must be a {kind.__name__}")
+    if not raw["id"].strip():
+        raise ImportFormatError(f"{source}: conversation.id must not be empty")
     if raw.get("kind", "chat") not in ("chat", "tools"):
         raise ImportFormatError(f"{source}: conversation.kind must be 'chat' or 'tools'")
     conversation = Conversation(raw["title"], raw.get("kind", "chat"))
@@ -85,7 +87,10 @@ def _conversation(raw: dict[str, Any], source: str) -> Conversation:
         if isinstance(raw.get(key), (int, float)):
             setattr(conversation, key, float(raw[key]))
     conversation.settings = _validate(_SETTINGS, raw.get("settings", {}), "conversation.settings", source)
-    conversation.always_allowed = {str(name) for name in raw.get("always_allowed", [])}
+    always_allowed = raw.get("always_allowed", [])
+    if not isinstance(always_allowed, list):
+        raise ImportFormatError(f"{source}: conversation.always_allowed must be a list")
+    conversation.always_allowed = {str(name) for name in always_allowed}
     for index, item in enumerate(raw["messages"]):
         where = f"conversation.messages[{index}]"
         if not isinstance(item, dict):
@@ -94,7 +99,10 @@ def _conversation(raw: dict[str, Any], source: str) -> Conversation:
         message: Message = _validate(_MESSAGE, fields, where, source)
         if message.id in conversation.nodes:
             raise ImportFormatError(f"{source}: {where}.id {message.id!r} is used twice")
-        for n, part in enumerate(item.get("parts", [])):
+        parts = item.get("parts", [])
+        if not isinstance(parts, list):
+            raise ImportFormatError(f"{source}: {where}.parts must be a list")
+        for n, part in enumerate(parts):
             kind = part.get("type") if isinstance(part, dict) else None
             if kind not in _PARTS:
                 raise ImportFormatError(f"{source}: {where}.parts[{n}].type must be one of {', '.join(_PARTS)}")

@@ -37,6 +37,9 @@ from .paths import default_history_path
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 SQLITE_HEADER = b"SQLite format 3\x00"
+# How long a write waits for another process's write (the window and llmctl share the file). Our
+# transactions last milliseconds; a lock held longer than this fails the save, which is retried later.
+LOCK_WAIT_S = 1.0
 # Shown instead of "writing…" for an answer whose process ended before it was finished.
 INTERRUPTED = "interrupted: the app closed while it was being written"
 _METRIC_COLUMNS = ("ttft_ms", "tokens_per_second", "prompt_tokens", "completion_tokens", "duration_ms", "chunks",
@@ -283,9 +286,9 @@ def _message(row: dict[str, Any], cards: dict[int, ToolCard]) -> Message:
     status, stop_reason = row["status"], row["stop_reason"]
     if not row["complete"]:  # its writer is gone: what was saved is what there is
         status, stop_reason = "stopped", INTERRUPTED
-    metrics = None
-    if row["finish_reason"] is not None or row["chunks"] or row["ttft_ms"] is not None:
-        metrics = Metrics(**{name: row[column] for column, name in zip(_METRIC_COLUMNS, _METRIC_FIELDS)})
+    metrics: Metrics | None = Metrics(**{name: row[column] for column, name in zip(_METRIC_COLUMNS, _METRIC_FIELDS)})
+    if metrics == Metrics():  # nothing measured: the same as no metrics (as Conversation.to_dict has it)
+        metrics = None
     return Message(
         row["role"], parts, row["reasoning"], status, row["error"], stop_reason, metrics, row["model_id"],
         row["iteration"], row["id"], row["parent_id"], row["adapter"], row["backend"],
@@ -302,7 +305,7 @@ def _open_checked(path: Path) -> sqlite3.Connection:
             if f.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
                 raise HistoryDamagedError(_damaged(path, "it is not an SQLite database"))
     try:
-        db = sqlite3.connect(path, isolation_level=None)
+        db = sqlite3.connect(path, isolation_level=None, timeout=LOCK_WAIT_S)
     except sqlite3.Error as exc:
         raise HistoryError(f"cannot open the history {path}: {exc}") from exc
     try:
@@ -323,6 +326,9 @@ def _open_checked(path: Path) -> sqlite3.Connection:
             if version > 0:
                 _backup(db, path, version)
             _migrate(db, version)
+    except sqlite3.OperationalError as exc:  # permissions, a full disk, a lock: the file itself is fine
+        db.close()
+        raise HistoryError(f"cannot use the history {path}: {exc}") from exc
     except sqlite3.DatabaseError as exc:
         db.close()
         raise HistoryDamagedError(_damaged(path, str(exc))) from exc

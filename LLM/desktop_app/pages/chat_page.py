@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from LLM.core import (
+    AnswerSaver,
     Conversation,
     Done,
     InferenceConfig,
@@ -48,7 +49,10 @@ log = logging.getLogger(__name__)
 # When the server is faster than the window, buffered events arrive without the stream ever
 # suspending, so one task step could drain thousands of them while Qt waits. The consumer
 # hands the loop back after this much work: input, timers and painting stay smooth.
-STEP_BUDGET_S = 0.006
+STEP_BUDGET_S = 0.003
+# What a saved answer records of the request that produced it.
+RECORDED_PARAMS = {"system_prompt", "temperature", "top_p", "max_new_tokens", "stop", "seed", "tools", "tool_mode",
+                   "tool_choice", "max_iterations"}
 
 
 class PromptEdit(QPlainTextEdit):
@@ -86,6 +90,7 @@ class ActiveRequest:
 
     request_id: str
     message: Message
+    conversation: Conversation | None = None  # None for a base model's continuation (not a chat turn)
     meter: MetricsMeter = field(default_factory=MetricsMeter)
     finish_reason: str | None = None
     task: asyncio.Task[Any] | None = None
@@ -93,19 +98,26 @@ class ActiveRequest:
 
 class ChatPage(QWidget):
     busy_changed = Signal(bool)
+    # A conversation was saved (new, answered, title changed): the sidebar may need to show it.
+    conversation_saved = Signal(str)
     page_name = "chatPage"
+    kind = "chat"
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName(self.page_name)
         self.ctx = ctx
         self.model_id: str | None = None
-        self.conversation = Conversation()
+        self.conversation = Conversation(kind=self.kind)
+        self.saver = AnswerSaver(ctx.history) if ctx.history is not None else None
         self._active: ActiveRequest | None = None
         self._settings_edited = False
+        self._editing: str | None = None  # the user message being edited (Send makes a new branch)
 
         self.transcript = TranscriptView()
         self.transcript.regenerate_requested.connect(lambda _id: self.regenerate())
+        self.transcript.edit_requested.connect(self.begin_edit)
+        self.transcript.branch_requested.connect(self.switch_branch)
         self.prompt = PromptEdit()
         self.prompt.submitted.connect(self.send)
         self.send_button = QPushButton("Send", objectName="sendButton")
@@ -181,7 +193,7 @@ class ChatPage(QWidget):
 
         escape = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
         escape.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        escape.activated.connect(lambda: self.stop())
+        escape.activated.connect(self._escape)
         self._set_busy(False)
 
     # ----- model and settings -----
@@ -258,8 +270,14 @@ class ChatPage(QWidget):
             self.activity.setText("Choose a model first.")
             return
         self.prompt.clear()
-        user = self.conversation.add_user(text)
-        self.transcript.add_message(user, "You")
+        if self._editing is not None:
+            user = self.conversation.edit(self._editing, text)
+            self._editing = None
+            self._show_path()
+        else:
+            user = self.conversation.add_user(text)
+            self.transcript.add_message(user, "You")
+        self._save(self.conversation, user)
         self._start(self.conversation.add_assistant(self.model_id))
 
     def regenerate(self) -> None:
@@ -269,6 +287,92 @@ class ChatPage(QWidget):
         assert old is not None
         self.transcript.remove_message(old.id)
         self._start(self.conversation.regenerate(self.model_id))
+
+    # ----- branches and saved conversations -----
+    def begin_edit(self, message_id: str) -> None:
+        """Put a user message back in the prompt box; Send makes the edit a new branch, Esc cancels."""
+        message = self.conversation.nodes.get(message_id)
+        if message is None or message.role != "user":
+            return
+        if self.busy:
+            self.activity.setText("Stop the answer first (Esc) to edit a message.")
+            return
+        self._editing = message_id
+        self.prompt.setPlainText(message.content)
+        self.prompt.setFocus()
+        self.activity.setText("Editing a message: Send answers the new version (the old one stays as a branch); "
+                              "Esc cancels.")
+
+    def cancel_edit(self) -> None:
+        if self._editing is not None:
+            self._editing = None
+            self.prompt.clear()
+            self.activity.setText("")
+
+    @property
+    def editing(self) -> str | None:
+        return self._editing
+
+    def _escape(self) -> None:
+        if self.busy:
+            self.stop()
+        else:
+            self.cancel_edit()
+
+    def switch_branch(self, message_id: str, step: int) -> None:
+        """Show another version of a message (and the conversation that followed it)."""
+        if message_id not in self.conversation.nodes:
+            return
+        if self.busy:
+            self.activity.setText("Stop the answer first (Esc) to switch versions.")
+            return
+        self.cancel_edit()
+        self.conversation.switch_branch(message_id, step)
+        if self.ctx.history is not None:
+            try:
+                self.ctx.history.save_conversation(self.conversation)
+            except LLMError as exc:
+                self.activity.setText(f"Not saved: {str(exc).splitlines()[0]}")
+        self._show_path()
+
+    def open_conversation(self, conversation: Conversation) -> None:
+        """Show a saved conversation; the next message continues its active branch."""
+        if self._active is not None:
+            self.stop("opened another chat")
+        self.cancel_edit()
+        self.conversation = conversation
+        self._on_new_chat()
+        self._context_used = None
+        self._show_context()
+        self._settings_edited = True  # the chat keeps the settings it was written with
+        self.panel.load(conversation.settings)
+        self._show_path()
+        self.prompt.setFocus()
+
+    def _show_path(self) -> None:
+        self.transcript.show_messages(self.conversation.messages, self._author)
+        self._show_branches()
+
+    def _show_branches(self) -> None:
+        for widget in self.transcript.message_widgets():
+            message = self.conversation.nodes.get(widget.message_id)
+            if message is not None:
+                widget.set_branch(*self.conversation.branch_position(message))
+
+    def _author(self, message: Message) -> str:
+        if message.role == "user":
+            return "You"
+        entry = self.ctx.config.models.get(message.model_id or "")
+        return entry.label if entry is not None else (message.model_id or "Assistant")
+
+    def _save(self, conversation: Conversation, message: Message, *, announce: bool = True) -> None:
+        if self.saver is None:
+            return
+        if not self.saver.save(conversation, message):
+            problem = self.saver.problem
+            self.activity.setText(f"Not saved: {str(problem).splitlines()[0]}" if problem else "Not saved")
+        elif announce:
+            self.conversation_saved.emit(conversation.id)
 
     def continue_text(self) -> None:
         """Base models: the editor's text is the prompt; the model's continuation is appended to it."""
@@ -295,7 +399,8 @@ class ChatPage(QWidget):
     def new_chat(self) -> None:
         if self._active is not None:
             self.stop("new chat")
-        self.conversation = Conversation()
+        self.cancel_edit()
+        self.conversation = Conversation(kind=self.kind)
         self._context_used = None
         self._show_context()
         self.completion_editor.clear()
@@ -325,15 +430,21 @@ class ChatPage(QWidget):
     # ----- one request -----
     def _start(self, message: Message) -> None:
         entry = self._entry()
-        author = entry.label if entry is not None else (self.model_id or "Assistant")
-        self.transcript.add_message(message, author)
+        conversation = self.conversation
+        self.transcript.add_message(message, self._author(message))
+        self._show_branches()
+        if entry is not None:
+            message.backend, message.adapter = entry.backend, entry.adapter_dir
         try:
             cfg = self._request_config(message)
         except LLMError as exc:  # e.g. a parameter the model's defaults make invalid
             message.status, message.error = "failed", describe_error(exc)
             self.transcript.render_now(message)
+            self._save(conversation, message)
             return
-        active = ActiveRequest(cfg.request_id, message)
+        message.params = cfg.model_dump(include=RECORDED_PARAMS, exclude_none=True)
+        self._save(conversation, message, announce=False)
+        active = ActiveRequest(cfg.request_id, message, conversation)
         self._active = active
         self._set_busy(True)
         active.task = self.ctx.tasks.spawn(self._consume(active, cfg), name=f"answer-{cfg.request_id}")
@@ -364,6 +475,8 @@ class ChatPage(QWidget):
                     if self._active is not active:
                         return  # stale: stopped or switched while this event was in flight
                     self._apply(active, event)
+                    if self.saver is not None and active.conversation is not None:
+                        self.saver.changed(active.conversation, active.message)  # about once a second
                     if time.perf_counter() > yield_at:
                         await asyncio.sleep(0)
                         yield_at = time.perf_counter() + STEP_BUDGET_S
@@ -416,6 +529,8 @@ class ChatPage(QWidget):
         message.status = status  # type: ignore[assignment]
         message.error = error
         message.metrics = active.meter.snapshot(finish_reason)
+        if active.conversation is not None:
+            self._save(active.conversation, message)
         if self.base_mode:
             summary = error.splitlines()[0] if error else message.metrics.summary()
             self.activity.setText(summary)

@@ -42,6 +42,7 @@ def tool_tooltip(tool: Tool) -> str:
 
 class ToolChatPage(ChatPage):
     page_name = "toolChatPage"
+    kind = "tools"
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         self._max_iterations_of_request = 8
@@ -139,6 +140,7 @@ class ToolChatPage(ChatPage):
                 item.setCheckState(Qt.CheckState.Checked if enabled else Qt.CheckState.Unchecked)
 
     def _on_new_chat(self) -> None:
+        # "Always allow" lasts while the chat is open here: a reopened chat asks again.
         self.conversation.always_allowed.clear()
 
     def _show_model_kind(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from PySide6.QtCore import QTimer, Qt, Signal
 from PySide6.QtGui import QFont, QFontDatabase, QGuiApplication
@@ -10,6 +11,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QPushButton,
     QScrollArea,
     QToolButton,
     QVBoxLayout,
@@ -21,6 +23,9 @@ from LLM.core import Message, Notice, TextPart, ToolCard
 from .markdown_view import SegmentedMarkdown
 
 RENDER_INTERVAL_MS = 40  # at most ~25 refreshes a second, however fast tokens arrive
+# A saved conversation opens with its newest messages; older ones render on demand, so a chat of
+# thousands of messages opens as fast as a short one.
+SHOWN_AT_ONCE = 40
 MAX_TOOL_OUTPUT_SHOWN = 4000  # a tool may return 100k characters; the card shows the start
 
 STATUS_TEXT = {
@@ -121,6 +126,8 @@ class MessageWidget(QFrame):
 
     copy_requested = Signal(str)
     regenerate_requested = Signal(str)
+    edit_requested = Signal(str)
+    branch_requested = Signal(str, int)  # message id, -1 (previous version) or +1 (next)
 
     def __init__(self, message: Message, author: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -142,9 +149,24 @@ class MessageWidget(QFrame):
         self.regenerate_button = QToolButton(text="Regenerate", objectName="regenerateButton", autoRaise=True)
         self.regenerate_button.setToolTip("Answer the last message again (the old answer is kept as a branch)")
         self.regenerate_button.hide()
+        self.edit_button = QToolButton(text="Edit", objectName="editButton", autoRaise=True)
+        self.edit_button.setToolTip("Edit and send again (the conversation so far is kept as a branch)")
+        if message.role != "user":
+            self.edit_button.hide()  # (never setVisible(True) before the layout parents it: a stray window)
+        # The branch switcher: ‹ 2/3 › when edits or regenerations made other versions of this message.
+        self.branch_prev = QToolButton(text="‹", objectName="branchPrev", autoRaise=True)
+        self.branch_prev.setToolTip("Previous version")
+        self.branch_label = _label(name="branchLabel")
+        self.branch_label.setWordWrap(False)
+        self.branch_next = QToolButton(text="›", objectName="branchNext", autoRaise=True)
+        self.branch_next.setToolTip("Next version")
         header.addWidget(self.author)
         header.addWidget(self.badge)
         header.addStretch(1)
+        for widget in (self.branch_prev, self.branch_label, self.branch_next):
+            widget.hide()
+            header.addWidget(widget)
+        header.addWidget(self.edit_button)
         header.addWidget(self.copy_button)
         header.addWidget(self.regenerate_button)
         layout.addLayout(header)
@@ -179,6 +201,9 @@ class MessageWidget(QFrame):
         self._message = message
         self.copy_button.clicked.connect(lambda: self.copy_requested.emit(self.message_id))
         self.regenerate_button.clicked.connect(lambda: self.regenerate_requested.emit(self.message_id))
+        self.edit_button.clicked.connect(lambda: self.edit_requested.emit(self.message_id))
+        self.branch_prev.clicked.connect(lambda: self.branch_requested.emit(self.message_id, -1))
+        self.branch_next.clicked.connect(lambda: self.branch_requested.emit(self.message_id, 1))
         self._status: str | None = None
         self._reasoning_len = -1
         self.update_from(message)
@@ -243,6 +268,14 @@ class MessageWidget(QFrame):
     def set_regenerate_visible(self, visible: bool) -> None:
         self.regenerate_button.setVisible(visible)
 
+    def set_branch(self, position: int, count: int) -> None:
+        for widget in (self.branch_prev, self.branch_label, self.branch_next):
+            widget.setVisible(count > 1)
+        self.branch_label.setText(f"{position}/{count}")
+
+    def branch_text(self) -> str:
+        return "" if self.branch_label.isHidden() else self.branch_label.text()
+
     def plain_text(self) -> str:
         """What a reader sees of the answer (reasoning only when expanded)."""
         pieces = [self.author.text()]
@@ -266,6 +299,8 @@ class TranscriptView(QScrollArea):
     """Messages top to bottom; follows the newest text unless the user has scrolled up to read."""
 
     regenerate_requested = Signal(str)
+    edit_requested = Signal(str)
+    branch_requested = Signal(str, int)
     rendered = Signal(str)  # message id, after its widget caught up with the model
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -278,6 +313,10 @@ class TranscriptView(QScrollArea):
         self._layout = QVBoxLayout(body)
         self._layout.setContentsMargins(16, 16, 16, 16)
         self._layout.setSpacing(10)
+        self.earlier_button = QPushButton(objectName="showEarlierButton")
+        self.earlier_button.clicked.connect(self.show_earlier)
+        self.earlier_button.hide()
+        self._layout.addWidget(self.earlier_button, 0, Qt.AlignmentFlag.AlignHCenter)
         self.placeholder = _label("Ask anything. Enter sends, Shift+Enter starts a new line, Esc stops.",
                                   name="transcriptPlaceholder")
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -286,6 +325,8 @@ class TranscriptView(QScrollArea):
         self.setWidget(body)
         self._widgets: dict[str, MessageWidget] = {}
         self._messages: dict[str, Message] = {}
+        self._hidden: list[Message] = []  # older messages of the path, not rendered yet (oldest first)
+        self._author: Callable[[Message], str] = lambda m: "You" if m.role == "user" else "Assistant"
         self._dirty: set[str] = set()
         self._timer = QTimer(self, singleShot=True, interval=RENDER_INTERVAL_MS)
         self._timer.timeout.connect(self.flush)
@@ -297,9 +338,7 @@ class TranscriptView(QScrollArea):
 
     # ----- building -----
     def add_message(self, message: Message, author: str) -> MessageWidget:
-        widget = MessageWidget(message, author)
-        widget.copy_requested.connect(self._copy)
-        widget.regenerate_requested.connect(self.regenerate_requested)
+        widget = self._make(message, author)
         self._layout.insertWidget(self._layout.count() - 1, widget)
         self._widgets[message.id] = widget
         self._messages[message.id] = message
@@ -307,6 +346,50 @@ class TranscriptView(QScrollArea):
         self._follow = True
         self._mark_last_answer()
         return widget
+
+    def _make(self, message: Message, author: str) -> MessageWidget:
+        widget = MessageWidget(message, author)
+        widget.copy_requested.connect(self._copy)
+        widget.regenerate_requested.connect(self.regenerate_requested)
+        widget.edit_requested.connect(self.edit_requested)
+        widget.branch_requested.connect(self.branch_requested)
+        return widget
+
+    def show_messages(self, messages: list[Message], author: Callable[[Message], str]) -> None:
+        """Replace the transcript with ``messages`` (a conversation's active path): the newest are
+        rendered now, the rest when the user asks for them."""
+        self.clear()
+        self._author = author
+        self._hidden = list(messages[:-SHOWN_AT_ONCE]) if len(messages) > SHOWN_AT_ONCE else []
+        for message in messages[len(self._hidden):]:
+            self.add_message(message, author(message))
+        self._show_earlier_button()
+
+    def show_earlier(self) -> None:
+        """Render the next older messages above the shown ones, keeping the reader's place."""
+        batch, self._hidden = self._hidden[-SHOWN_AT_ONCE:], self._hidden[:-SHOWN_AT_ONCE]
+        bar = self.verticalScrollBar()
+        from_bottom = bar.maximum() - bar.value()
+        self._follow = False
+        first = self._layout.indexOf(self.placeholder) + 1
+        added = {}
+        for offset, message in enumerate(batch):
+            widget = self._make(message, self._author(message))
+            self._layout.insertWidget(first + offset, widget)
+            added[message.id] = widget
+            self._messages[message.id] = message
+        self._widgets = {**added, **self._widgets}
+        self._show_earlier_button()
+        self.widget().adjustSize()
+        bar.setValue(bar.maximum() - from_bottom)
+
+    def _show_earlier_button(self) -> None:
+        count = len(self._hidden)
+        self.earlier_button.setText(f"Show {min(count, SHOWN_AT_ONCE)} earlier messages ({count} not shown)")
+        self.earlier_button.setVisible(bool(count))
+
+    def hidden_count(self) -> int:
+        return len(self._hidden)
 
     def remove_message(self, message_id: str) -> None:
         widget = self._widgets.pop(message_id, None)
@@ -320,6 +403,8 @@ class TranscriptView(QScrollArea):
     def clear(self) -> None:
         for message_id in list(self._widgets):
             self.remove_message(message_id)
+        self._hidden = []
+        self._show_earlier_button()
         self.placeholder.show()
 
     def _mark_last_answer(self) -> None:

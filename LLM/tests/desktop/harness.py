@@ -51,7 +51,8 @@ class ScriptedInteraction:
     dialog left open) and records what was asked."""
 
     def __init__(self, *answers: ApprovalDecision | None, switches: tuple[SwitchDecision, ...] = (),
-                 unloads: tuple[bool, ...] = ()) -> None:
+                 unloads: tuple[bool, ...] = (), paths: tuple[Path | None, ...] = (),
+                 texts: tuple[str | None, ...] = ()) -> None:
         self.answers = list(answers)
         self.asked: list[tuple[str, dict]] = []
         self.opened: list[Path] = []
@@ -59,6 +60,8 @@ class ScriptedInteraction:
         self.switches = list(switches)  # answers to "switch while an answer is written?" (cancel when empty)
         self.unloads = list(unloads)  # answers to "unload a model kept forever?" (keep when empty)
         self.questions: list[tuple[str, str, str]] = []
+        self.paths = list(paths)  # answers to file dialogs (None: cancelled; cancelled when empty)
+        self.texts = list(texts)  # answers to text questions such as Rename (None: cancelled)
 
     async def approve_tool(self, parent, call, tool) -> ApprovalDecision:
         self.asked.append((tool.name, dict(call.arguments)))
@@ -81,6 +84,18 @@ class ScriptedInteraction:
 
     def open_path(self, path: Path) -> None:
         self.opened.append(Path(path))
+
+    async def choose_save_path(self, parent, title: str, suggested: str, file_filter: str) -> Path | None:
+        self.questions.append(("save", title, suggested))
+        return self.paths.pop(0) if self.paths else None
+
+    async def choose_open_path(self, parent, title: str, file_filter: str) -> Path | None:
+        self.questions.append(("open", title, file_filter))
+        return self.paths.pop(0) if self.paths else None
+
+    async def ask_text(self, parent, title: str, label: str, text: str) -> str | None:
+        self.questions.append(("text", title, text))
+        return self.texts.pop(0) if self.texts else None
 
 
 def fake_launcher(*flags: str):
@@ -114,14 +129,17 @@ def openai_yaml(url: str, *ids: str, extra: str = "") -> str:
 
 @asynccontextmanager
 async def open_window(tmp_path: Path, config_text: str, *, interaction: ScriptedInteraction | None = None,
-                      initial_model: str | None = None, **manager_options: Any) -> AsyncIterator[MainWindow]:
-    """The real window on a temporary llm_backends.yaml; every server it started is stopped after."""
+                      initial_model: str | None = None, history_path: Path | None = None,
+                      **manager_options: Any) -> AsyncIterator[MainWindow]:
+    """The real window on a temporary llm_backends.yaml and its own history file (default
+    tmp_path/data/history.sqlite3); every server it started is stopped after."""
     config = tmp_path / "llm_backends.yaml"
     config.write_text(config_text)
     options = {"logs_dir": tmp_path / "logs", "state_dir": tmp_path / "state", **manager_options}
     window = build_main_window(
         config, manager_options=options, interaction=interaction or ScriptedInteraction(),
         initial_model=initial_model, workspace=tmp_path, tools_dir=tmp_path / "no-user-tools",
+        history_path=history_path or tmp_path / "data" / "history.sqlite3",
     )
     window.resize(1100, 760)
     window.show()

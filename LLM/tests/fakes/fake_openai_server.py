@@ -212,6 +212,8 @@ class Handler:
         pieces = split_text(reply)
         delay = float(reply.get("delay_s", 0) or 0)
         sent = 0
+        clock = asyncio.get_running_loop().time
+        started = clock()
 
         async def send(payload: Any) -> None:
             data = payload if isinstance(payload, bytes) else f"data: {json.dumps(payload)}\n\n".encode()
@@ -238,9 +240,12 @@ class Handler:
                     await send({"content": piece, "stop": False} if native else chat_chunk(model, {"content": piece}))
                 sent += 1
                 self.state.chunks_sent += 1
-                if delay:
+                # Paced on a schedule (chunk n at n * delay), so short delays keep their rate even though
+                # one sleep costs more than half a millisecond here.
+                wait = started + sent * delay - clock() if delay else 0
+                if wait > 0:
                     try:
-                        await asyncio.wait_for(disconnected.wait(), delay)
+                        await asyncio.wait_for(disconnected.wait(), wait)
                     except asyncio.TimeoutError:
                         pass
             else:

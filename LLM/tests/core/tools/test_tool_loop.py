@@ -303,3 +303,29 @@ def test_tool_loop_auto_mode_follows_the_engine_capabilities(llama_like_server, 
     assert "tools" not in body and "<tools>" in body["messages"][0]["content"]
     assert [n.kind for n in result.notices] == ["fallback"]
     assert [e.mode for e in events if isinstance(e, StepStarted)] == ["fallback"]
+
+
+EARLIER_TURNS = [
+    {"role": "user", "content": "What is 2+3?"},
+    {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "c9", "type": "function", "function": {"name": "calculator", "arguments": '{"expression": "2+3"}'}}]},
+    {"role": "tool", "tool_call_id": "c9", "name": "calculator", "content": "5"},
+    {"role": "assistant", "content": "It is 5."},
+]
+
+
+@pytest.mark.parametrize("mode, native_kept", [("native", True), ("fallback", False)])
+def test_tool_loop_earlier_tool_turns_go_back_in_the_form_the_mode_sends(fake_server, tmp_path, mode, native_kept):
+    """A saved tool chat's calls and results go back: natively when tools are sent, else as text."""
+    fake_server.script({"text": "You asked about 2+3."})
+    run_loop(fake_server, tmp_path, mode, messages=EARLIER_TURNS)  # run_loop's prompt is the new question
+    sent = [m for m in bodies(fake_server)[0]["messages"] if m["role"] != "system"]
+    roles = [m["role"] for m in sent]
+    if native_kept:
+        assert roles == ["user", "assistant", "tool", "assistant", "user"]
+        assert sent[1]["tool_calls"][0]["id"] == "c9" and sent[2]["tool_call_id"] == "c9"
+    else:
+        assert roles == ["user", "assistant", "user", "assistant", "user"]
+        assert "<tool_call>" in sent[1]["content"] and "calculator" in sent[1]["content"]
+        assert sent[2]["content"] == "<tool_response>\n5\n</tool_response>"
+        assert not any("tool_calls" in m for m in sent)

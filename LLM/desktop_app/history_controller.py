@@ -1,0 +1,209 @@
+"""Saved conversations in the window: the sidebar's requests carried out against the store and the pages."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QWidget
+
+from LLM.core import Conversation, HistoryError, LLMError, from_json, to_json, to_markdown
+
+from .context import AppContext
+from .pages.chat_page import ChatPage
+from .widgets.conversation_list import ConversationSidebar
+
+log = logging.getLogger(__name__)
+EXPORT_FILTERS = {"md": "Markdown (*.md)", "json": "Conversation JSON (*.json)"}
+
+
+def file_name(title: str, extension: str) -> str:
+    """A file name from a chat's title: letters, digits, dashes."""
+    stem = re.sub(r"[^\w-]+", "-", title.lower()).strip("-")[:50] or "chat"
+    return f"{stem}.{extension}"
+
+
+class HistoryController(QObject):
+    """Owns the sidebar's view of the store: what it lists, which chat a page shows, rename, delete/undo,
+    export and import. Dialogs go through the interaction facade, so tests answer them."""
+
+    def __init__(self, ctx: AppContext, sidebar: ConversationSidebar, pages: list[ChatPage],
+                 current_page: Callable[[], ChatPage], show_page: Callable[[ChatPage], None],
+                 status: Callable[[str], None], parent: QWidget) -> None:
+        super().__init__(parent)
+        self.ctx, self.sidebar, self.pages = ctx, sidebar, pages
+        self.current_page = current_page
+        self._show_page, self._status, self._parent = show_page, status, parent
+        self._search = ""
+        sidebar.open_requested.connect(self.open)
+        sidebar.rename_requested.connect(lambda cid: self.spawn(self.rename(cid), "rename"))
+        sidebar.delete_requested.connect(self.delete)
+        sidebar.undo_requested.connect(self.undo_delete)
+        sidebar.export_requested.connect(lambda cid, fmt: self.spawn(self.export(cid, fmt), "export"))
+        sidebar.import_requested.connect(lambda: self.spawn(self.import_file(), "import"))
+        sidebar.search_changed.connect(self.search)
+        for page in pages:
+            page.conversation_saved.connect(lambda _cid: self.refresh())
+        sidebar.show_problem(ctx.history_problem)
+        self.refresh()
+
+    @property
+    def store(self):
+        return self.ctx.history
+
+    def spawn(self, coro, name: str) -> None:
+        if self.ctx.tasks.closed:
+            coro.close()
+            return
+        self.ctx.tasks.spawn(coro, name=f"history-{name}")
+
+    # ----- the list -----
+    def refresh(self) -> None:
+        if self.store is None:
+            self.sidebar.show_conversations([], None)
+            return
+        try:
+            summaries = self.store.list(search=self._search)
+        except HistoryError as exc:
+            self.sidebar.show_problem(str(exc))
+            return
+        self.sidebar.show_conversations(summaries, self.current_page().conversation.id)
+
+    def search(self, text: str) -> None:
+        self._search = text
+        self.refresh()
+
+    # ----- opening -----
+    def open(self, conversation_id: str) -> None:
+        for page in self.pages:
+            if page.conversation.id == conversation_id:
+                self._show_page(page)
+                return
+        if self.store is None:
+            return
+        try:
+            conversation = self.store.load(conversation_id)
+        except HistoryError as exc:
+            self._status(f"Cannot open the chat: {exc}")
+            return
+        page = self._page_for(conversation)
+        if page.busy:
+            self._status("That tab is still writing an answer: stop it (Esc) or wait, then open the chat.")
+            return
+        page.open_conversation(conversation)
+        self._show_page(page)
+        self.refresh()
+
+    def _page_for(self, conversation: Conversation) -> ChatPage:
+        return next((p for p in self.pages if p.kind == conversation.kind), self.pages[0])
+
+    # ----- rename, delete, undo -----
+    async def rename(self, conversation_id: str) -> None:
+        if self.store is None:
+            return
+        open_in = [p for p in self.pages if p.conversation.id == conversation_id]
+        try:
+            current = open_in[0].conversation.title if open_in else self.store.load(conversation_id).title
+            title = await self.ctx.interaction.ask_text(self._parent, "Rename chat", "Title:", current)
+            if title is None or not title.strip() or title.strip() == current:
+                return
+            self.store.rename(conversation_id, title)
+        except HistoryError as exc:
+            self._status(f"Cannot rename: {exc}")
+            return
+        for page in open_in:
+            page.conversation.title = title.strip()
+        self.refresh()
+
+    def delete(self, conversation_id: str) -> None:
+        if self.store is None:
+            return
+        try:
+            title = self.store.load(conversation_id).title
+            self.store.delete(conversation_id)
+        except HistoryError as exc:
+            self._status(f"Cannot delete: {exc}")
+            return
+        for page in self.pages:
+            if page.conversation.id == conversation_id:
+                page.new_chat()  # further messages must not go into a deleted chat
+        self.sidebar.offer_undo(conversation_id, title)
+        self.refresh()
+
+    def undo_delete(self, conversation_id: str) -> None:
+        if self.store is None:
+            return
+        try:
+            self.store.restore(conversation_id)
+        except HistoryError as exc:
+            self._status(f"Cannot undo: {exc}")
+            return
+        self.open(conversation_id)
+        self.refresh()
+
+    # ----- export and import -----
+    async def export(self, conversation_id: str | None, fmt: str) -> Path | None:
+        """Markdown: the branch on screen; JSON: the whole tree. ``None``: the current page's chat."""
+        conversation = self._conversation(conversation_id)
+        if conversation is None:
+            return None
+        if not conversation.nodes:
+            self._status("Nothing to export yet: this chat has no messages.")
+            return None
+        path = await self.ctx.interaction.choose_save_path(
+            self._parent, "Export chat", file_name(conversation.title, fmt), EXPORT_FILTERS[fmt])
+        if path is None:
+            return None
+        text = to_markdown(conversation) if fmt == "md" else to_json(conversation)
+        try:
+            await asyncio.to_thread(path.write_text, text, encoding="utf-8")
+        except OSError as exc:
+            self._status(f"Cannot export to {path}: {exc.strerror or exc}")
+            return None
+        self._status(f"Exported “{conversation.title}” to {path}")
+        return path
+
+    def _conversation(self, conversation_id: str | None) -> Conversation | None:
+        if conversation_id is None:
+            return self.current_page().conversation
+        for page in self.pages:
+            if page.conversation.id == conversation_id:
+                return page.conversation
+        if self.store is None:
+            return None
+        try:
+            return self.store.load(conversation_id)
+        except HistoryError as exc:
+            self._status(f"Cannot export: {exc}")
+            return None
+
+    async def import_file(self) -> str | None:
+        """Import an exported JSON file; a chat already in the history comes in as a copy (a new id)."""
+        if self.store is None:
+            self._status(self.ctx.history_problem or "Chats are not being saved: nothing to import into.")
+            return None
+        path = await self.ctx.interaction.choose_open_path(self._parent, "Import chat", EXPORT_FILTERS["json"])
+        if path is None:
+            return None
+        try:
+            text = await asyncio.to_thread(path.read_text, encoding="utf-8")
+            conversation = from_json(text, source=str(path))
+            copy = self.store.exists(conversation.id)
+            if copy:
+                conversation.id = uuid.uuid4().hex
+            self.store.save_all(conversation)
+        except (OSError, UnicodeDecodeError) as exc:
+            self._status(f"Cannot read {path}: {exc}")
+            return None
+        except LLMError as exc:
+            self._status(f"Cannot import: {exc}")
+            return None
+        self.refresh()
+        self.open(conversation.id)
+        self._status(f"Imported “{conversation.title}”" + (" as a copy (it was already in the history)" if copy else ""))
+        return conversation.id

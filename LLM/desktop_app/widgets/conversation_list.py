@@ -1,0 +1,176 @@
+"""The sidebar of saved conversations: search, the list (newest first), rename, delete with undo."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from PySide6.QtCore import QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMenu,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from LLM.core import ConversationSummary
+
+SEARCH_DELAY_MS = 150  # search as the user types, once they pause
+UNDO_SHOWN_MS = 10_000
+KIND_TEXT = {"chat": "Chat", "tools": "Tool chat"}
+
+
+def when(timestamp: float, now: float | None = None) -> str:
+    """Today: the time; this year: day and month; else the date."""
+    moment = datetime.fromtimestamp(timestamp)
+    today = datetime.fromtimestamp(now if now is not None else time.time())
+    if moment.date() == today.date():
+        return moment.strftime("%H:%M")
+    return moment.strftime("%d %b" if moment.year == today.year else "%Y-%m-%d")
+
+
+class ConversationSidebar(QWidget):
+    """Shows what the window gives it (``show_conversations``) and says what the user asked for."""
+
+    open_requested = Signal(str)
+    rename_requested = Signal(str)
+    delete_requested = Signal(str)
+    export_requested = Signal(str, str)  # id, "md" | "json"
+    undo_requested = Signal(str)
+    search_changed = Signal(str)
+    new_chat_requested = Signal()
+    import_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("conversationSidebar")
+        self.search = QLineEdit(objectName="historySearch")
+        self.search.setPlaceholderText("Search chats…")
+        self.search.setClearButtonEnabled(True)
+        self._search_timer = QTimer(self, singleShot=True, interval=SEARCH_DELAY_MS)
+        self._search_timer.timeout.connect(lambda: self.search_changed.emit(self.search.text()))
+        self.search.textChanged.connect(lambda _text: self._search_timer.start())
+        self.new_button = QPushButton("New chat", objectName="sidebarNewChat")
+        self.new_button.clicked.connect(self.new_chat_requested)
+        self.import_button = QPushButton("Import…", objectName="importButton")
+        self.import_button.setToolTip("Import a conversation exported as JSON")
+        self.import_button.clicked.connect(self.import_requested)
+
+        self.list = QListWidget(objectName="conversationList")
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.customContextMenuRequested.connect(self._menu)
+        self.list.itemActivated.connect(self._activated)
+        self.list.itemClicked.connect(self._activated)
+        self.empty = QLabel("No saved chats yet.", objectName="historyEmpty")
+        self.empty.setWordWrap(True)
+        self.problem = QLabel(objectName="historyProblem")
+        self.problem.setWordWrap(True)
+        self.problem.hide()
+
+        self.undo_bar = QWidget(objectName="undoBar")
+        self.undo_text = QLabel(objectName="undoText")
+        self.undo_text.setWordWrap(True)
+        self.undo_button = QPushButton("Undo", objectName="undoDeleteButton")
+        self.undo_button.clicked.connect(self._undo)
+        undo_row = QHBoxLayout(self.undo_bar)
+        undo_row.setContentsMargins(0, 0, 0, 0)
+        undo_row.addWidget(self.undo_text, 1)
+        undo_row.addWidget(self.undo_button)
+        self.undo_bar.hide()
+        self._undo_id: str | None = None
+        self._undo_timer = QTimer(self, singleShot=True, interval=UNDO_SHOWN_MS)
+        self._undo_timer.timeout.connect(self._hide_undo)
+
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.new_button)
+        buttons.addWidget(self.import_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 10, 6, 10)
+        layout.setSpacing(6)
+        layout.addLayout(buttons)
+        layout.addWidget(self.search)
+        layout.addWidget(self.problem)
+        layout.addWidget(self.empty)
+        layout.addWidget(self.list, 1)
+        layout.addWidget(self.undo_bar)
+
+        for text, key, slot in (("Rename", QKeySequence(Qt.Key.Key_F2), self.rename_requested),
+                                ("Delete", QKeySequence(QKeySequence.StandardKey.Delete), self.delete_requested)):
+            action = QAction(text, self.list)
+            action.setShortcut(key)
+            action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+            action.triggered.connect(lambda _checked=False, signal=slot: self._for_current(signal))
+            self.list.addAction(action)
+
+    # ----- showing -----
+    def show_conversations(self, summaries: list[ConversationSummary], current_id: str | None) -> None:
+        searching = bool(self.search.text().strip())
+        self.list.blockSignals(True)
+        self.list.clear()
+        now = time.time()
+        for summary in summaries:
+            lines = [summary.title, f"{when(summary.updated, now)}  ·  {KIND_TEXT.get(summary.kind, summary.kind)}"
+                     f"  ·  {summary.messages} messages"]
+            if summary.snippet:
+                lines.append(" ".join(summary.snippet.split()))
+            item = QListWidgetItem("\n".join(lines))
+            item.setData(Qt.ItemDataRole.UserRole, summary.id)
+            item.setToolTip(summary.title)
+            self.list.addItem(item)
+            if summary.id == current_id:
+                self.list.setCurrentItem(item)
+        self.list.blockSignals(False)
+        self.empty.setText("No chat matches." if searching else "No saved chats yet.")
+        self.empty.setVisible(not summaries)
+
+    def show_problem(self, text: str | None) -> None:
+        self.problem.setText(text or "")
+        self.problem.setVisible(bool(text))
+
+    def ids(self) -> list[str]:
+        return [self.list.item(row).data(Qt.ItemDataRole.UserRole) for row in range(self.list.count())]
+
+    def offer_undo(self, conversation_id: str, title: str) -> None:
+        self._undo_id = conversation_id
+        self.undo_text.setText(f"Deleted “{title}”")
+        self.undo_bar.show()
+        self._undo_timer.start()
+
+    # ----- user actions -----
+    def _activated(self, item: QListWidgetItem) -> None:
+        self.open_requested.emit(item.data(Qt.ItemDataRole.UserRole))
+
+    def _for_current(self, signal) -> None:
+        item = self.list.currentItem()
+        if item is not None:
+            signal.emit(item.data(Qt.ItemDataRole.UserRole))
+
+    def _menu(self, pos: QPoint) -> None:
+        item = self.list.itemAt(pos)
+        if item is None:
+            return
+        conversation_id = item.data(Qt.ItemDataRole.UserRole)
+        menu = QMenu(self)
+        menu.addAction("Open", lambda: self.open_requested.emit(conversation_id))
+        menu.addAction("Rename…", lambda: self.rename_requested.emit(conversation_id))
+        menu.addAction("Export as Markdown…", lambda: self.export_requested.emit(conversation_id, "md"))
+        menu.addAction("Export as JSON…", lambda: self.export_requested.emit(conversation_id, "json"))
+        menu.addSeparator()
+        menu.addAction("Delete", lambda: self.delete_requested.emit(conversation_id))
+        menu.popup(self.list.viewport().mapToGlobal(pos))
+
+    def _undo(self) -> None:
+        if self._undo_id is not None:
+            self.undo_requested.emit(self._undo_id)
+        self._hide_undo()
+
+    def _hide_undo(self) -> None:
+        self._undo_id = None
+        self._undo_timer.stop()
+        self.undo_bar.hide()
