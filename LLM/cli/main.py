@@ -9,6 +9,7 @@ import sys
 from ..core import LLMError, Runtime
 from .answers import cmd_chat, cmd_run
 from .engine import add_engine_parser, cmd_engine
+from .evaluate import add_eval_parser, cmd_eval
 from .history import add_history_parser, cmd_history
 from .servers import cmd_models, cmd_probe, cmd_servers
 
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("-n", "--lines", type=int, default=40)
     add_engine_parser(sub)
     add_history_parser(sub)
+    add_eval_parser(sub)
     return parser
 
 
@@ -80,6 +82,8 @@ async def _main(args: argparse.Namespace) -> int:
             return await cmd_probe(runtime, args)
         if args.command == "engine":
             return await cmd_engine(runtime, args)
+        if args.command == "eval":
+            return await cmd_eval(runtime, args)
         return await cmd_servers(runtime, args)
     finally:
         await runtime.aclose()

@@ -12,12 +12,14 @@ The map, leaves first (each package imports only the ones above it)::
                                           filters, the OpenAI-compatible HTTP client
     servers/                              persistent model servers: launchers per engine, the supervisor
                                           state machine, the manager, the state file, the HF server
-    tools/                                tool calling: registry and @tool, built-ins and the sandbox,
-                                          the <tool_call> parser, tool prompts, the iterative loop
+    tools/                                tool calling: registry and @tool, tools without code (JSON files),
+                                          built-ins and the sandbox, the <tool_call> parser, tool prompts,
+                                          the iterative loop
     history/                              saved conversations: the SQLite store (schema migrations,
                                           search), partial saves of streaming answers, export/import
     runtime.py                            config + servers + clients + tools for one process
     inference.py                          the public API: InferenceConfig in, text or events out
+    evaluation/                           tool-use evals: JSONL suites, scoring, runs through the loop
 
 The window (``LLM.desktop_app``) and the CLI (``LLM.cli``) import only the names exported here.
 """
@@ -28,8 +30,10 @@ from .chat.conversation import (
     GenerationSettings,
     Message,
     Notice,
+    StepRecord,
     TextPart,
     ToolCard,
+    answer_turns,
 )
 from .chat.metrics import Metrics, MetricsMeter
 from .config import (
@@ -45,6 +49,7 @@ from .errors import (
     BackendStatusError,
     BackendTimeoutError,
     ConfigError,
+    ContextOverflowError,
     ConversationNotFoundError,
     EmptyResponseError,
     EngineBuildError,
@@ -56,12 +61,33 @@ from .errors import (
     InferenceError,
     LLMError,
     ModelNotFoundError,
+    ModelNotServedError,
     PortInUseError,
     ResourceNotAvailableError,
     ServerError,
     ServerExitedError,
     ServerStartTimeout,
     ToolError,
+)
+from .evaluation import (
+    EVAL_MODES,
+    EvalEvent,
+    EvalFinished,
+    EvalReport,
+    EvalStep,
+    ModeFinished,
+    ModeSummary,
+    Suite,
+    SuiteError,
+    TaskFinished,
+    TaskOutcome,
+    TaskStarted,
+    arun_eval,
+    default_suite_path,
+    load_suite,
+    parse_eval_modes,
+    parse_suite,
+    run_eval,
 )
 from .events import (
     Done,
@@ -97,6 +123,7 @@ from .inference import (
     stream_tool_inference,
 )
 from .protocol.client import ChatClient, ProbeReport
+from .protocol.curl import curl_command, key_file_expression
 from .protocol.props import EngineProps
 from .runtime import Runtime
 from .servers import ServerEvent, ServerManager, ServerState, ServerStatus
@@ -109,6 +136,12 @@ from .servers.llama_build import (
 )
 from .servers.process import log_tail
 from .tools import Tool, ToolRegistry, ToolResult, tool
+from .tools.canned import (
+    REPLY_KINDS,
+    CannedTool,
+    CannedToolError,
+    canned_tool_from_form,
+)
 from .tools.loop import (
     ApprovalHook,
     LoopEvent,
@@ -122,9 +155,10 @@ from .tools.loop import (
     ToolStep,
 )
 from .tools.parsing import ParsedOutput, ToolCallStreamParser, parse_tool_calls
+from .tools.registry import default_tools_dir
 
 __all__ = [
-    "INTERRUPTED", "AnswerSaver", "ConversationNotFoundError", "ConversationSummary", "HistoryDamagedError",
+    "ContextOverflowError", "ModelNotServedError", "INTERRUPTED", "StepRecord", "answer_turns", "curl_command", "key_file_expression", "AnswerSaver", "ConversationNotFoundError", "ConversationSummary", "HistoryDamagedError",
     "HistoryError", "HistoryStore", "HistoryVersionError", "ImportFormatError", "data_dir", "default_history_path",
     "from_json", "to_json", "to_markdown",
     "DEFAULT_TOOLS", "USER_STOP", "ApprovalHook", "BackendConnectionError", "BackendError", "BackendStatusError",
@@ -140,4 +174,8 @@ __all__ = [
     "install_llama_server",
     "load_backends", "log_tail", "parse_backends", "parse_tool_calls", "resolve_config_path", "run_inference",
     "run_tool_inference", "stop_generation", "stream_inference", "stream_tool_inference", "tool",
+    "REPLY_KINDS", "CannedTool", "CannedToolError", "canned_tool_from_form", "default_tools_dir",
+    "EVAL_MODES", "EvalEvent", "EvalFinished", "EvalReport", "EvalStep", "ModeFinished", "ModeSummary", "Suite",
+    "SuiteError", "TaskFinished", "TaskOutcome", "TaskStarted", "arun_eval", "default_suite_path", "load_suite",
+    "parse_eval_modes", "parse_suite", "run_eval",
 ]

@@ -16,6 +16,8 @@ boundary where they happen, chained with ``from``, so callers catch one family::
     │   ├── BackendConnectionError       cannot connect / connection dropped
     │   ├── BackendTimeoutError          connect or read timeout
     │   ├── BackendStatusError           HTTP error status or error object in the stream
+    │   │   ├── ContextOverflowError     the prompt does not fit the model's context (HTTP 400)
+    │   │   └── ModelNotServedError      the server does not serve that model name (HTTP 404)
     │   └── EmptyResponseError           HTTP 200 with an empty body (a real llama.cpp quirk)
     ├── InferenceError                   the request itself (empty answer, bad reply shape)
     ├── ToolError                        tool registry / tool loading problems
@@ -126,12 +128,43 @@ class BackendTimeoutError(BackendError):
 
 
 class BackendStatusError(BackendError):
-    def __init__(self, status_code: int, body: str, url: str | None = None) -> None:
+    def __init__(self, status_code: int, body: str, url: str | None = None, message: str | None = None) -> None:
         snippet = body if len(body) <= 500 else body[:500] + "..."
         where = f" from {url}" if url else ""
-        super().__init__(f"HTTP {status_code}{where}: {snippet}", url)
+        super().__init__(message or f"HTTP {status_code}{where}: {snippet}", url)
         self.status_code = status_code
         self.body = body
+
+
+class ContextOverflowError(BackendStatusError):
+    """The server refused the request because the prompt does not fit the model's context.
+
+    ``prompt_tokens`` and ``context_size`` are the server's figures when it gives them.
+    """
+
+    def __init__(
+        self, status_code: int, body: str, url: str | None = None,
+        prompt_tokens: int | None = None, context_size: int | None = None,
+    ) -> None:
+        sizes = f" ({prompt_tokens} tokens for a context of {context_size})" if prompt_tokens and context_size else ""
+        where = f" at {url}" if url else ""
+        super().__init__(status_code, body, url, f"the request does not fit the model's context{sizes}: the server"
+                         f"{where} refused it (HTTP {status_code}); shorten the conversation or raise context_size "
+                         f"in llm_backends.yaml. Server said: {body[:300]}")
+        self.prompt_tokens = prompt_tokens
+        self.context_size = context_size
+
+
+class ModelNotServedError(BackendStatusError):
+    """The server answered 404 for the model name: it does not serve it; ``available`` lists what it does."""
+
+    def __init__(self, model_name: str, available: Sequence[str], url: str | None = None, body: str = "") -> None:
+        where = f" at {url}" if url else ""
+        has = ", ".join(available) if available else "no models listed"
+        super().__init__(404, body, url, f"model '{model_name}' not found on the server{where}; it has: {has} "
+                         "(check model_name in llm_backends.yaml)")
+        self.model_name = model_name
+        self.available = list(available)
 
 
 class EmptyResponseError(BackendError):

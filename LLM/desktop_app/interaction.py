@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import enum
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QAbstractButton, QDialog, QFileDialog, QInputDialog, QMessageBox, QWidget
 
 from LLM.core import Tool, ToolCall
+
+T = TypeVar("T")
 
 
 class ApprovalDecision(str, enum.Enum):
@@ -34,6 +37,8 @@ class Interaction(Protocol):
 
     async def confirm_unload(self, parent: QWidget | None, victim: str, starting: str) -> bool: ...
 
+    async def confirm_delete_tool(self, parent: QWidget | None, name: str, path: Path) -> bool: ...
+
     def open_path(self, path: Path) -> None: ...
 
     async def choose_save_path(self, parent: QWidget | None, title: str, suggested: str,
@@ -41,7 +46,8 @@ class Interaction(Protocol):
 
     async def choose_open_path(self, parent: QWidget | None, title: str, file_filter: str) -> Path | None: ...
 
-    async def ask_text(self, parent: QWidget | None, title: str, label: str, text: str) -> str | None: ...
+    async def ask_text(self, parent: QWidget | None, title: str, label: str, text: str,
+                       multiline: bool = False) -> str | None: ...
 
 
 class QtInteraction:
@@ -83,6 +89,14 @@ class QtInteraction:
         box.setEscapeButton(keep)
         return await _answer(box) is unload
 
+    async def confirm_delete_tool(self, parent: QWidget | None, name: str, path: Path) -> bool:
+        box = _question(parent, "Delete tool?", f"Delete the tool <b>{name}</b>?", f"Its file {path} is removed.")
+        delete = box.addButton("Delete", QMessageBox.ButtonRole.DestructiveRole)
+        keep = box.addButton("Keep it", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(keep)
+        box.setEscapeButton(keep)
+        return await _answer(box) is delete
+
     def open_path(self, path: Path) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
 
@@ -97,10 +111,14 @@ class QtInteraction:
         dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
         return await _chosen_path(dialog)
 
-    async def ask_text(self, parent: QWidget | None, title: str, label: str, text: str) -> str | None:
+    async def ask_text(self, parent: QWidget | None, title: str, label: str, text: str,
+                       multiline: bool = False) -> str | None:
         dialog = QInputDialog(parent)
         dialog.setWindowTitle(title)
         dialog.setLabelText(label)
+        if multiline:
+            dialog.setOption(QInputDialog.InputDialogOption.UsePlainTextEditForTextInput)
+            dialog.resize(560, 360)
         dialog.setTextValue(text)
         accepted = await _finished(dialog)
         return dialog.textValue() if accepted else None
@@ -113,21 +131,8 @@ async def _chosen_path(dialog: QFileDialog) -> Path | None:
 
 
 async def _finished(dialog: QDialog) -> bool:
-    """Open a dialog without a nested loop; True when it was accepted."""
-    result: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-
-    def finished(code: int) -> None:
-        if not result.done():
-            result.set_result(code == QDialog.DialogCode.Accepted.value)
-
-    dialog.finished.connect(finished)
-    dialog.open()
-    try:
-        return await result
-    finally:
-        dialog.finished.disconnect(finished)
-        dialog.close()
-        dialog.deleteLater()
+    """True when the dialog was accepted."""
+    return await _shown(dialog, lambda code: code == QDialog.DialogCode.Accepted.value)
 
 
 def _question(parent: QWidget | None, title: str, text: str, informative: str) -> QMessageBox:
@@ -140,19 +145,24 @@ def _question(parent: QWidget | None, title: str, text: str, informative: str) -
 
 
 async def _answer(box: QMessageBox) -> QAbstractButton | None:
-    """The button the user clicked. If the awaiting task is cancelled (Stop, window closed), the question
-    goes away with it."""
-    answer: asyncio.Future[QAbstractButton | None] = asyncio.get_running_loop().create_future()
+    """The button the user clicked."""
+    return await _shown(box, lambda _code: box.clickedButton())
 
-    def finished(_code: int) -> None:
+
+async def _shown(dialog: QDialog, outcome: Callable[[int], T]) -> T:
+    """Open ``dialog`` without a nested loop and wait for ``outcome`` of its result code. If the awaiting
+    task is cancelled (Stop, window closed), the dialog goes away with it."""
+    answer: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+
+    def finished(code: int) -> None:
         if not answer.done():
-            answer.set_result(box.clickedButton())
+            answer.set_result(outcome(code))
 
-    box.finished.connect(finished)
-    box.open()
+    dialog.finished.connect(finished)
+    dialog.open()
     try:
         return await answer
     finally:
-        box.finished.disconnect(finished)
-        box.close()
-        box.deleteLater()
+        dialog.finished.disconnect(finished)
+        dialog.close()
+        dialog.deleteLater()

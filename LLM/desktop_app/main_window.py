@@ -16,6 +16,7 @@ from .context import AppContext
 from .history_controller import HistoryController
 from .interaction import SwitchDecision
 from .pages.chat_page import ChatPage
+from .pages.eval_page import EvalPage
 from .pages.tool_chat_page import ToolChatPage
 from .qt_bridge import ServerEventBridge
 from .style import STYLESHEET
@@ -39,8 +40,10 @@ class MainWindow(QMainWindow):
         self.tool_chat_page = ToolChatPage(ctx)
         self.tabs = QTabWidget(objectName="pageTabs")
         self.tabs.setDocumentMode(True)
+        self.eval_page = EvalPage(ctx)
         self.tabs.addTab(self.chat_page, "Chat")
         self.tabs.addTab(self.tool_chat_page, "Tool chat")
+        self.tabs.addTab(self.eval_page, "Tool eval")
 
         central = QWidget(objectName="central")
         layout = QVBoxLayout(central)
@@ -142,6 +145,7 @@ class MainWindow(QMainWindow):
     def _switch_to(self, model_id: str) -> None:
         for page in self.pages():
             page.set_model(model_id)
+        self.eval_page.set_model(model_id)
         self.start_server(model_id)
 
     async def _switch_after_asking(self, model_id: str, current: str, seq: int) -> None:

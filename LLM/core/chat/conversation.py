@@ -7,6 +7,7 @@ overwriting, so no version of a conversation is ever lost; the branch switcher m
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 import uuid
@@ -58,6 +59,30 @@ Part = TextPart | ToolCard | Notice
 
 
 @dataclass
+class StepRecord:
+    """One request of a tool-chat answer as it went over the wire: what the inspector shows and what a
+    replay starts from."""
+
+    iteration: int
+    mode: str
+    tool_choice: str = "auto"
+    constrained: bool = False  # a grammar held the output to a valid call
+    url: str = ""
+    request: dict[str, Any] = field(default_factory=dict)  # the exact body sent
+    raw_output: str = ""  # the model's text before parsing, tags included
+    native_calls: list[dict[str, Any]] = field(default_factory=list)  # tool_calls as the server sent them
+    calls: list[dict[str, Any]] = field(default_factory=list)  # what the loop made of it: name, arguments, source
+    parse_errors: list[str] = field(default_factory=list)
+    text: str = ""  # the visible text
+    reasoning: str = ""
+    finish_reason: str = ""
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    request_ms: float = 0.0
+    duration_ms: float = 0.0
+
+
+@dataclass
 class Message:
     role: Role
     parts: list[Part] = field(default_factory=list)
@@ -75,6 +100,7 @@ class Message:
     backend: str | None = None
     params: dict[str, Any] | None = None
     created: float = field(default_factory=time.time)
+    steps: list[StepRecord] = field(default_factory=list)  # tool chat: each request of the loop
 
     @property
     def content(self) -> str:
@@ -167,7 +193,7 @@ class Conversation:
                     continue
                 out.append({"role": "user", "content": message.content})
             elif _answered(message):
-                out.extend(_answer_turns(message))
+                out.extend(answer_turns(message))
         return out
     def last_assistant(self) -> Message | None:
         messages = self.messages
@@ -212,6 +238,18 @@ class Conversation:
         chosen = siblings[(siblings.index(message) + step) % len(siblings)]
         self.head = self._deepest(chosen.id)
         return chosen
+
+    def replay_from(self, message_id: str, iteration: int, *, keep_step: bool, model_id: str | None) -> Message:
+        """A new version of a tool-chat answer that starts with the old one's first steps: those before
+        ``iteration``, and that step's calls too when ``keep_step`` (to edit a call or a result). The
+        loop continues from there; the old answer stays a branch."""
+        old = self.nodes.get(message_id)
+        if old is None or old.role != "assistant":
+            raise ValueError(f"message {message_id!r} is not an answer of this conversation")
+        self.head = old.parent_id
+        new = self.add_assistant(model_id)
+        new.parts, new.steps = answer_prefix(old, iteration if keep_step else iteration - 1)
+        return new
 
     def _deepest(self, message_id: str) -> str:
         while True:
@@ -260,6 +298,19 @@ def title_from(text: str) -> str:
     return line if len(line) <= 60 else line[:59].rstrip() + "…"
 
 
+def answer_prefix(message: Message, last_step: int) -> tuple[list[Part], list[StepRecord]]:
+    """Copies of an answer's parts and step records up to the calls of step ``last_step`` (0: nothing).
+    Text after the last kept call belongs to a later step (or is the final answer) and is left out."""
+    kept: list[Part] = []
+    for part in message.parts:
+        if isinstance(part, ToolCard) and part.iteration > last_step:
+            break
+        kept.append(part)
+    while kept and not isinstance(kept[-1], ToolCard):
+        kept.pop()
+    return copy.deepcopy(kept), copy.deepcopy(message.steps[:last_step])
+
+
 def _answered(message: Message) -> bool:
     return message.status != "failed" and bool(message.content or message.tool_cards)
 
@@ -271,7 +322,7 @@ def tool_result_text(card: ToolCard) -> str:
     return card.output if card.ok else f"Error: {card.error}"
 
 
-def _answer_turns(message: Message) -> list[dict[str, Any]]:
+def answer_turns(message: Message) -> list[dict[str, Any]]:
     """One answer as chat turns: per tool step, the text before its calls plus the calls, then the results."""
     turns: list[dict[str, Any]] = []
     text: list[str] = []
@@ -325,4 +376,5 @@ def _message_from_dict(data: dict[str, Any]) -> Message:
         raw = dict(raw)
         parts.append(_PART_TYPES[raw.pop("type")](**raw))
     metrics = data.pop("metrics", None)
-    return Message(parts=parts, metrics=Metrics(**metrics) if metrics else None, **data)
+    steps = [StepRecord(**raw) for raw in data.pop("steps", [])]
+    return Message(parts=parts, metrics=Metrics(**metrics) if metrics else None, steps=steps, **data)

@@ -104,5 +104,17 @@ INSERT INTO message_search(message_search) VALUES ('rebuild');
 INSERT INTO title_search(title_search) VALUES ('rebuild');
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)  # MIGRATIONS[n - 1] takes the schema from version n - 1 to n
+# 3: the tool loop's requests per answer (the inspector and replay read them).
+_V3 = """
+CREATE TABLE tool_steps (
+    conversation_id TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    record TEXT NOT NULL,                 -- JSON: request body, raw output, parsed calls, tokens, timings
+    PRIMARY KEY (conversation_id, message_id, position),
+    FOREIGN KEY (conversation_id, message_id) REFERENCES messages(conversation_id, id) ON DELETE CASCADE
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)  # MIGRATIONS[n - 1] takes the schema from version n - 1 to n
 SCHEMA_VERSION = len(MIGRATIONS)

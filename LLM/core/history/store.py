@@ -23,6 +23,7 @@ from ..chat.conversation import (
     GenerationSettings,
     Message,
     Notice,
+    StepRecord,
     TextPart,
     ToolCard,
 )
@@ -40,6 +41,8 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 # How long a write waits for another process's write (the window and llmctl share the file). Our
 # transactions last milliseconds; a lock held longer than this fails the save, which is retried later.
 LOCK_WAIT_S = 1.0
+# Search computes its hits once (SQLite 3.35+ honours the hint; older ones may run the CTE twice).
+_MATERIALIZED = "MATERIALIZED" if sqlite3.sqlite_version_info >= (3, 35) else ""
 # Shown instead of "writing…" for an answer whose process ended before it was finished.
 INTERRUPTED = "interrupted: the app closed while it was being written"
 _METRIC_COLUMNS = ("ttft_ms", "tokens_per_second", "prompt_tokens", "completion_tokens", "duration_ms", "chunks",
@@ -165,6 +168,11 @@ class HistoryStore:
               c.source, None if c.ok is None else int(c.ok), c.output, c.error, c.duration_ms)
              for i, c in enumerate(cards)],
         )
+        db.execute("DELETE FROM tool_steps WHERE conversation_id = ? AND message_id = ?", (conversation_id, m.id))
+        db.executemany(
+            "INSERT INTO tool_steps (conversation_id, message_id, position, record) VALUES (?, ?, ?, ?)",
+            [(conversation_id, m.id, i, json.dumps(asdict(step), ensure_ascii=False)) for i, step in enumerate(m.steps)],
+        )
 
     def rename(self, conversation_id: str, title: str) -> None:
         title = title.strip()
@@ -223,12 +231,18 @@ class HistoryStore:
                              "error, duration_ms FROM tool_calls WHERE conversation_id = ?", (conversation_id,)):
             ok = None if r[7] is None else bool(r[7])
             cards.setdefault(r[0], {})[r[1]] = ToolCard(r[2], r[3], json.loads(r[4]), r[5], r[6], ok, r[8], r[9], r[10])
+        steps: dict[str, list[StepRecord]] = {}
+        for message_id, record in self._query("SELECT message_id, record FROM tool_steps WHERE conversation_id = ? "
+                                              "ORDER BY message_id, position", (conversation_id,)):
+            steps.setdefault(message_id, []).append(StepRecord(**json.loads(record)))
         columns = ("id", "parent_id", "role", "layout", "reasoning", "status", "complete", "error", "stop_reason",
                    "iteration", "model_id", "adapter", "backend", "params", "created") + _METRIC_COLUMNS
         for r in self._query(f"SELECT {', '.join(columns)} FROM messages WHERE conversation_id = ? ORDER BY seq",
                              (conversation_id,)):
             row_map = dict(zip(columns, r))
-            conversation.nodes[row_map["id"]] = _message(row_map, cards.get(row_map["id"], {}))
+            message = _message(row_map, cards.get(row_map["id"], {}))
+            message.steps = steps.get(message.id, [])
+            conversation.nodes[message.id] = message
         if conversation.head not in conversation.nodes:  # a head saved before its message: show the newest path
             conversation.head = next(reversed(conversation.nodes), None)
         return conversation
@@ -243,20 +257,19 @@ class HistoryStore:
                                f"WHERE c.deleted IS NULL ORDER BY c.updated DESC{limit_sql}")
         else:
             rows = self._query(
-                f"""WITH hits AS (
+                f"""WITH message_hits AS {_MATERIALIZED} (
                         SELECT m.conversation_id AS cid, snippet(message_search, 0, '[', ']', '…', 10) AS snip,
                                bm25(message_search) AS rank
                         FROM message_search JOIN messages m ON m.key = message_search.rowid
-                        WHERE message_search MATCH :q
-                        UNION ALL
-                        SELECT c.id, NULL, -1e9 FROM title_search JOIN conversations c ON c.key = title_search.rowid
-                        WHERE title_search MATCH :q),
-                    best AS (SELECT cid, min(rank) AS rank,
-                                    (SELECT snip FROM hits h2 WHERE h2.cid = hits.cid AND snip IS NOT NULL
-                                     ORDER BY rank LIMIT 1) AS snip
-                             FROM hits GROUP BY cid)
-                    SELECT c.id, c.title, c.kind, c.created, c.updated, {count}, best.snip
-                    FROM best JOIN conversations c ON c.id = best.cid
+                        WHERE message_search MATCH :q),
+                    -- with min(), SQLite takes snip from the best-ranked row of each conversation
+                    best AS (SELECT cid, snip, min(rank) FROM message_hits GROUP BY cid),
+                    found AS (SELECT cid, snip FROM best
+                              UNION
+                              SELECT c.id, NULL FROM title_search JOIN conversations c ON c.key = title_search.rowid
+                              WHERE title_search MATCH :q AND c.id NOT IN (SELECT cid FROM best))
+                    SELECT c.id, c.title, c.kind, c.created, c.updated, {count}, found.snip
+                    FROM found JOIN conversations c ON c.id = found.cid
                     WHERE c.deleted IS NULL ORDER BY c.updated DESC{limit_sql}""",
                 {"q": query})
         return [ConversationSummary(*row) for row in rows]
@@ -304,21 +317,12 @@ def _open_checked(path: Path) -> sqlite3.Connection:
         with path.open("rb") as f:
             if f.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
                 raise HistoryDamagedError(_damaged(path, "it is not an SQLite database"))
+    version = _check(path) if existed else 0
     try:
         db = sqlite3.connect(path, isolation_level=None, timeout=LOCK_WAIT_S)
     except sqlite3.Error as exc:
         raise HistoryError(f"cannot open the history {path}: {exc}") from exc
     try:
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise HistoryVersionError(
-                f"the history {path} was written by a newer version of the workbench (schema {version}; this "
-                f"version knows up to {SCHEMA_VERSION}). Update the workbench, or point LLM_DATA_DIR elsewhere; "
-                "the file was not changed.")
-        if existed:
-            check = db.execute("PRAGMA quick_check").fetchall()
-            if check != [("ok",)]:
-                raise HistoryDamagedError(_damaged(path, "; ".join(str(r[0]) for r in check[:3])))
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: a crash keeps every commit; no fsync per message
         db.execute("PRAGMA foreign_keys = ON")
@@ -332,10 +336,40 @@ def _open_checked(path: Path) -> sqlite3.Connection:
     except sqlite3.DatabaseError as exc:
         db.close()
         raise HistoryDamagedError(_damaged(path, str(exc))) from exc
-    except HistoryError:
-        db.close()
-        raise
     return db
+
+
+def _check(path: Path) -> int:
+    """The schema version of an existing file, read without writing: a read-write connection would merge
+    a newer version's (or a damaged file's) write-ahead log into the file on close."""
+    # With no write-ahead log beside it the file is all there is: immutable reads it without creating the
+    # -wal/-shm files a WAL-mode file otherwise gets; with one, read-only mode reads through it.
+    has_log = path.with_name(path.name + "-wal").exists()
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?{'mode=ro' if has_log else 'immutable=1'}", uri=True,
+                             timeout=LOCK_WAIT_S)
+    except sqlite3.Error as exc:
+        raise HistoryError(f"cannot open the history {path}: {exc}") from exc
+    try:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise HistoryVersionError(
+                f"the history {path} was written by a newer version of the workbench (schema {version}; this "
+                f"version knows up to {SCHEMA_VERSION}). Update the workbench, or point LLM_DATA_DIR elsewhere; "
+                "the file was not changed.")
+        check = db.execute("PRAGMA quick_check").fetchall()
+        if check != [("ok",)]:
+            raise HistoryDamagedError(_damaged(path, "; ".join(str(r[0]) for r in check[:3])))
+        if version == 0 and db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            raise HistoryError(f"{path} is an SQLite database of another program (it has tables but no workbench "
+                               "schema); it was not changed. Point LLM_DATA_DIR elsewhere.")
+        return version
+    except sqlite3.OperationalError as exc:
+        raise HistoryError(f"cannot read the history {path}: {exc}") from exc
+    except sqlite3.DatabaseError as exc:
+        raise HistoryDamagedError(_damaged(path, str(exc))) from exc
+    finally:
+        db.close()
 
 
 def _damaged(path: Path, why: str) -> str:

@@ -20,8 +20,10 @@ from ..errors import (
     BackendStatusError,
     BackendTimeoutError,
     ConfigError,
+    ContextOverflowError,
     EmptyResponseError,
     InferenceError,
+    ModelNotServedError,
 )
 from ..chat.chatml import render_chatml
 from ..events import StreamEvent
@@ -34,6 +36,17 @@ from .sse import SSEDecoder
 # took longer than that (Keep-Alive: timeout=5); httpx's own default expiry is the same 5 s. Idle
 # connections are dropped on our side well before, and a request that still meets a closed one is resent.
 KEEPALIVE_EXPIRY_S = 2.0
+
+CHAT_PATH = "/v1/chat/completions"
+# How servers say that a prompt does not fit the context: llama-server (type exceed_context_size_error, "request
+# (N tokens) exceeds the available context size (M tokens)", measured), vLLM ("This model's maximum context length
+# is M tokens"), OpenAI (code context_length_exceeded), llama-cpp-python ("exceed context window").
+_CONTEXT_ERROR_MARKERS = (
+    "exceed_context_size_error", "exceeds the available context size", "maximum context length",
+    "context_length_exceeded", "exceed context window",
+)
+# llama-server's answer for a route it does not have (measured): the one 404 body that says "llama.cpp".
+_LLAMA_CPP_NOT_FOUND = "File Not Found"
 
 
 class _ResendOnStaleConnection(httpx.AsyncBaseTransport):
@@ -121,9 +134,10 @@ class ChatClient:
             limits = httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S)
             transport = _ResendOnStaleConnection(httpx.AsyncHTTPTransport(limits=limits))
         self._http = httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=timeout, transport=transport)
-        # Set once /v1/chat/completions answered 404: use llama.cpp's native /completion.
+        # Set once llama.cpp's native /completion answered after a 404 from /v1/chat/completions: used from then on.
         self.native_completion = False
         self._cannot_count = False
+        self._no_apply_template = False
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -156,7 +170,7 @@ class ChatClient:
             return self._stream_completion(messages, params)
         body = self.chat_body(messages, params, tools, True)
         fallback = None if tools else (messages, params)
-        return self._stream("/v1/chat/completions", body, ChatStreamDecoder(), fallback)
+        return self._stream(CHAT_PATH, body, ChatStreamDecoder(), fallback)
 
     async def _chat_once_events(
         self, messages: list[dict], params: dict, tools: list[dict] | None
@@ -165,9 +179,11 @@ class ChatClient:
             yield event
 
     async def _chat_once(self, messages: list[dict], params: dict, tools: list[dict] | None) -> list[StreamEvent]:
-        url = f"{self.base_url}/v1/chat/completions"
+        url = f"{self.base_url}{CHAT_PATH}"
         with _http_errors(url):
-            response = await self._http.post("/v1/chat/completions", json=self.chat_body(messages, params, tools, False))
+            response = await self._http.post(CHAT_PATH, json=self.chat_body(messages, params, tools, False))
+        if response.status_code == 404:
+            await self._check_model_served(url, response.text)
         _check_status(response, url)
         if not response.content.strip():
             raise EmptyResponseError(f"{url} answered HTTP {response.status_code} with an empty body", url)
@@ -188,13 +204,14 @@ class ChatClient:
         sse = SSEDecoder()
         with _http_errors(url):
             async with self._http.stream("POST", path, json=body) as response:
-                if response.status_code == 404 and fallback is not None:
-                    # No OpenAI chat endpoint: llama.cpp's native /completion, from now on.
+                if response.status_code == 404 and path == CHAT_PATH:
                     await response.aread()
-                    self.native_completion = True
-                    async for event in self._stream_completion(*fallback):
-                        yield event
-                    return
+                    await self._check_model_served(url, response.text)
+                    if fallback is not None:
+                        async for event in self._native_fallback(url, response.text, *fallback):
+                            yield event
+                        return
+                    _check_status(response, url)
                 if response.status_code >= 400:
                     await response.aread()
                     _check_status(response, url)
@@ -220,6 +237,43 @@ class ChatClient:
             raise EmptyResponseError(f"{url} answered HTTP 200 with an empty stream (no data at all)", url)
         for event in decoder.finish():
             yield event
+
+    async def _check_model_served(self, url: str, body: str) -> None:
+        """After a 404 from the chat route: raise ModelNotServedError if the server does not serve our model name.
+
+        Ollama, vLLM and LM Studio answer 404 for a model name they do not serve; the error lists the names they
+        do serve. A llama.cpp server (its "File Not Found" body, or a /props that answers) never checks the name,
+        so its 404 means the route is missing. Then, as when the model is listed or there is no list to ask,
+        the caller may try llama.cpp's /completion once (_native_fallback).
+        """
+        if _LLAMA_CPP_NOT_FOUND in body:
+            return
+        try:
+            if await self.props() is not None:
+                return
+        except BackendError:
+            pass  # e.g. /props needs a key this server does not take: the model list still tells
+        try:
+            models = await self.list_models()
+        except BackendError:
+            return
+        if models and self.model_name not in models:
+            raise ModelNotServedError(self.model_name, models, url, body)
+
+    async def _native_fallback(
+        self, url: str, body: str, messages: list[dict], params: dict
+    ) -> AsyncIterator[StreamEvent]:
+        """llama.cpp's native /completion after a 404 from the chat route; used from then on once it answers."""
+        try:
+            async for event in self._stream_completion(messages, params):
+                self.native_completion = True
+                yield event
+        except BackendStatusError as exc:
+            if exc.status_code != 404:
+                raise
+            raise BackendStatusError(404, body, url, f"HTTP 404 from {url} and from {self.base_url}/completion: "
+                                     "the server has neither an OpenAI chat route nor llama.cpp's native one; "
+                                     f"check server_url in llm_backends.yaml. Server said: {body[:300]}") from exc
 
     async def _stream_completion(self, messages: list[dict], params: dict) -> AsyncIterator[StreamEvent]:
         prompt = await self._render_prompt(messages)
@@ -251,10 +305,16 @@ class ChatClient:
         return parse_props(body) if body is not None else None
 
     async def apply_template(self, messages: list[dict[str, Any]]) -> str | None:
-        """The prompt the server's chat template renders for ``messages``."""
+        """The prompt the server's chat template renders for ``messages``; None where the server cannot say
+        (asked once: only llama-server has the endpoint, and the tool loop asks at every step)."""
+        if self._no_apply_template:
+            return None
         body = await self._optional_json("POST", "/apply-template", {"messages": messages})
         prompt = body.get("prompt") if isinstance(body, dict) else None
-        return prompt if isinstance(prompt, str) else None
+        if not isinstance(prompt, str):
+            self._no_apply_template = True
+            return None
+        return prompt
 
     async def tokenize(self, text: str) -> list[int] | None:
         body = await self._optional_json("POST", "/tokenize", {"content": text})
@@ -334,7 +394,29 @@ class ChatClient:
 
 def _check_status(response: httpx.Response, url: str) -> None:
     if response.status_code >= 400:
-        raise BackendStatusError(response.status_code, response.text, url)
+        raise _status_error(response.status_code, response.text, url)
+
+
+def _status_error(status: int, body: str, url: str | None) -> BackendStatusError:
+    """The typed error for an HTTP error answer: a context overflow is told apart from other 4xx."""
+    if 400 <= status < 500:
+        lowered = body.lower()
+        if any(marker in lowered for marker in _CONTEXT_ERROR_MARKERS):
+            prompt_tokens, context_size = _context_figures(body)
+            return ContextOverflowError(status, body, url, prompt_tokens, context_size)
+    return BackendStatusError(status, body, url)
+
+
+def _context_figures(body: str) -> tuple[int | None, int | None]:
+    """llama-server's error object carries n_prompt_tokens and n_ctx."""
+    try:
+        error = json.loads(body).get("error")
+    except (ValueError, AttributeError):
+        return None, None
+    if not isinstance(error, dict):
+        return None, None
+    prompt, ctx = error.get("n_prompt_tokens"), error.get("n_ctx")
+    return (prompt if isinstance(prompt, int) else None), (ctx if isinstance(ctx, int) else None)
 
 
 def _decode_plain_body(

@@ -5,9 +5,9 @@ Every file tool goes through :meth:`Sandbox.resolve`. There is deliberately no s
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import os
-import re
 import stat
 from collections.abc import Callable
 from datetime import datetime
@@ -21,13 +21,14 @@ from .calculator import calculate
 from .registry import Tool, ToolRegistry, tool
 from .sandbox import (
     MAX_SEARCH_FILES,
+    SEARCH_DEADLINE_S,
     Sandbox,
     SandboxError,
     check_kind,
     describe_entry,
     is_binary,
     open_regular,
-    text_lines,
+    search_lines,
     walk_files,
 )
 
@@ -38,9 +39,10 @@ MAX_SEARCH_MATCHES = 200
 
 
 def make_builtin_tools(
-    workspace: Path, *, clock: Callable[[], datetime] | None = None
+    workspace: Path, *, clock: Callable[[], datetime] | None = None, search_deadline_s: float = SEARCH_DEADLINE_S
 ) -> list[Tool]:
-    """The built-in tools bound to ``workspace``; ``clock`` (aware datetime) is a test seam."""
+    """The built-in tools bound to ``workspace``; ``clock`` (aware datetime) is a test seam; ``search_files``
+    stops a search after ``search_deadline_s``."""
     sandbox = Sandbox(workspace)
     now = clock or (lambda: datetime.now().astimezone())
 
@@ -119,7 +121,7 @@ def make_builtin_tools(
         return text
 
     @tool
-    def search_files(pattern: str, path: str = ".", regex: bool = False) -> str:
+    async def search_files(pattern: str, path: str = ".", regex: bool = False) -> str:
         """Search text files in the workspace for a string; returns 'file:line: text' matches.
 
         Args:
@@ -129,31 +131,16 @@ def make_builtin_tools(
         """
         if not pattern:
             raise ValueError("pattern must not be empty")
-        try:
-            matcher = re.compile(pattern if regex else re.escape(pattern))
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression: {exc}") from None
         target = sandbox.resolve(path)
         info = check_kind(target, path, "any")
-        files = [target] if stat.S_ISREG(info.st_mode) else walk_files(target)
-        matches: list[str] = []
-        more = False
-        for count, file in enumerate(files):
-            if count >= MAX_SEARCH_FILES:
-                more = True
-                break
-            for lineno, line in text_lines(file):
-                if matcher.search(line):
-                    if len(matches) == MAX_SEARCH_MATCHES:
-                        more = True
-                        break
-                    shown = line if len(line) <= 200 else line[:200] + "..."
-                    matches.append(f"{sandbox.relative(file)}:{lineno}: {shown}")
-            if more:
-                break
+        files = [target] if stat.S_ISREG(info.st_mode) else await asyncio.to_thread(walk_files, target)
+        # Matching runs in a child process with a deadline: a model's pattern can backtrack for hours.
+        found, more = await search_lines(files[:MAX_SEARCH_FILES], pattern, regex, MAX_SEARCH_MATCHES,
+                                         search_deadline_s)
+        matches = [f"{sandbox.relative(file)}:{lineno}: {text}" for file, lineno, text in found]
         if not matches:
             return f"no matches for {pattern!r} in '{path}'"
-        if more:
+        if more or len(files) > MAX_SEARCH_FILES:
             matches.append(f"[truncated: stopped after {len(matches)} matches; narrow the search]")
         return "\n".join(matches)
 

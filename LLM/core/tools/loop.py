@@ -3,8 +3,9 @@
 Events let a UI follow each step; ``ToolRunResult`` keeps every step for later inspection.
 Modes (yaml ``tools`` key, or per request): native (send ``tools``, trust ``tool_calls``),
 fallback (tool list in the system prompt, ``<tool_call>`` parsed from text), auto (send
-``tools``; parse the text when no native call comes; a 4xx on ``tools`` or an empty 200
-switches that model to fallback for the rest of the process), off.
+``tools``; parse the text when no native call comes; a 4xx on ``tools`` that the request without
+them does not get, or an empty 200, switches that model to fallback for the rest of the process;
+a context overflow is raised, never a reason to switch), off.
 """
 
 from __future__ import annotations
@@ -19,14 +20,21 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from ..chat.messages import fit_to_context
-from ..errors import BackendStatusError, EmptyResponseError
+from ..errors import BackendError, BackendStatusError, ContextOverflowError, EmptyResponseError
 from ..events import Done, ReasoningDelta, TextDelta, ToolCall, Usage
 from ..protocol.client import ChatClient
 from ..config import ModelEntry
 from ..protocol.props import EngineProps
 from .grammar import tool_call_grammar
-from .parsing import ParserEvent, ToolCallStreamParser
-from .prompts import assistant_message, raw_call_text, text_tool_turns, tool_result_message, with_tool_prompt
+from .parsing import ParserEvent, TurnParser
+from .prompts import (
+    assistant_message,
+    fallback_tool_prompt,
+    raw_call_text,
+    text_tool_turns,
+    tool_result_message,
+    with_tool_prompt,
+)
 from .registry import Tool, ToolResult, execute
 
 class ModelAccess(Protocol):
@@ -79,6 +87,7 @@ class StepFinished:
     prompt_tokens: int | None
     completion_tokens: int | None
     duration_ms: float
+    step: "ToolStep | None" = None  # the whole exchange: request body, raw output, parse (the inspector's)
 
 
 @dataclass(frozen=True)
@@ -97,6 +106,9 @@ class ToolStep:
     tools_sent: bool
     tool_choice: str = "auto"
     constrained: bool = False
+    url: str = ""
+    request_body: dict[str, Any] = field(default_factory=dict)  # exactly as sent
+    native_calls: list[dict[str, Any]] = field(default_factory=list)  # tool_calls as the server sent them
     text: str = ""
     raw_text: str = ""
     reasoning: str = ""
@@ -156,6 +168,7 @@ class ToolLoop:
 
     async def run(self, messages: list[dict[str, Any]]) -> AsyncIterator[LoopEvent]:
         history = list(messages)
+        sent: list[_SentResult] = []  # the loop's results in history, whole, for _fit_results
         result = ToolRunResult()
         repeats: Counter[tuple[str, str, str]] = Counter()
         async with self.runtime.in_use(self.model_id):
@@ -188,6 +201,10 @@ class ToolLoop:
                     repeats[(call.name, json.dumps(call.arguments, sort_keys=True), outcome.text)] += 1
                     yield ToolResultEvent(iteration, call, outcome)
                     history.append(tool_result_message(call, outcome.text, source == "native"))
+                    sent.append(_SentResult(len(history) - 1, call, outcome.text, source == "native", iteration))
+                # The model gets as much of each result as the usable context holds; the events keep them whole.
+                _fit_results(history, len(messages), sent, iteration, self.budget,
+                             _tokens(fallback_tool_prompt(self.openai_tools)))
                 step.tools_ms = (time.perf_counter() - started) * 1000
                 if max(repeats.values()) >= REPEAT_LIMIT:
                     result.stopped_by = "repeated_call"
@@ -224,6 +241,7 @@ class ToolLoop:
     ) -> AsyncIterator[LoopEvent]:
         started = time.perf_counter()
         stream = True
+        rejected: BackendStatusError | None = None  # auto mode: the 4xx a request with `tools` got
         while True:
             mode = "off" if final_answer else self.mode
             if mode == "fallback" and choice == "none":
@@ -248,15 +266,28 @@ class ToolLoop:
             request = await fit_to_context(request, self.budget, client.count_prompt_tokens)
             step.mode, step.tools_sent, step.request_messages = mode, send_tools, [dict(m) for m in request]
             step.tool_choice, step.constrained = choice, "grammar" in params
+            step.url = f"{client.base_url}/v1/chat/completions"
+            # (a copy: the loop appends to `history`, which may be this very list)
+            step.request_body = client.chat_body(step.request_messages, params,
+                                                 self.openai_tools if send_tools else None, stream)
             yield StepStarted(step.iteration, mode, send_tools, choice, step.constrained)
             try:
                 async for event in self._exchange(client, request, params, send_tools, stream, step, final_answer):
                     yield event
+                if rejected is not None:  # answered without `tools`: they were what the server refused
+                    yield self._switch_to_fallback(f"the server rejected 'tools' (HTTP {rejected.status_code}) and "
+                                                   "answered the same request without them")
                 break
             except BackendStatusError as exc:
-                if not (send_tools and mode == "auto" and 400 <= exc.status_code < 500):
+                if rejected is not None:  # refused without `tools` too: the request itself is the problem
+                    self.mode = "auto"
+                    raise exc if isinstance(exc, ContextOverflowError) else rejected
+                if not (send_tools and mode == "auto" and _may_be_about_tools(exc)):
                     raise
-                yield self._switch_to_fallback(f"the server rejected 'tools' (HTTP {exc.status_code})")
+                rejected = exc
+                self.mode = "fallback"  # for one try; kept only if the server answers it
+                yield LoopNotice("retry_without_tools", f"the server refused the request with 'tools' (HTTP "
+                                 f"{exc.status_code}); asking once more without them (text tool calls)")
             except EmptyResponseError:
                 if not send_tools:
                     raise
@@ -268,7 +299,7 @@ class ToolLoop:
                 stream = True
         step.duration_ms = (time.perf_counter() - started) * 1000
         yield StepFinished(step.iteration, step.finish_reason, step.prompt_tokens, step.completion_tokens,
-                           step.duration_ms)
+                           step.duration_ms, step)
 
     async def _grammar(self, choice: str) -> str | None:
         """The grammar forcing ``choice`` (required: any enabled tool; a name: that one), where the engine
@@ -289,7 +320,9 @@ class ToolLoop:
         stream: bool, step: ToolStep, final_answer: bool,
     ) -> AsyncIterator[LoopEvent]:
         parse_text = final_answer or step.mode in ("fallback", "auto")
-        parser = ToolCallStreamParser(self.openai_tools, start_in_reasoning=False) if parse_text else None
+        # Whether the answer starts inside reasoning depends on the rendered prompt (and on the server; see
+        # TurnParser): without knowing, a lone </think> still makes the text before it reasoning.
+        parser = TurnParser(self.openai_tools, await _prompt_opens_reasoning(client, request)) if parse_text else None
         raw: list[str] = []
         text: list[str] = []
         reasoning: list[str] = []
@@ -306,6 +339,8 @@ class ToolLoop:
                     for out in _visible(parser.feed(event.text), text, reasoning):
                         yield out
             elif isinstance(event, ReasoningDelta):
+                if parser is not None:
+                    parser.reasoning_arrived()
                 reasoning.append(event.text)
                 yield event
             elif isinstance(event, Usage):
@@ -313,10 +348,11 @@ class ToolLoop:
             elif isinstance(event, Done):
                 step.finish_reason = event.finish_reason
                 native = event.tool_calls
+                step.native_calls = [call.to_openai() for call in native]
         step.request_ms = (time.perf_counter() - sent) * 1000
         parsed_calls: list[ToolCall] = []
         if parser is not None:
-            parsed = parser.finish()
+            parsed = parser.finish(truncated=step.finish_reason == "length")
             for out in _visible(parser.final_events, text, reasoning):
                 yield out
             parsed_calls, step.parse_errors = parsed.calls, parsed.errors
@@ -369,3 +405,101 @@ def _visible(events: list[ParserEvent], text: list[str], reasoning: list[str]) -
             reasoning.append(event.text)
             out.append(event)
     return out
+
+
+async def _prompt_opens_reasoning(client: ChatClient, request: list[dict[str, Any]]) -> bool | None:
+    """Whether the prompt the server renders for ``request`` ends inside an open ``<think>`` (QwQ, Qwen3-Thinking);
+    None when the server cannot render it (only llama-server has /apply-template)."""
+    try:
+        prompt = await client.apply_template(request)
+    except BackendError:
+        return None
+    return None if prompt is None else prompt.rstrip().endswith("<think>")
+
+
+# Statuses that never mean "this server does not take `tools`": auth, unknown model or route, timeout, size, rate.
+_NOT_ABOUT_TOOLS = frozenset({401, 403, 404, 408, 413, 429})
+
+
+def _may_be_about_tools(exc: BackendStatusError) -> bool:
+    return 400 <= exc.status_code < 500 and exc.status_code not in _NOT_ABOUT_TOOLS and not isinstance(
+        exc, ContextOverflowError)
+
+
+# ----- tool results within the usable context -----
+# Tokens are estimated as UTF-8 bytes / 3: code, JSON and logs, what tools return, run at about 3 bytes a token.
+BYTES_PER_TOKEN = 3
+MESSAGE_TOKENS = 8  # a chat template's role markers and separators around each message
+RESULT_SHARE = 2  # one result may take at most half the usable context
+MIN_RESULT_BYTES = 200  # what a result keeps even when nothing else fits
+CONTEXT_MARGIN = 0.9  # the estimate is not exact: fill at most this share of the usable context
+
+
+@dataclass(frozen=True)
+class _SentResult:
+    """A tool result in the loop's history: where, and all of it (the model may get less)."""
+
+    index: int
+    call: ToolCall
+    text: str
+    native: bool
+    iteration: int
+
+
+def _tokens(text: str) -> int:
+    return len(text.encode("utf-8")) // BYTES_PER_TOKEN + MESSAGE_TOKENS
+
+
+def _message_tokens(message: dict[str, Any]) -> int:
+    content = message.get("content")
+    text = content if isinstance(content, str) else json.dumps(content) if content else ""
+    calls = message.get("tool_calls")
+    return _tokens(text + (json.dumps(calls) if calls else ""))
+
+
+def _cut(text: str, max_bytes: int) -> str:
+    """``text`` within ``max_bytes`` (UTF-8), saying it was cut and how much was left out."""
+    if len(text.encode("utf-8")) <= max_bytes:
+        return text
+    head = text.encode("utf-8")[: max(0, max_bytes - 120)].decode("utf-8", "ignore")
+    return (f"{head}\n[cut to fit the model's context: the first {len(head):,} of {len(text):,} characters are "
+            f"shown, {len(text) - len(head):,} characters were left out]")
+
+
+def _fit_results(
+    history: list[dict[str, Any]], own_start: int, sent: list[_SentResult], iteration: int, budget: int,
+    reserve: int,
+) -> None:
+    """Rewrite the results in ``history`` so that the system prompt, the user's question and the loop's own turns
+    fit the usable context (``budget`` tokens, less ``reserve`` for the tool descriptions).
+
+    Each result gets at most a share of the context; if that is still too much, results of earlier steps are left
+    out, oldest first, then this step's results share what is left. Older conversation turns are not counted: the
+    request's fit_to_context drops those first. The user's question (the caller's last message) is never what gives
+    way, and every call keeps its result message, so templates still pair them.
+    """
+    system = [m for m in history[:1] if m.get("role") == "system" and own_start > 1]
+    pinned = system + history[own_start - 1 : own_start]  # the system prompt and the user's question
+    room = int(budget * CONTEXT_MARGIN) - reserve
+    limit = max(MIN_RESULT_BYTES, budget * BYTES_PER_TOKEN // RESULT_SHARE)
+
+    def show(entry: _SentResult, text: str) -> None:
+        history[entry.index] = tool_result_message(entry.call, text, entry.native)
+
+    def used() -> int:
+        return sum(_message_tokens(m) for m in pinned + history[own_start:])
+
+    for entry in sent:
+        show(entry, _cut(entry.text, limit))
+    for entry in sent:
+        if entry.iteration == iteration or used() <= room:
+            break
+        show(entry, f"[the result of {entry.call.name} ({len(entry.text):,} characters) was left out to fit the "
+                    "model's context]")
+    current = [e for e in sent if e.iteration == iteration]
+    over = used() - room
+    if over > 0 and current:
+        share = max(MIN_RESULT_BYTES, (sum(len(history[e.index]["content"].encode("utf-8")) for e in current)
+                                       - over * BYTES_PER_TOKEN) // len(current))
+        for entry in current:
+            show(entry, _cut(entry.text, min(limit, share)))

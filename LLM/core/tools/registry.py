@@ -1,8 +1,9 @@
-"""The tool registry: Tool definitions from Python functions, argument validation, safe execution.
+"""The tool registry: Tools from Python functions or JSON files, argument validation, safe execution.
 
 A :class:`Tool` gets its JSON schema from the function's signature (via pydantic) and its
-description from the docstring. :func:`execute` never raises for a failing tool: validation
-errors, exceptions and timeouts all become an error :class:`ToolResult` the model can read.
+description from the docstring; a tool without code gets both from a JSON file (``canned``).
+:func:`execute` never raises for a failing tool: validation errors, exceptions and timeouts
+all become an error :class:`ToolResult` the model can read.
 Only cancellation propagates, so Stop still stops.
 """
 
@@ -30,6 +31,9 @@ from pydantic import BaseModel
 
 from ..errors import ToolError
 from ..validation import FieldProblem, field_problems
+from .canned import SUFFIX as CANNED_SUFFIX
+from .canned import CannedTool, CannedToolError, read_canned_tool, remove_canned_tool, write_canned_tool
+from .json_schema import value_problems
 from .schema import arguments_model, openai_schema, parse_docstring
 
 DEFAULT_TIMEOUT_S = 30.0
@@ -59,6 +63,7 @@ class Tool:
     needs_approval: bool = False
     timeout_s: float = DEFAULT_TIMEOUT_S
     _args_model: type[BaseModel] | None = field(default=None, repr=False)
+    canned: CannedTool | None = None  # the JSON definition of a tool without code; None for Python tools
 
     @classmethod
     def from_function(
@@ -87,6 +92,16 @@ class Tool:
             _args_model=model,
         )
 
+    @classmethod
+    def from_canned(cls, definition: CannedTool) -> Tool:
+        """A tool that answers every valid call with the definition's canned reply."""
+
+        def reply(**arguments: Any) -> str:
+            return definition.reply_for(arguments)
+
+        return cls(name=definition.name, description=definition.description,
+                   parameters=copy.deepcopy(definition.parameters), fn=reply, canned=definition)
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the underlying function directly (no validation, no timeout)."""
         return self.fn(*args, **kwargs)
@@ -109,6 +124,12 @@ class Tool:
                 self.name, [f"arguments must be a JSON object, got {type(arguments).__name__}"]
             )
         model = self._args_model
+        if model is None and self.canned is not None:  # a tool without code: its JSON Schema is the contract
+            problems = value_problems(self.parameters, arguments)
+            if problems:
+                raise ToolArgumentsError(self.name, [f"argument '{path}': {message}" if path else message
+                                                     for path, message in problems])
+            return dict(arguments)
         if model is None:  # hand-built Tool without a model: accept as given
             return dict(arguments)
         known = list(model.model_fields)
@@ -258,10 +279,12 @@ class ToolRegistry:
         return await execute(self._tools[name], arguments)
 
     def load_directory(self, path: Path) -> list[str]:
-        """Register the Tools defined at module level in every ``*.py`` file of ``path``.
+        """Register the Tools defined at module level in every ``*.py`` file of ``path``, then
+        the tools without code in its ``*.json`` files (format: ``canned``).
 
         A file loads completely or not at all; each broken file is skipped and described in
-        the returned list of problems. A missing directory simply has no tools.
+        the returned list of problems. A missing directory simply has no tools. A name that is
+        already registered (a built-in, an earlier file) wins over a later file's.
         """
         path = Path(path)
         if not path.exists():
@@ -289,7 +312,45 @@ class ToolRegistry:
                 continue
             for t in tools:
                 self.register(t)
+        for file in sorted(path.glob(f"*{CANNED_SUFFIX}")):
+            try:
+                definition = read_canned_tool(file, label=f"{path.name}/{file.name}", taken=self._tools)
+            except CannedToolError as exc:
+                problems.append(str(exc))
+                continue
+            self.register(Tool.from_canned(definition))
         return problems
+
+    def save_canned(self, definition: CannedTool, directory: Path, *, replacing: str | None = None) -> Tool:
+        """Write a tool without code to ``directory`` and register it, so the next request can use it.
+
+        ``replacing`` names the JSON tool being edited: the new one takes its place in the order,
+        and its file goes when the name changed. The file is written first, so a failed save leaves
+        the registry as it was.
+        """
+        if replacing is not None:
+            self._require_canned(replacing)
+        if definition.name in self._tools and definition.name != replacing:
+            raise ToolError(f"a tool named '{definition.name}' is already registered")
+        new = Tool.from_canned(definition)
+        write_canned_tool(definition, directory)
+        if replacing is None:
+            return self.register(new)
+        self._tools = {(new.name if name == replacing else name): (new if name == replacing else t)
+                       for name, t in self._tools.items()}
+        if replacing != definition.name:
+            remove_canned_tool(replacing, directory)
+        return new
+
+    def delete_canned(self, name: str, directory: Path) -> None:
+        """Remove a tool without code: its file, then its registration."""
+        self._require_canned(name)
+        remove_canned_tool(name, directory)
+        del self._tools[name]
+
+    def _require_canned(self, name: str) -> None:
+        if self.get(name).canned is None:
+            raise ToolError(f"tool '{name}' is defined in Python, not in a JSON file: edit its file instead")
 
     def __contains__(self, name: object) -> bool:
         return name in self._tools
@@ -305,7 +366,7 @@ class ToolRegistry:
 
 
 def default_tools_dir() -> Path:
-    """Where users drop their own ``*.py`` tool files."""
+    """Where users drop their own ``*.py`` tool files, and where the window saves ``*.json`` tools without code."""
     return Path(platformdirs.user_config_dir("llm-workbench")) / "tools"
 
 

@@ -1,14 +1,18 @@
 """The workspace sandbox: the one place that decides whether a model-supplied path is inside the workspace.
 
 It refuses ``..``, absolute paths, ``~``, drive letters, symlinks leading outside, devices and FIFOs,
-and gives the file tools bounded, safe ways to open, walk and read files.
+and gives the file tools bounded, safe ways to open, walk, read and search files.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import re
 import stat
+import subprocess
+import sys
 from pathlib import Path, PurePosixPath
 
 from ..errors import ToolError
@@ -16,6 +20,7 @@ from ..errors import ToolError
 MAX_PATH_CHARS = 1024
 MAX_SEARCH_FILES = 5000
 MAX_SEARCH_FILE_BYTES = 2 * 1024 * 1024
+SEARCH_DEADLINE_S = 20.0  # under a tool's 30 s timeout, so the model hears why the search stopped
 _SKIPPED_DIRS = {"__pycache__", "node_modules"}  # plus every dot-directory (.git, .venv)
 
 
@@ -135,15 +140,84 @@ def walk_files(root: Path) -> list[Path]:
     return sorted(found)  # by path, so a file's matches read in directory order
 
 
-def text_lines(file: Path) -> list[tuple[int, str]]:
-    """Numbered lines of a text file; empty for binary, huge or unreadable files."""
+class SearchTimeoutError(ToolError):
+    """A search ran past its deadline and was stopped; the message names the pattern."""
+
+
+# The search runs in a child process: Python's `re` holds the GIL for as long as one match runs, and a pattern
+# such as (a+)+$ backtracks for exponential time, so in a thread it freezes the event loop and cannot be
+# stopped. A process can be killed. The child is stdlib-only (`-I -S`: no site, no package import) and starts
+# in ~25 ms. stdin: {pattern, regex, files, max_bytes, max_matches}; stdout: {matches: [[file index, line
+# number, text]], more} or {error}. Files are the parent's vetted list; each is opened without following a
+# last-moment symlink and skipped if no longer regular, too big or binary.
+_SEARCH_CHILD = r"""
+import json, os, re, stat, sys
+request = json.load(sys.stdin)
+try:
+    matcher = re.compile(request["pattern"] if request["regex"] else re.escape(request["pattern"]))
+except (re.error, OverflowError, RecursionError, ValueError) as exc:
+    json.dump({"error": "invalid regular expression: %s" % exc}, sys.stdout)
+    raise SystemExit(0)
+limit, matches, more = request["max_bytes"], [], False
+for index, path in enumerate(request["files"]):
     try:
-        if os.lstat(file).st_size > MAX_SEARCH_FILE_BYTES:
-            return []
-        data = file.read_bytes()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError:
-        return []
-    if is_binary(data):
-        return []
-    text = data.decode("utf-8", errors="replace")
-    return list(enumerate(text.splitlines(), start=1))
+        continue
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        data = handle.read(limit + 1) if stat.S_ISREG(info.st_mode) and info.st_size <= limit else b""
+    if len(data) > limit or b"\0" in data[:8192]:
+        continue
+    for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
+        if matcher.search(line):
+            if len(matches) == request["max_matches"]:
+                more = True
+                break
+            matches.append([index, number, line if len(line) <= 200 else line[:200] + "..."])
+    if more:
+        break
+json.dump({"matches": matches, "more": more}, sys.stdout)
+"""
+
+
+async def search_lines(
+    files: list[Path], pattern: str, regex: bool, max_matches: int, deadline_s: float = SEARCH_DEADLINE_S
+) -> tuple[list[tuple[Path, int, str]], bool]:
+    """Lines of ``files`` matching ``pattern`` (file, line number, text cut at 200 characters), and whether more
+    than ``max_matches`` matched. Runs in a child process killed at ``deadline_s`` or when the caller is
+    cancelled, so no pattern can stall the event loop. Raises ValueError for an invalid pattern and
+    SearchTimeoutError past the deadline."""
+    request = json.dumps({"pattern": pattern, "regex": regex, "files": [str(f) for f in files],
+                          "max_bytes": MAX_SEARCH_FILE_BYTES, "max_matches": max_matches}).encode()
+    # The trailing "search_files" only names the child in process listings.
+    process = subprocess.Popen([sys.executable, "-I", "-S", "-c", _SEARCH_CHILD, "search_files"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = await asyncio.to_thread(_communicate, process, request, deadline_s)
+    except subprocess.TimeoutExpired:
+        kind = "regular expression" if regex else "search"
+        raise SearchTimeoutError(
+            f"the pattern took too long: the {kind} {pattern!r} was still running after {deadline_s:g} s and was "
+            "stopped; nested repetition such as (a+)+ can take exponential time, so simplify the pattern or "
+            "search a smaller path") from None
+    finally:
+        if process.poll() is None:
+            process.kill()  # cancelled (Stop, the tool's timeout): the worker thread then reaps it
+    try:
+        reply = json.loads(out)
+    except ValueError:
+        tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [f"exit status {process.returncode}"]
+        raise ToolError(f"the search for {pattern!r} failed: {tail[0]}") from None
+    if "error" in reply:
+        raise ValueError(reply["error"])
+    return [(files[i], number, text) for i, number, text in reply["matches"]], bool(reply["more"])
+
+
+def _communicate(process: subprocess.Popen[bytes], request: bytes, deadline_s: float) -> tuple[bytes, bytes]:
+    try:
+        return process.communicate(request, timeout=deadline_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise

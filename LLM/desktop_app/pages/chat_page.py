@@ -102,6 +102,7 @@ class ChatPage(QWidget):
     conversation_saved = Signal(str)
     page_name = "chatPage"
     kind = "chat"
+    replayable = False  # tool chat: finished answers offer edit-and-replay of their steps
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -114,7 +115,7 @@ class ChatPage(QWidget):
         self._settings_edited = False
         self._editing: str | None = None  # the user message being edited (Send makes a new branch)
 
-        self.transcript = TranscriptView()
+        self.transcript = TranscriptView(replayable=self.replayable)
         self.transcript.regenerate_requested.connect(lambda _id: self.regenerate())
         self.transcript.edit_requested.connect(self.begin_edit)
         self.transcript.branch_requested.connect(self.switch_branch)
@@ -428,10 +429,17 @@ class ChatPage(QWidget):
         self._set_busy(False)
 
     # ----- one request -----
-    def _start(self, message: Message) -> None:
+    def start_replay(self, message: Message) -> None:
+        """Answer with ``message``, a new version that already holds what it keeps of the old one."""
+        self.cancel_edit()
+        self._show_path()
+        self._start(message, shown=True)
+
+    def _start(self, message: Message, *, shown: bool = False) -> None:
         entry = self._entry()
         conversation = self.conversation
-        self.transcript.add_message(message, self._author(message))
+        if not shown:
+            self.transcript.add_message(message, self._author(message))
         self._show_branches()
         if entry is not None:
             message.backend, message.adapter = entry.backend, entry.adapter_dir

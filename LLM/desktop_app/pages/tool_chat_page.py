@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QListWidget, QList
 
 from LLM.core import (
     DEFAULT_TOOLS,
+    answer_turns,
     InferenceConfig,
     LoopFinished,
     LoopNotice,
@@ -24,12 +25,13 @@ from LLM.core import (
     ToolCard,
     ToolEnabledInferenceConfig,
     ToolResultEvent,
-    stream_tool_inference,
 )
 
 from ..context import AppContext
 from ..interaction import ApprovalDecision
+from ..widgets.tool_editor import ToolFileButtons
 from .chat_page import ActiveRequest, ChatPage
+from .tool_replay import ToolReplay, step_record
 
 TOOL_MODES = ("auto", "native", "fallback")
 
@@ -40,9 +42,21 @@ def tool_tooltip(tool: Tool) -> str:
     return f"{tool.description}{approval}\n\nParameters (JSON Schema):\n{schema}"
 
 
+def tool_item(tool: Tool, checked: bool) -> QListWidgetItem:
+    """A checkable entry of the tool list; its data is the tool's name."""
+    label = f"{tool.name}  (asks first)" if tool.needs_approval else tool.name
+    item = QListWidgetItem(label)
+    item.setData(Qt.ItemDataRole.UserRole, tool.name)
+    item.setToolTip(tool_tooltip(tool))
+    item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+    item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+    return item
+
+
 class ToolChatPage(ChatPage):
     page_name = "toolChatPage"
     kind = "tools"
+    replayable = True
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         self._max_iterations_of_request = 8
@@ -52,14 +66,10 @@ class ToolChatPage(ChatPage):
         self.tool_list = QListWidget(objectName="toolList")
         self.tool_list.setMinimumHeight(140)
         for tool in ctx.runtime.tools:
-            label = f"{tool.name}  (asks first)" if tool.needs_approval else tool.name
-            item = QListWidgetItem(label)
-            item.setData(Qt.ItemDataRole.UserRole, tool.name)
-            item.setToolTip(tool_tooltip(tool))
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Checked if tool.name in DEFAULT_TOOLS else Qt.CheckState.Unchecked)
-            self.tool_list.addItem(item)
+            self.tool_list.addItem(tool_item(tool, tool.name in DEFAULT_TOOLS))
         panel.addWidget(self.tool_list)
+        self.tool_files = ToolFileButtons(ctx, self.tool_list, tool_item)  # tools without code: new, edit, delete
+        panel.addWidget(self.tool_files)
         for problem in ctx.runtime.tool_load_problems:
             warning = QLabel(problem, objectName="toolLoadProblem")
             warning.setWordWrap(True)
@@ -87,6 +97,10 @@ class ToolChatPage(ChatPage):
         self._fill_tool_modes()
         self._fill_tool_choices()
         self.tool_list.itemChanged.connect(lambda _item: self._fill_tool_choices())
+        self.tool_files.tools_changed.connect(self._fill_tool_choices)
+        self.replay = ToolReplay(self)
+        self.transcript.inspect_requested.connect(self.replay.inspect)
+        self.transcript.card_action_requested.connect(self.replay.act)
 
     # ----- settings -----
     def set_model(self, model_id: str | None) -> None:
@@ -162,7 +176,8 @@ class ToolChatPage(ChatPage):
     def _request_config(self, message: Message) -> InferenceConfig:
         return ToolEnabledInferenceConfig(
             model_id=self.model_id,
-            messages=self.conversation.history(upto=message),
+            # A replayed answer starts with the steps it keeps: they go back as the model made them.
+            messages=self.conversation.history(upto=message) + answer_turns(message),
             enable_tools=True,
             tools=self.enabled_tools(),
             max_iterations=self.max_iterations.value(),
@@ -180,7 +195,7 @@ class ToolChatPage(ChatPage):
             return await self._approve(request_id, call, tool)
 
         self._max_iterations_of_request = max_iterations
-        return stream_tool_inference(cfg, self.ctx.runtime, before_call)
+        return self.replay.events(cfg, before_call)
 
     async def _approve(self, request_id: str, call: ToolCall, tool: Tool) -> bool:
         """The approval hook: per-chat "always" first, else ask through the interaction facade."""
@@ -206,16 +221,18 @@ class ToolChatPage(ChatPage):
 
     def _apply(self, active: ActiveRequest, event: Any) -> None:
         message = active.message
+        offset = self.replay.offset  # a replayed answer's loop counts its steps after the kept ones
         if isinstance(event, StepStarted):
-            message.iteration = event.iteration
+            message.iteration = event.iteration + offset
             tools = "tools sent" if event.tools_sent else "no tools sent"
             forced = ""
             if event.tool_choice != "auto":
                 forced = f"  ·  tool_choice {event.tool_choice}" + (" (grammar)" if event.constrained else "")
-            self.activity.setText(f"Step {event.iteration} of {self._max_iterations_of_request}  ·  {event.mode} "
+            self.activity.setText(f"Step {event.iteration + offset} of {self._max_iterations_of_request + offset}"
+                                  f"  ·  {event.mode} "
                                   f"mode  ·  {tools}{forced}")
         elif isinstance(event, ToolCallEvent):
-            message.parts.append(ToolCard(event.iteration, event.call.name, dict(event.call.arguments),
+            message.parts.append(ToolCard(event.iteration + offset, event.call.name, dict(event.call.arguments),
                                           event.source, call_id=event.call.id))
             message.status = "streaming"
             self.transcript.schedule(message)
@@ -229,6 +246,9 @@ class ToolChatPage(ChatPage):
         elif isinstance(event, StepFinished):
             active.meter.usage(event.prompt_tokens, event.completion_tokens, event.duration_ms)
             self._note_context(event.prompt_tokens, event.completion_tokens)
+            if event.step is not None:
+                message.steps.append(step_record(event.step, offset))
+                self.transcript.schedule(message)
         elif isinstance(event, LoopNotice):
             message.parts.append(Notice(event.kind, event.message))
             self.transcript.schedule(message)

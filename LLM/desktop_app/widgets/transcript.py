@@ -37,7 +37,7 @@ STATUS_TEXT = {
 }
 
 
-def _mono() -> QFont:
+def mono_font() -> QFont:
     return QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
 
 
@@ -50,7 +50,7 @@ def _label(text: str = "", *, name: str | None = None, selectable: bool = False,
     if selectable:
         label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     if mono:
-        label.setFont(_mono())
+        label.setFont(mono_font())
     return label
 
 
@@ -62,7 +62,10 @@ def _restyle(widget: QWidget) -> None:
 
 
 class ToolCardWidget(QFrame):
-    """A tool call: name, source, arguments as JSON, then the result or error and its duration."""
+    """A tool call: name, source, arguments as JSON, then the result or error and its duration; once the
+    answer is finished, the experimenter's actions (edit the call or its result and go on, re-run the step)."""
+
+    action_requested = Signal(str)  # edit_arguments | edit_result | rerun_step
 
     def __init__(self, card: ToolCard, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -75,6 +78,24 @@ class ToolCardWidget(QFrame):
         self.result = _label(selectable=True, mono=True, name="toolCardResult")
         for widget in (self.title, self.arguments, self.result):
             layout.addWidget(widget)
+        self.actions = QWidget(objectName="toolCardActions")
+        row = QHBoxLayout(self.actions)
+        row.setContentsMargins(0, 0, 0, 0)
+        for action, name, text, tip in (
+            ("edit_arguments", "editArgumentsButton", "Edit arguments…", "Change this call's arguments, run it "
+             "again and let the model go on from there (the answer as it was stays a branch)"),
+            ("edit_result", "editResultButton", "Edit result…", "Change what the tool returned and let the model "
+             "go on from there"),
+            ("rerun_step", "rerunStepButton", "Re-run step", "Ask the model again for this step, with the model, "
+             "tool mode and tool choice chosen now"),
+        ):
+            button = QToolButton(text=text, objectName=name, autoRaise=True)
+            button.setToolTip(tip)
+            button.clicked.connect(lambda _checked=False, a=action: self.action_requested.emit(a))
+            row.addWidget(button)
+        row.addStretch(1)
+        self.actions.hide()
+        layout.addWidget(self.actions)
         self._shown: tuple | None = None
         self.update_from(card)
 
@@ -128,6 +149,8 @@ class MessageWidget(QFrame):
     regenerate_requested = Signal(str)
     edit_requested = Signal(str)
     branch_requested = Signal(str, int)  # message id, -1 (previous version) or +1 (next)
+    inspect_requested = Signal(str, int)  # message id, step index
+    card_action_requested = Signal(str, int, str)  # message id, tool card index, action
 
     def __init__(self, message: Message, author: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -191,12 +214,22 @@ class MessageWidget(QFrame):
         self.waiting = _label("Waiting for the model…", name="messageWaiting")
         layout.addWidget(self.waiting)
         self.error = _label(selectable=True, name="messageError")
-        self.error.setFont(_mono())
+        self.error.setFont(mono_font())
         self.error.hide()
         layout.addWidget(self.error)
         self.metrics = _label(name="messageMetrics")
         self.metrics.hide()
         layout.addWidget(self.metrics)
+        # Tool chat: one button per request of the loop, opening its raw exchange.
+        self.steps_row = QWidget(objectName="stepsRow")
+        self._steps_layout = QHBoxLayout(self.steps_row)
+        self._steps_layout.setContentsMargins(0, 0, 0, 0)
+        self._steps_layout.addWidget(_label("Raw exchange:", name="stepsLabel"))
+        self._steps_layout.addStretch(1)
+        self._step_buttons: list[QToolButton] = []
+        self.steps_row.hide()
+        layout.addWidget(self.steps_row)
+        self._replayable = False
 
         self._message = message
         self.copy_button.clicked.connect(lambda: self.copy_requested.emit(self.message_id))
@@ -239,12 +272,37 @@ class MessageWidget(QFrame):
         self.metrics.setVisible(bool(summary))
         if summary != self.metrics.text():
             self.metrics.setText(summary)
+        self._update_steps(message)
+        replayable = self._replayable and message.final
+        for card in self.tool_cards():
+            card.actions.setVisible(replayable)
+
+    def _update_steps(self, message: Message) -> None:
+        while len(self._step_buttons) < len(message.steps):
+            index = len(self._step_buttons)
+            button = QToolButton(text=f"step {index + 1}", objectName="stepButton", autoRaise=True)
+            button.clicked.connect(lambda _checked=False, i=index: self.inspect_requested.emit(self.message_id, i))
+            self._steps_layout.insertWidget(self._steps_layout.count() - 1, button)
+            self._step_buttons.append(button)
+        for button, step in zip(self._step_buttons, message.steps):
+            button.setToolTip(f"{step.mode} mode, tool_choice {step.tool_choice}"
+                              f"{' (grammar)' if step.constrained else ''}: the request, the raw output, the parse")
+        self.steps_row.setVisible(bool(message.steps))
+
+    def set_replayable(self, replayable: bool) -> None:
+        """Tool chat: finished answers offer edit-and-replay on their tool cards."""
+        self._replayable = replayable
+        self.update_from(self._message)
 
     def _make_part(self, part) -> QWidget:
         if isinstance(part, TextPart):
             return SegmentedMarkdown(self, markdown=self._message.role == "assistant")
         if isinstance(part, ToolCard):
-            return ToolCardWidget(part, self)
+            widget = ToolCardWidget(part, self)
+            index = len(self.tool_cards())
+            widget.action_requested.connect(
+                lambda action, i=index: self.card_action_requested.emit(self.message_id, i, action))
+            return widget
         return NoticeWidget(part, self)
 
     def _update_reasoning(self, message: Message) -> None:
@@ -301,11 +359,14 @@ class TranscriptView(QScrollArea):
     regenerate_requested = Signal(str)
     edit_requested = Signal(str)
     branch_requested = Signal(str, int)
+    inspect_requested = Signal(str, int)
+    card_action_requested = Signal(str, int, str)
     rendered = Signal(str)  # message id, after its widget caught up with the model
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, replayable: bool = False) -> None:
         super().__init__(parent)
         self.setObjectName("transcript")
+        self.replayable = replayable
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -353,6 +414,10 @@ class TranscriptView(QScrollArea):
         widget.regenerate_requested.connect(self.regenerate_requested)
         widget.edit_requested.connect(self.edit_requested)
         widget.branch_requested.connect(self.branch_requested)
+        widget.inspect_requested.connect(self.inspect_requested)
+        widget.card_action_requested.connect(self.card_action_requested)
+        if self.replayable:
+            widget.set_replayable(True)
         return widget
 
     def show_messages(self, messages: list[Message], author: Callable[[Message], str]) -> None:

@@ -52,7 +52,7 @@ class ScriptedInteraction:
 
     def __init__(self, *answers: ApprovalDecision | None, switches: tuple[SwitchDecision, ...] = (),
                  unloads: tuple[bool, ...] = (), paths: tuple[Path | None, ...] = (),
-                 texts: tuple[str | None, ...] = ()) -> None:
+                 texts: tuple[str | None, ...] = (), deletes: tuple[bool, ...] = ()) -> None:
         self.answers = list(answers)
         self.asked: list[tuple[str, dict]] = []
         self.opened: list[Path] = []
@@ -62,6 +62,7 @@ class ScriptedInteraction:
         self.questions: list[tuple[str, str, str]] = []
         self.paths = list(paths)  # answers to file dialogs (None: cancelled; cancelled when empty)
         self.texts = list(texts)  # answers to text questions such as Rename (None: cancelled)
+        self.deletes = list(deletes)  # answers to "delete this tool?" (keep when empty)
 
     async def approve_tool(self, parent, call, tool) -> ApprovalDecision:
         self.asked.append((tool.name, dict(call.arguments)))
@@ -82,6 +83,10 @@ class ScriptedInteraction:
         self.questions.append(("unload", victim, starting))
         return self.unloads.pop(0) if self.unloads else False
 
+    async def confirm_delete_tool(self, parent, name: str, path: Path) -> bool:
+        self.questions.append(("delete_tool", name, str(path)))
+        return self.deletes.pop(0) if self.deletes else False
+
     def open_path(self, path: Path) -> None:
         self.opened.append(Path(path))
 
@@ -93,7 +98,7 @@ class ScriptedInteraction:
         self.questions.append(("open", title, file_filter))
         return self.paths.pop(0) if self.paths else None
 
-    async def ask_text(self, parent, title: str, label: str, text: str) -> str | None:
+    async def ask_text(self, parent, title: str, label: str, text: str, multiline: bool = False) -> str | None:
         self.questions.append(("text", title, text))
         return self.texts.pop(0) if self.texts else None
 
@@ -130,15 +135,16 @@ def openai_yaml(url: str, *ids: str, extra: str = "") -> str:
 @asynccontextmanager
 async def open_window(tmp_path: Path, config_text: str, *, interaction: ScriptedInteraction | None = None,
                       initial_model: str | None = None, history_path: Path | None = None,
-                      **manager_options: Any) -> AsyncIterator[MainWindow]:
+                      tools_dir: Path | None = None, **manager_options: Any) -> AsyncIterator[MainWindow]:
     """The real window on a temporary llm_backends.yaml and its own history file (default
-    tmp_path/data/history.sqlite3); every server it started is stopped after."""
+    tmp_path/data/history.sqlite3) and user tools folder (default an empty tmp_path/no-user-tools);
+    every server it started is stopped after."""
     config = tmp_path / "llm_backends.yaml"
     config.write_text(config_text)
     options = {"logs_dir": tmp_path / "logs", "state_dir": tmp_path / "state", **manager_options}
     window = build_main_window(
         config, manager_options=options, interaction=interaction or ScriptedInteraction(),
-        initial_model=initial_model, workspace=tmp_path, tools_dir=tmp_path / "no-user-tools",
+        initial_model=initial_model, workspace=tmp_path, tools_dir=tools_dir or tmp_path / "no-user-tools",
         history_path=history_path or tmp_path / "data" / "history.sqlite3",
     )
     window.resize(1100, 760)

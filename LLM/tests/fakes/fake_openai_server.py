@@ -16,7 +16,10 @@ A reply is a dict; all keys optional:
   reject_tools_status (error status when the request carries "tools"), usage
 Process flags: --port, --startup-delay (sleep before listening), --exit-after (exit with
 --exit-code after S seconds), --loading-s (/health answers 503 for S seconds), --model-name,
---props tools|no-tools (GET /props like llama-server's; without it /props is 404), --context-size.
+--props tools|no-tools (GET /props like llama-server's; without it /props is 404), --context-size,
+--generation-prompt TEXT (POST /apply-template renders the messages as ChatML and ends the prompt with
+'<|im_start|>assistant\n' + TEXT, like llama-server with a template whose generation prompt is that, e.g.
+'<think>\n' for QwQ; /props, if served, carries such a chat_template; without it /apply-template is 404).
 """
 
 from __future__ import annotations
@@ -33,10 +36,14 @@ JSON_HEADERS = "Content-Type: application/json\r\n"
 
 
 class FakeState:
-    def __init__(self, model_name: str, loading_until: float, props: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, model_name: str, loading_until: float, props: dict[str, Any] | None = None,
+        generation_prompt: str | None = None,
+    ) -> None:
         self.model_name = model_name
         self.loading_until = loading_until
         self.props = props  # served as llama-server's GET /props when set (--props)
+        self.generation_prompt = generation_prompt  # POST /apply-template when set (--generation-prompt)
         self.queue: list[dict[str, Any]] = []
         self.default: dict[str, Any] = {"text": "Hello from the fake server."}
         self.log: list[dict[str, Any]] = []
@@ -140,6 +147,10 @@ class Handler:
             simple(writer, 503 if loading else 200, {"status": "loading model" if loading else "ok"})
         elif path == "/props" and state.props is not None:
             simple(writer, 200, state.props)
+        elif path == "/apply-template" and method == "POST" and state.generation_prompt is not None:
+            messages = json.loads(body or b"{}").get("messages") or []
+            turns = "".join(f"<|im_start|>{m.get('role')}\n{m.get('content') or ''}<|im_end|>\n" for m in messages)
+            simple(writer, 200, {"prompt": f"{turns}<|im_start|>assistant\n{state.generation_prompt}"})
         elif path == "/openapi.json":
             simple(writer, 200, {"openapi": "3.0.0"})
         elif path == "/v1/models":
@@ -291,7 +302,10 @@ async def serve(args: argparse.Namespace) -> None:
         props = {"default_generation_settings": {"n_ctx": args.context_size}, "total_slots": 1,
                  "chat_template_caps": {"supports_tools": args.props == "tools", "supports_system_role": True},
                  "modalities": {"vision": False}, "build_info": "b0-fake"}
-    state = FakeState(args.model_name, time.monotonic() + args.loading_s, props)
+        if args.generation_prompt is not None:
+            props["chat_template"] = ("{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n"
+                                      + args.generation_prompt.replace("\n", "\\n") + "' }}{%- endif %}")
+    state = FakeState(args.model_name, time.monotonic() + args.loading_s, props, args.generation_prompt)
     if args.default_chunks:  # a slow default answer, for tests that act while answers stream
         state.default = {"chunks": [f"w{i} " for i in range(args.default_chunks)], "delay_s": args.default_delay}
     server = await asyncio.start_server(Handler(state), args.host, args.port)
@@ -318,6 +332,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--default-delay", type=float, default=0.0, help="... this many seconds apart")
     parser.add_argument("--props", choices=["tools", "no-tools"], help="answer GET /props like llama-server, "
                                                                       "its template supporting tools or not")
+    parser.add_argument("--generation-prompt", help="answer POST /apply-template, ending the prompt with this "
+                                                    "after the assistant header (e.g. '<think>\\n')")
     args, _unknown = parser.parse_known_args(argv)  # tolerate engine flags when used as a fake launcher
     try:
         asyncio.run(serve(args))

@@ -26,9 +26,12 @@ The modules, each importing only ones listed before it:
 * ``output``: where results go: events, content and reasoning text, calls with ids, errors, staged results.
 * ``window``: an open block while streaming: when it is worth a look, and the look.
 * ``stream``: the engine, :class:`ToolCallStreamParser`: its states and steps.
+* ``turn``: :class:`TurnParser`, the engine set up for one model turn from what is known of its prompt (did it
+  open ``<think>``?) and of the server (did it send the reasoning apart?).
 """
 
 from .output import ParsedOutput, ParserEvent
 from .stream import ToolCallStreamParser, parse_tool_calls
+from .turn import TurnParser
 
-__all__ = ["ParsedOutput", "ParserEvent", "ToolCallStreamParser", "parse_tool_calls"]
+__all__ = ["ParsedOutput", "ParserEvent", "ToolCallStreamParser", "TurnParser", "parse_tool_calls"]

@@ -81,26 +81,35 @@ class _StagedError:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class _StagedCalls:
+    calls: list[Call]
+    raw: str  # the block's text, which becomes reasoning if a lone </think> follows
+
+
 class Output:
     """Takes results in text order: events to hand out, and the content, reasoning, calls and errors so far.
 
     Two kinds of content wait for a decision. ``held`` is fence text that goes with the calls it wraps, unless
     any other content follows (which then takes it along). With ``staging`` (auto mode, before any think tag)
     content, calls and errors are staged, in case a lone ``</think>`` turns all the text before it into
-    reasoning; :meth:`commit_staged` or :meth:`staged_was_reasoning` ends staging.
+    reasoning; :meth:`commit_staged` or :meth:`staged_was_reasoning` ends staging. With ``stage_content`` False
+    only calls and errors wait: content goes out at once, and stays content whatever follows.
     """
 
-    __slots__ = ("content", "reasoning", "events", "calls", "errors", "held", "_staged", "_id_prefix", "_id_count")
+    __slots__ = ("content", "reasoning", "events", "calls", "errors", "held", "_staged", "_stage_content",
+                 "_id_prefix", "_id_count")
 
-    def __init__(self, staging: bool) -> None:
+    def __init__(self, staging: bool, stage_content: bool = True) -> None:
         self.content = _Channel(TextDelta)
         self.reasoning = _Channel(ReasoningDelta)
         self.events: list[ParserEvent] = []  # settled but not yet handed out; see drain()
         self.calls: list[ToolCall] = []
         self.errors: list[str] = []
         self.held: str | None = None  # a ```lang fence line (and the gaps after it) while it may wrap only calls
-        # Runs of content (a list of texts), calls (tuples) and _StagedErrors, in text order.
+        # Runs of content (a list of texts), _StagedCalls and _StagedErrors, in text order.
         self._staged: list[Any] | None = [] if staging else None
+        self._stage_content = stage_content
         # Ids: one random prefix per parser and a counter (os.urandom per call costs more than parsing the call).
         self._id_prefix = "call_" + secrets.token_hex(8)
         self._id_count = 0
@@ -119,7 +128,7 @@ class Output:
         if self.held is not None:  # content after held fence text: the fence does not wrap only calls
             text, self.held = self.held + text, None
         staged = self._staged
-        if staged is not None:
+        if staged is not None and self._stage_content:
             if staged and type(staged[-1]) is list:
                 staged[-1].append(text)
             else:
@@ -138,10 +147,15 @@ class Output:
     def put_reasoning(self, text: str) -> None:
         self.reasoning.emit(text, self.events)
 
-    def put_call(self, found: Call) -> None:
+    def put_calls(self, found: list[Call], raw: str) -> None:
+        """The calls of one block (``raw``: its text)."""
         if self._staged is not None:
-            self._staged.append(found)
+            self._staged.append(_StagedCalls(found, raw))
             return
+        for call in found:
+            self._put_call(call)
+
+    def _put_call(self, found: Call) -> None:
         self._id_count += 1
         call = ToolCall(found[0], found[1], f"{self._id_prefix}{self._id_count:04x}")
         self.calls.append(call)
@@ -159,12 +173,18 @@ class Output:
         for item in staged or ():
             if type(item) is list:
                 self.content.emit("".join(item), self.events)
-            elif type(item) is tuple:
-                self.put_call(item)
+            elif type(item) is _StagedCalls:
+                for call in item.calls:
+                    self._put_call(call)
             else:
                 self.errors.append(item.message)
 
-    def staged_was_reasoning(self, text: str) -> None:
-        """A lone leading </think>: what was staged is void, and ``text``, all the output before it, is reasoning."""
-        self._staged = None
+    def staged_was_reasoning(self, text: str | None) -> None:
+        """A lone leading </think>: what was staged is void, and ``text``, all the output before it, is reasoning.
+
+        Without staged content (``text`` None) content already went out; the staged blocks' text is the reasoning.
+        """
+        staged, self._staged = self._staged, None
+        if text is None:
+            text = "".join(item.raw for item in staged or () if type(item) is _StagedCalls)
         self.reasoning.emit(text, self.events)

@@ -72,9 +72,17 @@ class ToolCallStreamParser:
     follows the policy literally: text before a lone leading ``</think>`` is reasoning. Since that can only be
     known once a ``<think>``/``</think>`` or the end arrives, content and calls are held back until then: pass
     True or False when the prompt is known, to stream content without delay.
+
+    ``stream_content`` (with ``start_in_reasoning`` None): content is sent at once and stays content; only calls
+    and block errors wait for a think tag or the end, so a call before a lone ``</think>`` is still never a call
+    (its block's text becomes reasoning). For a prompt known not to open reasoning, where a lone ``</think>`` is
+    unlikely but a call drafted before one must still not run.
     """
 
-    def __init__(self, tools: list[dict[str, Any]] | None = None, start_in_reasoning: bool | None = None) -> None:
+    def __init__(
+        self, tools: list[dict[str, Any]] | None = None, start_in_reasoning: bool | None = None, *,
+        stream_content: bool = False,
+    ) -> None:
         self._types = type_table(tools)
         self._buf = ""  # unresolved text; everything before _pos is done with
         self._pos = 0
@@ -83,11 +91,13 @@ class ToolCallStreamParser:
         self._window = BlockWindow()  # BLOCK / BARE: the chunks since the last look, and when to look again
         self._blocks = 0  # <tool_call> blocks opened so far, for error messages
         self._marks = MarkFinder()  # CONTENT: finds the next tag or fence in _buf
-        # Auto mode, before any think tag: the output stages its results, and the raw text is kept, in case a lone
-        # </think> turns all of it into reasoning. _raw is not None exactly while the output stages.
+        # Auto mode, before any think tag: the output stages its results, in case a lone </think> turns all of it
+        # into reasoning; _lone_close is True exactly while it stages. The raw text is kept (_raw) while content is
+        # staged too, since it then all becomes reasoning.
         auto = start_in_reasoning is None
-        self._raw: list[str] | None = [] if auto else None
-        self._out = Output(staging=auto)
+        self._lone_close = auto
+        self._raw: list[str] | None = [] if auto and not stream_content else None
+        self._out = Output(staging=auto, stage_content=not stream_content)
         # The output's channels, at hand for the per-chunk fast paths in feed() (saves an attribute hop); not their
         # bound methods, which CPython 3.11 calls through an unspecialised, slower path.
         self._content = self._out.content
@@ -178,6 +188,7 @@ class ToolCallStreamParser:
 
     def _commit_staged(self) -> None:
         self._raw = None
+        self._lone_close = False
         self._out.commit_staged()
 
     # ----------------------------------------------------------------------------------------- steps
@@ -215,10 +226,11 @@ class ToolCallStreamParser:
             self._pos = i + len(THINK_OPEN)
             return True
         if tag == THINK_CLOSE:
-            if self._raw is not None:
+            if self._lone_close:
                 # A lone leading </think>: the prompt ended inside reasoning, so all text so far was reasoning.
-                before = "".join(self._raw)[: self._base + i]
+                before = None if self._raw is None else "".join(self._raw)[: self._base + i]
                 self._raw = None
+                self._lone_close = False
                 self._out.staged_was_reasoning(before)
             self._pos = i + len(THINK_CLOSE)  # a stray close tag is markup, not content
             return True
@@ -276,8 +288,7 @@ class ToolCallStreamParser:
         end, calls, why = outcome
         end += start
         if calls is not None:
-            for call in calls:
-                self._out.put_call(call)
+            self._out.put_calls(calls, buf[start:end])
             self._state = _GROUP_GAP if self._out.held is not None else _CONTENT
         else:
             self._out.put_content(buf[start:end])
@@ -297,7 +308,7 @@ class ToolCallStreamParser:
             self._pos += len(FUNC_OPEN)
             self._state = _CONTENT
             return True
-        self._out.put_call(calls[0])
+        self._out.put_calls(calls[:1], self._buf[self._pos : self._pos + end])
         self._pos += end
         self._state = _AFTER_BARE
         return True

@@ -1,0 +1,163 @@
+"""The tool chat as a workbench: each step's raw exchange, edit a call or a result and go on, re-run a step.
+Against the fake server, asserting on what it received."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QPushButton, QToolButton
+
+from LLM.desktop_app.widgets.step_inspector import StepInspector
+from LLM.tests.desktop.harness import (
+    ScriptedInteraction,
+    click,
+    last_answer,
+    open_window,
+    openai_yaml,
+    page,
+    run,
+    transcript,
+    type_and_send,
+    wait_until,
+)
+
+CALC = {"name": "calculator", "arguments": {"expression": "6*7"}}
+
+
+def bodies(fake_server) -> list[dict]:
+    return [r["body"] for r in fake_server.requests() if "body" in r]
+
+
+async def tool_turn(window, text: str):
+    tools = page(window, "toolChatPage")
+    window.tabs.setCurrentWidget(tools)
+    type_and_send(tools, text)
+    await wait_until(lambda: last_answer(tools).final, what="the tool answer")
+    return tools
+
+
+def card_button(tools, message_id: str, index: int, name: str) -> QToolButton:
+    card = transcript(tools).widget_for(message_id).tool_cards()[index]
+    found = card.findChild(QToolButton, name)
+    assert found is not None and not found.isHidden(), name
+    return found
+
+
+def test_desktop_replay_inspector_shows_the_exact_exchange_and_copies_it(qloop, fake_server, tmp_path):
+    fake_server.script({"tool_calls": [CALC]}, {"text": "It is 42."})
+
+    async def go():
+        async with open_window(tmp_path, openai_yaml(fake_server.url)) as window:
+            tools = await tool_turn(window, "What is 6*7?")
+            answer = last_answer(tools)
+            assert [s.iteration for s in answer.steps] == [1, 2]
+            widget = transcript(tools).widget_for(answer.id)
+            step_buttons = [b for b in widget.findChildren(QToolButton, "stepButton")]
+            assert len(step_buttons) == 2
+            click(step_buttons[0])
+            await wait_until(lambda: tools.replay.inspectors, what="the inspector")
+            inspector: StepInspector = tools.replay.inspectors[-1]
+            sent = bodies(fake_server)[0]
+            assert json.loads(inspector.request_view.toPlainText()) == sent
+            parsed = json.loads(inspector.parsed_view.toPlainText())
+            assert parsed["calls"][0]["name"] == "calculator" and parsed["calls"][0]["source"] == "native"
+            assert parsed["native_tool_calls"][0]["function"]["name"] == "calculator"
+            assert "Step 1" in inspector.summary.text() and "auto mode" in inspector.summary.text()
+            inspector.findChild(QPushButton, "copyRequestJson").click()
+            assert json.loads(QGuiApplication.clipboard().text()) == sent
+            inspector.findChild(QPushButton, "copyRequestCurl").click()
+            command = QGuiApplication.clipboard().text()
+            assert inspector.step.url.endswith("/v1/chat/completions")
+            return command, sent
+
+    command, sent = run(qloop, go())
+    # The copied command really sends the same request.
+    fake_server.script({"text": "again"})
+    before = len(bodies(fake_server))
+    done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=30, env=dict(os.environ))
+    assert done.returncode == 0, done.stderr
+    assert bodies(fake_server)[before] == sent
+
+
+def test_desktop_replay_edited_result_goes_back_and_the_old_answer_stays(qloop, fake_server, tmp_path):
+    fake_server.script({"tool_calls": [CALC]}, {"text": "It is 42."}, {"text": "It is 50."})
+    interaction = ScriptedInteraction(texts=("50",))
+
+    async def go():
+        async with open_window(tmp_path, openai_yaml(fake_server.url), interaction=interaction) as window:
+            tools = await tool_turn(window, "What is 6*7?")
+            old = last_answer(tools)
+            click(card_button(tools, old.id, 0, "editResultButton"))
+            await wait_until(lambda: last_answer(tools).id != old.id and last_answer(tools).final,
+                             what="the replayed answer")
+            new = last_answer(tools)
+            assert new.content == "It is 50." and new.tool_cards[0].output == "50"
+            assert [s.iteration for s in new.steps] == [1, 2]  # step 1 kept, step 2 new
+            sent = bodies(fake_server)[2]["messages"]
+            assert [m["role"] for m in sent if m["role"] != "system"] == ["user", "assistant", "tool"]
+            assert sent[-1]["content"] == "50"
+            assert transcript(tools).widget_for(new.id).branch_text() == "2/2"
+            assert old.id in tools.conversation.nodes and old.content == "It is 42."
+            assert ("text", "Edit the result", "42") in interaction.questions
+
+    run(qloop, go())
+
+
+def test_desktop_replay_edited_arguments_run_the_tool_again(qloop, fake_server, tmp_path):
+    fake_server.script({"tool_calls": [CALC]}, {"text": "It is 42."}, {"text": "It is 10."})
+    interaction = ScriptedInteraction(texts=('{"expression": "2*5"}',))
+
+    async def go():
+        async with open_window(tmp_path, openai_yaml(fake_server.url), interaction=interaction) as window:
+            tools = await tool_turn(window, "What is 6*7?")
+            old = last_answer(tools)
+            click(card_button(tools, old.id, 0, "editArgumentsButton"))
+            await wait_until(lambda: last_answer(tools).id != old.id and last_answer(tools).final,
+                             what="the replayed answer")
+            new = last_answer(tools)
+            card = new.tool_cards[0]
+            assert (card.arguments, card.ok, card.output) == ({"expression": "2*5"}, True, "10")
+            sent = bodies(fake_server)[2]["messages"]
+            call = next(m for m in sent if m.get("tool_calls"))["tool_calls"][0]
+            assert json.loads(call["function"]["arguments"]) == {"expression": "2*5"}
+            assert sent[-1]["role"] == "tool" and sent[-1]["content"] == "10"
+
+    run(qloop, go())
+
+
+def test_desktop_replay_bad_arguments_are_refused_and_nothing_changes(qloop, fake_server, tmp_path):
+    fake_server.script({"tool_calls": [CALC]}, {"text": "It is 42."})
+    interaction = ScriptedInteraction(texts=("[1, 2",))
+
+    async def go():
+        async with open_window(tmp_path, openai_yaml(fake_server.url), interaction=interaction) as window:
+            tools = await tool_turn(window, "What is 6*7?")
+            old = last_answer(tools)
+            assert not await tools.replay.replay(old.id, 0, "edit_arguments")
+            assert "not JSON" in tools.activity.text()
+            assert last_answer(tools).id == old.id and len(tools.conversation.nodes) == 2
+
+    run(qloop, go())
+
+
+def test_desktop_replay_rerun_step_uses_the_tool_choice_chosen_now(qloop, fake_server, tmp_path):
+    fake_server.script({"tool_calls": [CALC]}, {"text": "It is 42."}, {"text": "No tools this time."})
+
+    async def go():
+        async with open_window(tmp_path, openai_yaml(fake_server.url)) as window:
+            tools = await tool_turn(window, "What is 6*7?")
+            old = last_answer(tools)
+            tools.tool_choice.setCurrentIndex(tools.tool_choice.findData("none"))
+            click(card_button(tools, old.id, 0, "rerunStepButton"))
+            await wait_until(lambda: last_answer(tools).id != old.id and last_answer(tools).final,
+                             what="the re-run answer")
+            new = last_answer(tools)
+            assert new.content == "No tools this time." and not new.tool_cards
+            body = bodies(fake_server)[2]
+            assert body["tool_choice"] == "none"
+            assert [m["role"] for m in body["messages"] if m["role"] != "system"] == ["user"]
+
+    run(qloop, go())
