@@ -1,8 +1,8 @@
 """Tool-use evaluation: how well a model calls tools, per tool mode, on a suite of tasks.
 
-``suite`` (JSONL suite files -> validated tasks; the format is documented there), ``schema_check``
-(does a call's arguments satisfy the tool's JSON schema), ``scoring`` (argument rules, per-task
-scores and the metrics, defined there) and ``runner`` (the tasks through the real tool loop, as
+``suite`` (JSONL suite files -> validated tasks; the format is documented there), ``scoring``
+(argument rules, call validity against the tool's JSON schema, per-task scores and the metrics,
+defined there) and ``runner`` (the tasks through the real tool loop, as
 progress events; the modes are defined there). ``suites/default.jsonl`` ships with the workbench.
 """
 

@@ -222,6 +222,8 @@ async def run_task(
                     last = steps[-1]
                     last.finish_reason, last.duration_ms = event.finish_reason, event.duration_ms
                     last.prompt_tokens, last.completion_tokens = event.prompt_tokens, event.completion_tokens
+                    if event.step is not None:
+                        last.raw_text, last.parse_errors = event.step.raw_text, list(event.step.parse_errors)
                 elif isinstance(event, ToolCallEvent):
                     call = event.call
                     steps[event.iteration - 1].calls.append(

@@ -4,7 +4,7 @@ The metrics of one mode, over the suite's tasks (a task that failed with an erro
 
 * ``valid_call_rate``: of the tasks that expect a call, the share where the model made at least one
   call (in any scored step) that parsed, names an offered tool, and whose arguments validate
-  against that tool's JSON schema (``schema_check``).
+  against that tool's JSON schema (``tools/json_schema``, the subset the workbench's tools use).
 * ``tool_accuracy``: of the tasks that expect a call, the share where every scored step called exactly
   the expected tool names (as a multiset: order free, a missing or extra call is wrong).
 * ``argument_accuracy``: of the tasks that expect a call, the share where every scored step's calls
@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .schema_check import json_equal, schema_problems
+from ..tools.json_schema import value_problems
 from .suite import ArgRule, ExpectedCall, Task
 
 
@@ -67,7 +67,9 @@ class EvalStep:
 
     tool_choice: str = "auto"
     constrained: bool = False
-    text: str = ""
+    text: str = ""  # what the model said, call markup left out
+    raw_text: str = ""  # the model's output as it came, markup and all
+    parse_errors: list[str] = field(default_factory=list)  # <tool_call> blocks that were no call, and why
     calls: list[MadeCall] = field(default_factory=list)
     finish_reason: str = ""
     prompt_tokens: int | None = None
@@ -101,6 +103,7 @@ class TaskOutcome:
             "latency_ms": round(self.latency_ms, 1),
             "steps": [
                 {"tool_choice": s.tool_choice, "constrained": s.constrained, "text": s.text,
+                 "raw_text": s.raw_text, "parse_errors": list(s.parse_errors),
                  "calls": [{"name": c.name, "arguments": c.arguments, "source": c.source,
                             **({"invalid_arguments": c.invalid_arguments} if c.invalid_arguments else {})}
                            for c in s.calls],
@@ -173,7 +176,7 @@ def _matches(rule: ArgRule, value: Any) -> bool:
     if rule.kind == "any":
         return True
     if rule.kind == "exact":
-        return json_equal(value, rule.value)
+        return _json_equal(value, rule.value)
     if rule.kind == "number":
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
         # The tiny margin keeps 0.1 + 0.2 from missing 0.3 with a tolerance of 0.
@@ -182,7 +185,7 @@ def _matches(rule: ArgRule, value: Any) -> bool:
         options = rule.values or (rule.value,)
         return isinstance(value, str) and _fold(value) in {_fold(o) for o in options}
     if rule.kind == "one_of":
-        return any(json_equal(value, option) for option in rule.values)
+        return any(_json_equal(value, option) for option in rule.values)
     if rule.kind == "contains":
         needles = rule.values or (rule.value,)
         if isinstance(value, str):
@@ -200,7 +203,7 @@ def _fold(text: str) -> str:
 def _loose_equal(a: Any, b: Any) -> bool:
     if isinstance(a, str) and isinstance(b, str):
         return _fold(a) == _fold(b)
-    return json_equal(a, b)
+    return _json_equal(a, b)
 
 
 def _one_to_one(n_left: int, n_right: int, fits: Callable[[int, int], bool]) -> bool:
@@ -230,7 +233,8 @@ def call_problems(call: MadeCall, task: Task) -> list[str]:
         return [f"'{call.name}' is not one of the offered tools ({', '.join(t.name for t in task.tools)})"]
     if call.invalid_arguments is not None:
         return [f"arguments are not a JSON object: {call.invalid_arguments[:80]}"]
-    return schema_problems(spec.parameters, call.arguments)
+    return [f"{path}: {message}" if path else message
+            for path, message in value_problems(spec.parameters, call.arguments)]
 
 
 def argument_problems(expected: ExpectedCall, call: MadeCall) -> list[str]:
@@ -309,6 +313,19 @@ def summarize(mode: str, outcomes: Sequence[TaskOutcome]) -> ModeSummary:
         median_latency_ms=statistics.median(latencies) if latencies else None,
         notes=tuple(notes),
     )
+
+
+def _json_equal(a: Any, b: Any) -> bool:
+    """Equality as JSON sees it: 1 == 1.0, but true is not 1."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b
+    return type(a) is type(b) and a == b
 
 
 def _rate(flags: list[bool]) -> float | None:

@@ -12,7 +12,8 @@ A suite is a JSONL file: one JSON object per line. Blank lines and lines startin
 
 ``name`` (1-64 letters, digits, ``_`` or ``-``) is required; ``description`` defaults to "";
 ``parameters`` is the JSON schema of the arguments (``type`` must be ``object``; default: no
-arguments); ``result`` is the canned text the tool answers with (default ``"ok"``): eval tools never
+arguments), in the subset the workbench's JSON tools use (``tools/json_schema``: an unknown keyword is
+an error); ``result`` is the canned text the tool answers with (default ``"ok"``): eval tools never
 do anything, they only give the model something to read in a two-step task.
 
 **Task lines** (they have an ``id``)::
@@ -65,6 +66,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..tools.json_schema import schema_problems
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # what OpenAI-compatible servers accept as a function name
 TOOL_KEYS = {"name", "description", "parameters", "result"}
@@ -263,10 +265,12 @@ def _tool(raw: Any, where: _Where, key: str) -> ToolSpec:
     if not isinstance(description, str):
         raise where.error(f"{key}.description", f"must be a string, got {_kind(description)}")
     parameters = raw.get("parameters", {"type": "object", "properties": {}})
-    if not isinstance(parameters, dict) or parameters.get("type") != "object":
-        raise where.error(f"{key}.parameters", "must be a JSON schema object with \"type\": \"object\"")
-    if not isinstance(parameters.get("properties", {}), dict):
-        raise where.error(f"{key}.parameters.properties", "must be an object (argument name -> schema)")
+    # The subset the workbench's tools use (tools/json_schema): a typo such as "requried" is an error here,
+    # not a schema that silently accepts anything.
+    problems = schema_problems(parameters)
+    if problems:
+        path, message = problems[0]
+        raise where.error(f"{key}.parameters" + (f".{path}" if path else ""), message)
     result = raw.get("result", "ok")
     if not isinstance(result, str):
         raise where.error(f"{key}.result", f"must be a string (the canned answer), got {_kind(result)}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from LLM.core import (
     ApprovalHook,
@@ -23,9 +23,7 @@ from LLM.core import (
 )
 
 from ..widgets.step_inspector import StepInspector
-
-if TYPE_CHECKING:
-    from .tool_chat_page import ToolChatPage
+from .chat_page import ChatPage
 
 
 def step_record(step: ToolStep, offset: int = 0) -> StepRecord:
@@ -45,7 +43,7 @@ class ToolReplay:
     """The tool chat page's experiment actions. The page owns the conversation and the request; this
     builds the new version of an answer and runs what has to run before the loop goes on."""
 
-    def __init__(self, page: "ToolChatPage") -> None:
+    def __init__(self, page: ChatPage) -> None:
         self.page = page
         self.offset = 0  # steps the answer being written kept from the version it replays
         self.inspectors: list[StepInspector] = []

@@ -106,13 +106,14 @@ def test_runner_native_and_fallback_metrics_are_exact(fake_server: FakeServerHan
 
     tasks = {(t["mode"], t["id"]): t for t in report.to_dict()["tasks"]}
     assert tasks[("fallback", "weather")]["problems"] == [
-        'invalid call get_weather({"city": 42}): city: expected string, got 42',
+        'invalid call get_weather({"city": 42}): city: expected a string, got 42',
         'get_weather: city: expected "paris" (any case), got 42']
     assert tasks[("fallback", "user_weather")]["problems"] == [
         "step 2: no call (expected get_weather); answered 'It is sunny in Lyon.'"]
     assert tasks[("native", "user_weather")]["steps"][1]["calls"] == [
         {"name": "get_weather", "arguments": {"city": "Lyon"}, "source": "native"}]
-    assert tasks[("fallback", "hello")]["steps"][0]["text"] == "Let me check."
+    hello = tasks[("fallback", "hello")]["steps"][0]
+    assert hello["text"] == "Let me check." and hello["raw_text"] == "Let me check. " + tagged("get_weather", city="Hi")
 
     kinds = [type(e).__name__ for e in events]
     assert kinds == ["TaskStarted", "TaskFinished"] * 4 + ["ModeFinished"] + ["TaskStarted", "TaskFinished"] * 4 + [
@@ -214,8 +215,10 @@ LLAMA_SERVER = find_llama_server()
 def test_runner_constrained_default_model_always_makes_valid_calls(tmp_path: Path):
     """The grammar guarantees syntax and schema: even the 135M default model makes a valid call every time."""
     shipped = load_backends(SHIPPED_CONFIG, strict=True)
-    config = BackendsConfig(source=str(SHIPPED_CONFIG),
-                            models={"default": shipped.models["default"].model_copy(update={"port": free_port()})})
+    # One engine thread: on a shared 2-core machine, a second busy process stalls llama.cpp's spinning thread
+    # barriers (tokens took seconds each); one thread has no barriers, and the test checks validity, not speed.
+    entry = shipped.models["default"].model_copy(update={"port": free_port(), "threads": 1})
+    config = BackendsConfig(source=str(SHIPPED_CONFIG), models={"default": entry})
     wanted = {"weather_paris", "flight_enum_integer", "contact_nested"}  # plain, enum + integer, nested object
     suite = load_suite()
     suite = type(suite)(suite.name, suite.source, tuple(t for t in suite.tasks if t.id in wanted))
@@ -224,7 +227,7 @@ def test_runner_constrained_default_model_always_makes_valid_calls(tmp_path: Pat
         runtime = Runtime(config, ServerManager(config, logs_dir=tmp_path / "logs", state_dir=tmp_path / "state"))
         events = []
         try:
-            async for event in run_eval(runtime, "default", suite, "constrained", max_new_tokens=192):
+            async for event in run_eval(runtime, "default", suite, "constrained", max_new_tokens=128):
                 events.append(event)
         finally:
             await runtime.aclose()

@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 
 from LLM.core.evaluation import MadeCall, TaskOutcome, parse_suite, score_task, summarize
-from LLM.core.evaluation.schema_check import schema_problems
-from LLM.core.evaluation.scoring import failed_score, rule_problem
+from LLM.core.evaluation.scoring import call_problems, failed_score, rule_problem
 
 WEATHER = {"name": "get_weather", "parameters": {
     "type": "object", "additionalProperties": False, "required": ["city"],
@@ -81,41 +80,30 @@ def test_scoring_rule_presence(raw: Any, present: bool, problem: str | None):
     assert rule_problem(rule(raw), present, "y" if present else None, "arg") == problem
 
 
-SCHEMAS = [
-    ("ok", WEATHER["parameters"], {"city": "Oslo", "unit": "celsius"}, []),
-    ("required_missing", WEATHER["parameters"], {"unit": "celsius"}, ["city: required but missing"]),
-    ("wrong_type", WEATHER["parameters"], {"city": 42}, ["city: expected string, got 42"]),
-    ("enum", WEATHER["parameters"], {"city": "Oslo", "unit": "kelvin"},
-     ['unit: must be one of "celsius", "fahrenheit", got "kelvin"']),
-    ("extra_argument", WEATHER["parameters"], {"city": "Oslo", "country": "NO"}, ["country: not an allowed argument"]),
-    ("extra_allowed_by_default", TIME["parameters"], {"timezone": "UTC", "x": 1}, []),
-    ("integer_accepts_whole_float", {"type": "integer"}, 3.0, []),
-    ("integer_rejects_fraction", {"type": "integer"}, 3.5, ["arguments: expected integer, got 3.5"]),
-    ("bool_is_not_a_number", {"type": "number"}, True, ["arguments: expected number, got true"]),
-    ("type_list", {"type": ["string", "null"]}, None, []),
-    ("nested_path", {"type": "object", "properties": {"a": {"type": "object", "properties": {
-        "b": {"type": "array", "items": {"type": "integer"}, "maxItems": 2}}}}}, {"a": {"b": [1, "x", 3]}},
-     ["a.b: at most 2 items, got 3", 'a.b[1]: expected integer, got "x"']),
-    ("string_bounds_and_pattern", {"type": "string", "maxLength": 3, "pattern": "^[A-Z]+$"}, "abcd",
-     ["arguments: at most 3 characters, got 4", "arguments: does not match the pattern '^[A-Z]+$'"]),
-    ("number_bounds", {"type": "number", "minimum": 1, "exclusiveMaximum": 10}, 10,
-     ["arguments: must be < 10, got 10"]),
-    ("any_of", {"anyOf": [{"type": "string"}, {"type": "integer"}]}, 1.5,
-     ["arguments: matches 0 of the anyOf alternatives"]),
-    ("const", {"const": "x"}, "y", ['arguments: must be "x", got "y"']),
-]
-
-
-@pytest.mark.parametrize("schema, value, problems", [s[1:] for s in SCHEMAS], ids=[s[0] for s in SCHEMAS])
-def test_scoring_schema_check(schema: dict, value: Any, problems: list[str]):
-    assert schema_problems(schema, value) == problems
-
-
 def task(expect: list, then: list | None = None, tools: tuple = (WEATHER, TIME)):
     line: dict[str, Any] = {"id": "t", "prompt": "p", "tools": list(tools), "expect": expect}
     if then is not None:
         line["then"] = then
     return parse_suite(json.dumps(line)).tasks[0]
+
+
+# The schema subset itself is tools/json_schema's (tested there); these pin how a call is judged with it.
+VALIDITY = [
+    ("valid", MadeCall("get_weather", {"city": "Oslo", "unit": "celsius"}), []),
+    ("wrong_type", MadeCall("get_weather", {"city": 42}), ["city: expected a string, got 42"]),
+    ("required_missing", MadeCall("get_weather", {"unit": "celsius"}), ["city: required, but missing"]),
+    ("unknown_argument", MadeCall("get_weather", {"city": "Oslo", "country": "NO"}),
+     ["unknown argument 'country' (expected: city, unit)"]),
+    ("extra_allowed_by_default", MadeCall("get_time", {"timezone": "UTC", "x": 1}), []),
+    ("tool_not_offered", MadeCall("search", {}), ["'search' is not one of the offered tools (get_weather, get_time)"]),
+    ("native_arguments_not_an_object", MadeCall("get_time", {}, "native", "[1, 2]"),
+     ["arguments are not a JSON object: [1, 2]"]),
+]
+
+
+@pytest.mark.parametrize("made, problems", [v[1:] for v in VALIDITY], ids=[v[0] for v in VALIDITY])
+def test_scoring_call_validity_against_the_schema(made: MadeCall, problems: list[str]):
+    assert call_problems(made, task([])) == problems
 
 
 def call(name: str, **arguments: Any) -> MadeCall:

@@ -75,7 +75,13 @@ BAD = [
     ("tool_bad_name", lines({"tool": {"name": "get weather"}}), 1, "tool.name", "letters, digits"),
     ("tool_unknown_key", lines({"tool": {"name": "t", "schema": {}}}), 1, "tool.schema", "unknown key"),
     ("tool_schema_not_object", lines({"tool": {"name": "t", "parameters": {"type": "string"}}}), 1,
-     "tool.parameters", "\"type\": \"object\""),
+     "tool.parameters.type", 'must be "object"'),
+    ("tool_schema_keyword_typo", lines({"tool": {"name": "t", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}}, "requried": ["city"]}}}), 1,
+     "tool.parameters.requried", "did you mean 'required'?"),
+    ("tool_schema_nested_problem", lines({"tool": {"name": "t", "parameters": {
+        "type": "object", "properties": {"city": {"type": "strng"}}}}}), 1,
+     "tool.parameters.properties.city.type", 'did you mean "string"?'),
     ("tool_result_not_text", lines({"tool": {"name": "t", "result": 3}}), 1, "tool.result", "must be a string"),
     ("tool_declared_twice", lines(WEATHER, WEATHER, TASK), 2, "tool.name", "declared twice"),
     ("task_unknown_key", with_task(expected=[]), 2, "expected", "unknown key"),
