@@ -34,6 +34,13 @@ class BackgroundTasks:
         task.add_done_callback(self._done)
         return task
 
+    def spawn_if_open(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task[Any] | None:
+        """``spawn``, or nothing once the window is closing (a late click must not raise)."""
+        if self.closed:
+            coro.close()
+            return None
+        return self.spawn(coro, name)
+
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:

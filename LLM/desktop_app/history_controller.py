@@ -57,10 +57,7 @@ class HistoryController(QObject):
         return self.ctx.history
 
     def spawn(self, coro, name: str) -> None:
-        if self.ctx.tasks.closed:
-            coro.close()
-            return
-        self.ctx.tasks.spawn(coro, name=f"history-{name}")
+        self.ctx.tasks.spawn_if_open(coro, name=f"history-{name}")
 
     # ----- the list -----
     def refresh(self) -> None:

@@ -264,7 +264,4 @@ class EvalPage(QWidget):
         self.busy_changed.emit(busy)
 
     def _spawn(self, coro, name: str) -> asyncio.Task[Any] | None:
-        if self.ctx.tasks.closed:
-            coro.close()
-            return None
-        return self.ctx.tasks.spawn(coro, name=name)
+        return self.ctx.tasks.spawn_if_open(coro, name=name)

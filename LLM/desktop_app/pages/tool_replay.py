@@ -71,9 +71,7 @@ class ToolReplay:
 
     # ----- edit and replay -----
     def act(self, message_id: str, card_index: int, action: str) -> None:
-        page = self.page
-        if not page.ctx.tasks.closed:
-            page.ctx.tasks.spawn(self.replay(message_id, card_index, action), name=f"replay-{action}")
+        self.page.ctx.tasks.spawn_if_open(self.replay(message_id, card_index, action), name=f"replay-{action}")
 
     async def replay(self, message_id: str, card_index: int, action: str) -> bool:
         """edit_arguments | edit_result | rerun_step on the ``card_index``-th call of an answer. True if a
