@@ -27,8 +27,8 @@ $(VENV)/.model: | $(BIN)/python
 	@touch $@
 
 $(VENV)/.installed: pyproject.toml $(VENV)/.model
-	@echo "==> Installing the workbench (editable)"
-	$(PIP) install --quiet -e ".[desktop]"
+	@echo "==> Installing the workbench (editable, with the MCP SDK for mcp.json tool servers)"
+	$(PIP) install --quiet -e ".[desktop,mcp]"
 	@touch $@
 
 # llama.cpp's llama-server, the engine of GGUF models: compiled ONCE per machine from the pinned
@@ -42,7 +42,7 @@ engine: $(VENV)/.installed
 
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
 	@echo "==> Installing test dependencies"
-	$(PIP) install --quiet -e ".[desktop,dev]"
+	$(PIP) install --quiet -e ".[desktop,dev,mcp]"
 	@echo "==> Installing the transformers extra (CPU torch $(TORCH_VERSION) first, so no CUDA build is pulled)"
 	$(PIP) install --quiet "torch==$(TORCH_VERSION)" || echo "    (torch $(TORCH_VERSION) not available here: the transformers tests will be skipped)"
 	$(BIN)/python -c "import torch" 2>/dev/null && $(PIP) install --quiet -e ".[desktop,dev,transformers]" || true

@@ -40,7 +40,7 @@ def launcher(entry) -> LaunchSpec:
 
 async def switch_to_ready(tmp: Path) -> tuple[float, float]:
     text = "defaults:\n  max_loaded: 1\nmodels:\n" + "".join(
-        f"  {m}:\n    base_model: fake.gguf\n    port: {free_port()}\n" for m in ("a", "b"))
+        f"  {m}:\n    base_model: fake.gguf\n    share_server: false\n    port: {free_port()}\n" for m in ("a", "b"))
     manager = ServerManager(parse_backends(text, strict=True), logs_dir=tmp / "logs", state_dir=tmp / "state",
                             launcher=launcher)
     switches, cold = [], []

@@ -8,6 +8,7 @@ import dataclasses
 import json
 import signal
 import sys
+import time
 from collections.abc import Awaitable
 from contextlib import aclosing
 from pathlib import Path
@@ -93,6 +94,11 @@ async def cmd_run_tools(runtime: Runtime, args: argparse.Namespace) -> int:
     )
 
     async def approve(call, tool) -> bool:
+        if getattr(args, "yes", False):
+            return True
+        if tool.server is not None:  # an MCP tool: say whose it is and what it does, with the full arguments
+            print(f"\n[approve] MCP server '{tool.server}' tool {call.name}: {tool.description.strip()[:300]}\n"
+                  f"[approve] arguments: {json.dumps(call.arguments, ensure_ascii=False, indent=2)}")
         question = f"\n[approve] {call.name}({json.dumps(call.arguments)})? [y/N] "
         try:
             answer = await asyncio.get_running_loop().run_in_executor(None, input, question)
@@ -213,7 +219,8 @@ async def cmd_chat(runtime: Runtime, args: argparse.Namespace) -> int:
         await runtime.client_for(args.model)
         if args.resume:
             _recap(log.conversation, taken)
-        print("Ready. Type a message; Ctrl-C stops an answer, Ctrl-D or /exit quits, /reset starts a new chat.")
+        print("Ready. Type a message; Ctrl-C stops an answer, Ctrl-D or /exit quits, /reset starts a new chat, "
+              "/model ID switches the model.")
         _announce(log)
         return await _chat_loop(runtime, args, log)
     finally:
@@ -222,7 +229,6 @@ async def cmd_chat(runtime: Runtime, args: argparse.Namespace) -> int:
 
 async def _chat_loop(runtime: Runtime, args: argparse.Namespace, log: ChatLog) -> int:
     loop = asyncio.get_running_loop()
-    backend = runtime.entry(args.model).backend
     while True:
         try:
             line = await loop.run_in_executor(None, _read_line, "you> ")
@@ -239,17 +245,51 @@ async def _chat_loop(runtime: Runtime, args: argparse.Namespace, log: ChatLog) -
             print("(new chat; the last one stays saved)" if log.saving else "(history cleared)")
             _announce(log)
             continue
+        if line.strip() == "/model" or line.strip().startswith("/model "):
+            await _switch_model(runtime, args, line.strip()[len("/model"):].strip())
+            continue
         if not line.strip():
             continue
         conversation = log.conversation
         log.save(conversation.add_user(line))
         answer = conversation.add_assistant(args.model)
-        answer.backend = backend
+        answer.backend = runtime.entry(args.model).backend
         answer.params = {name: getattr(args, flag) for flag, name in _RECORDED_FLAGS.items()
                          if getattr(args, flag) is not None}
         log.save(answer)
         sys.stdout.write("assistant> ")
         await _ctrl_c_stops(_answer_into(runtime, args, answer, log))
+
+
+async def _switch_model(runtime: Runtime, args: argparse.Namespace, model_id: str) -> None:
+    """``/model ID``: the rest of the chat goes to another model. Models sharing a running server (a base and
+    its adapters) switch at once; another model's server starts first. ``/model`` alone says which is in use."""
+    if not model_id:
+        print(f"(using {args.model}; models: {', '.join(runtime.config.models)})")
+        return
+    try:
+        entry = runtime.entry(model_id)
+    except LLMError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return
+    servers = runtime.servers
+    shared = (servers is not None and entry.launchable and runtime.entry(args.model).launchable
+              and servers.group_id(model_id) == servers.group_id(args.model))
+    started = time.monotonic()
+    try:
+        await _ctrl_c_stops(runtime.client_for(model_id))
+    except asyncio.CancelledError as exc:
+        if not absorb_user_stop(exc):
+            raise
+        print(f"(still chatting with {args.model})")
+        return
+    except LLMError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return
+    args.model = model_id
+    how = "same server, nothing started" if shared else f"ready in {time.monotonic() - started:.1f} s"
+    adapter = f", adapter {Path(entry.adapter_dir).name}" if entry.adapter_dir else ""
+    print(f"(now chatting with {entry.label}{adapter}: {how})")
 
 
 async def _answer_into(runtime: Runtime, args: argparse.Namespace, answer: Message, log: ChatLog) -> None:

@@ -11,6 +11,7 @@ from .answers import cmd_chat, cmd_run
 from .engine import add_engine_parser, cmd_engine
 from .evaluate import add_eval_parser, cmd_eval
 from .history import add_history_parser, cmd_history
+from .mcp import add_mcp_parser, cmd_mcp
 from .servers import cmd_models, cmd_probe, cmd_servers
 
 
@@ -31,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="force a call (required), forbid calls (none) or force one tool by name (default: auto)")
     run.add_argument("--max-iterations", type=int, default=8)
     run.add_argument("--workspace", help="directory the file tools are confined to (default: current directory)")
+    run.add_argument("--yes", action="store_true",
+                     help="run tools that ask for approval (MCP tools, write_file) without asking")
     _generation_flags(run)
 
     chat = sub.add_parser("chat", help="interactive chat (Ctrl-C stops an answer, Ctrl-D quits)")
@@ -57,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_engine_parser(sub)
     add_history_parser(sub)
     add_eval_parser(sub)
+    add_mcp_parser(sub)
     return parser
 
 
@@ -84,6 +88,8 @@ async def _main(args: argparse.Namespace) -> int:
             return await cmd_engine(runtime, args)
         if args.command == "eval":
             return await cmd_eval(runtime, args)
+        if args.command == "mcp":
+            return await cmd_mcp(runtime, args)
         return await cmd_servers(runtime, args)
     finally:
         await runtime.aclose()

@@ -12,18 +12,37 @@ from ..core import Runtime, log_tail
 
 
 async def cmd_models(runtime: Runtime) -> int:
-    """Every model with backend, server state and name; a running engine's capabilities on the line below."""
+    """Every model with backend, server state and name; a running engine's capabilities on the line below.
+    Models sharing a server (a base and its adapters) are listed under one line for that server."""
     rows = {row.model_id: row for row in runtime.servers.status()} if runtime.servers else {}
-    for model_id, entry in runtime.config.models.items():
+    config = runtime.config
+    for model_id, entry in config.models.items():
+        group = config.group_of(model_id) if entry.launchable else None
+        if group is not None and group.id != model_id:
+            continue  # listed under the server it shares
         row = rows.get(model_id)
-        state = row.state if row else "-"
-        kind = f"{entry.backend}{' (base)' if entry.model_type == 'base' else ''}"
-        print(f"{model_id:<20} {kind:<19} {state:<10} {entry.label}")
-        if runtime.servers is not None and state in ("ready", "running"):
+        members = group.model_ids if group is not None else (model_id,)
+        indent = "  " if len(members) > 1 else ""
+        if indent:
+            pid = str(row.pid) if row and row.pid else "-"
+            memory = f"{row.memory_bytes / 2**20:.0f} MB" if row and row.memory_bytes else "-"
+            base = Path(str(entry.base_model).removeprefix("pkg:")).name
+            print(f"server {model_id}: {entry.backend}, base {base}, port {entry.port}, pid {pid}, "
+                  f"memory {memory}, {len(group.adapters)} adapter(s)")
+        for member in members:
+            member_entry = config.models[member]
+            state = rows[member].state if member in rows else "-"
+            kind = f"{member_entry.backend}{' (base)' if member_entry.model_type == 'base' else ''}"
+            name = member_entry.label
+            if indent:
+                adapter = member_entry.adapter_dir
+                name += f"  [{Path(adapter.removeprefix('pkg:')).name if adapter else 'no adapter'}]"
+            print(f"{indent}{member:<{20 - len(indent)}} {kind:<19} {state:<10} {name}")
+        if runtime.servers is not None and row is not None and row.state in ("ready", "running"):
             props = await runtime.servers.running_props(model_id)
             if props is not None:
                 print(f"{'':<20} {props.summary()}")
-    for model_id, problems in runtime.config.invalid.items():
+    for model_id, problems in config.invalid.items():
         print(f"{model_id:<20} {'invalid':<19} {'-':<10} {problems[0]}")
     return 0
 

@@ -15,6 +15,7 @@ The map, leaves first (each package imports only the ones above it)::
     tools/                                tool calling: registry and @tool, tools without code (JSON files),
                                           built-ins and the sandbox, the <tool_call> parser, tool prompts,
                                           the iterative loop
+    mcp/                                  MCP tool servers (mcp.json) whose tools join the tool registry
     history/                              saved conversations: the SQLite store (schema migrations,
                                           search), partial saves of streaming answers, export/import
     runtime.py                            config + servers + clients + tools for one process
@@ -60,6 +61,12 @@ from .errors import (
     ImportFormatError,
     InferenceError,
     LLMError,
+    McpConfigError,
+    McpConnectionError,
+    McpError,
+    McpStartError,
+    McpTimeoutError,
+    McpToolCallError,
     ModelNotFoundError,
     ModelNotServedError,
     PortInUseError,
@@ -142,7 +149,21 @@ from .tools.canned import (
     CannedToolError,
     canned_tool_from_form,
 )
+from .mcp import (
+    ImportSource,
+    McpConfig,
+    McpEvent,
+    McpManager,
+    McpServerStatus,
+    McpState,
+    McpToolSpec,
+    default_mcp_config_path,
+    load_mcp_config,
+    parse_mcp_config,
+    present_sources,
+)
 from .tools.loop import (
+    Approval,
     ApprovalHook,
     LoopEvent,
     LoopFinished,
@@ -178,4 +199,7 @@ __all__ = [
     "EVAL_MODES", "EvalEvent", "EvalFinished", "EvalReport", "EvalStep", "ModeFinished", "ModeSummary", "Suite",
     "SuiteError", "TaskFinished", "TaskOutcome", "TaskStarted", "arun_eval", "default_suite_path", "load_suite",
     "parse_eval_modes", "parse_suite", "run_eval",
+    "Approval", "ImportSource", "McpConfig", "McpConfigError", "McpConnectionError", "McpError", "McpEvent",
+    "McpManager", "McpServerStatus", "McpStartError", "McpState", "McpTimeoutError", "McpToolCallError",
+    "McpToolSpec", "default_mcp_config_path", "load_mcp_config", "parse_mcp_config", "present_sources",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -12,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError, ModelNotFoundError
+from .server_groups import ServerGroup, form_groups, port_clashes
 from .validation import field_problems
 
 APP_NAME = "llm-workbench"
@@ -21,6 +23,13 @@ SHIPPED_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "llm_backe
 Backend = Literal["llama_cpp", "transformers", "vllm", "openai"]
 LAUNCHABLE_BACKENDS = frozenset({"llama_cpp", "transformers", "vllm"})
 ToolMode = Literal["auto", "native", "fallback", "off"]
+TorchDtype = Literal["auto", "float32", "bfloat16", "float16"]
+# transformers' attention kernels; flash attention needs its package (the server says so when missing).
+AttnImplementation = Literal["eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention"]
+DEVICE_MAP_NAMES = ("auto", "balanced", "balanced_low_0", "sequential", "cpu", "mps")
+_DEVICE_RE = re.compile(r"^(cpu|mps|disk|meta|cuda(:\d+)?|xpu(:\d+)?|\d+)$")
+_MEMORY_RE = re.compile(r"^\d+(\.\d+)?\s*([KMGT]i?B|B)$", re.IGNORECASE)
+TRANSFORMERS_ONLY = ("device_map", "max_memory", "torch_dtype", "attn_implementation")
 
 
 class DefaultParams(BaseModel):
@@ -77,6 +86,37 @@ class ModelEntry(BaseModel):
     tensor_parallel_size: int = Field(1, ge=1)
     pipeline_parallel_size: int = Field(1, ge=1)
     extra_args: list[str] = Field(default_factory=list)
+    # Server groups (see server_groups.py).
+    adapter_scale: float = Field(1.0, gt=0, le=100)
+    share_server: bool = True
+    # The transformers server's loading options (from_pretrained's keyword arguments).
+    device_map: Union[str, dict[str, Union[int, str]], None] = None
+    max_memory: dict[Union[int, str], Union[int, str]] | None = None
+    torch_dtype: TorchDtype | None = None
+    attn_implementation: AttnImplementation | None = None
+
+    @field_validator("device_map")
+    @classmethod
+    def _device_map(cls, value: Any) -> Any:
+        if isinstance(value, str) and value not in DEVICE_MAP_NAMES and not _DEVICE_RE.match(value):
+            raise ValueError(f"must be one of {', '.join(DEVICE_MAP_NAMES)}, a device (cuda:0, 0) or a mapping of "
+                             f"module names to devices, got {value!r}")
+        if isinstance(value, dict):
+            bad = {k: v for k, v in value.items() if not _DEVICE_RE.match(str(v))}
+            if bad:
+                module, device = next(iter(bad.items()))
+                raise ValueError(f"module '{module}' maps to {device!r}, which is not a device (cpu, disk, cuda:0, 0)")
+        return value
+
+    @field_validator("max_memory")
+    @classmethod
+    def _max_memory(cls, value: Any) -> Any:
+        for device, size in (value or {}).items():
+            if not _DEVICE_RE.match(str(device)):
+                raise ValueError(f"'{device}' is not a device (a GPU number, cpu, mps or disk)")
+            if isinstance(size, bool) or not (isinstance(size, int) and size > 0 or _MEMORY_RE.match(str(size))):
+                raise ValueError(f"'{device}': {size!r} is not a size (a number of bytes or e.g. \"10GiB\", \"500MB\")")
+        return value
 
     @field_validator("port")
     @classmethod
@@ -115,6 +155,11 @@ class ModelEntry(BaseModel):
                 raise ValueError(f"base_model: required for backend '{self.backend}'")
             if self.port is None:
                 raise ValueError(f"port: required for backend '{self.backend}'")
+        if self.backend != "transformers":
+            for key in TRANSFORMERS_ONLY:
+                if getattr(self, key) is not None:
+                    raise ValueError(f"{key}: only the transformers backend takes it (this model's backend is "
+                                     f"'{self.backend}')")
         if self.usable_context is not None and self.usable_context > self.context_size:
             raise ValueError(
                 f"usable_context: must be <= context_size ({self.context_size}), got {self.usable_context}"
@@ -178,6 +223,20 @@ class BackendsConfig:
     # How many model servers this process keeps loaded at once (defaults.max_loaded); the least recently
     # used idle one is unloaded to make room.
     max_loaded: int = DEFAULT_MAX_LOADED
+    # Launchable models by server group (each model id's entry carries its group's port).
+    groups: dict[str, ServerGroup] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.models and not self.groups:  # built in code rather than parsed: group what it was given
+            self.groups = {group.id: group for group in form_groups(list(self.models.values()))}
+
+    def group_of(self, model_id: str) -> ServerGroup:
+        """The server group a launchable model belongs to."""
+        for group in self.groups.values():
+            if model_id in group.model_ids:
+                return group
+        self.get(model_id)  # unknown or invalid: its own error
+        raise ConfigError(f"model '{model_id}' is attached (backend openai): it has no server group")
 
     def get(self, model_id: str) -> ModelEntry:
         try:
@@ -243,7 +302,7 @@ def parse_backends(
             continue
         result.models[str(model_id)] = entry
 
-    _check_duplicate_ports(result, strict)
+    _form_groups(result, strict)
     return result
 
 
@@ -327,24 +386,19 @@ def _resolve_path(value: str, base_dir: Path | None, keep_names: bool = False) -
     return str(path)
 
 
-def _check_duplicate_ports(result: BackendsConfig, strict: bool) -> None:
-    seen: dict[tuple[str, int], str] = {}
-    for model_id, entry in list(result.models.items()):
-        if not entry.launchable or entry.port is None:
-            continue
-        key = (entry.host, entry.port)
-        if key in seen:
-            problem = ConfigProblem(
-                result.source,
-                f"models.{model_id}.port",
-                f"port {entry.port} is already used by model '{seen[key]}'",
-                model_id,
-            )
-            del result.models[model_id]
-            result.invalid[model_id] = [str(problem)]
-            _add(result, problem, strict)
-        else:
-            seen[key] = model_id
+def _form_groups(result: BackendsConfig, strict: bool) -> None:
+    for clash in port_clashes(list(result.models.values())):
+        problem = ConfigProblem(result.source, f"models.{clash.model_id}.port", clash.message, clash.model_id)
+        del result.models[clash.model_id]
+        result.invalid[clash.model_id] = [str(problem)]
+        _add(result, problem, strict)
+    for group in form_groups(list(result.models.values())):
+        result.groups[group.id] = group
+        port = result.models[group.id].port
+        for model_id in group.model_ids:
+            # One server answers for the whole group, on its leader's port.
+            if result.models[model_id].port != port:
+                result.models[model_id] = result.models[model_id].model_copy(update={"port": port})
 
 
 def _unknown_key(key: Any, known: Any) -> str:

@@ -12,6 +12,7 @@ boundary where they happen, chained with ``from``, so callers catch one family::
     │   └── ServerExitedError            the process died (carries the last log lines)
     ├── ResourceNotAvailableError        not enough memory / missing engine, compiler or package
     ├── EngineBuildError                 building llama.cpp's llama-server failed (carries the build log tail)
+    │   └── AdapterConversionError       a PEFT adapter could not be converted to a GGUF LoRA (names the file)
     ├── BackendError                     talking HTTP to a server
     │   ├── BackendConnectionError       cannot connect / connection dropped
     │   ├── BackendTimeoutError          connect or read timeout
@@ -21,6 +22,12 @@ boundary where they happen, chained with ``from``, so callers catch one family::
     │   └── EmptyResponseError           HTTP 200 with an empty body (a real llama.cpp quirk)
     ├── InferenceError                   the request itself (empty answer, bad reply shape)
     ├── ToolError                        tool registry / tool loading problems
+    ├── McpError                         an MCP tool server (names the server; carries its stderr tail)
+    │   ├── McpConfigError               mcp.json unreadable or not an mcpServers object (also a ConfigError)
+    │   ├── McpStartError                the server could not be started or connected to
+    │   ├── McpConnectionError           the connection closed (the server exited) or is not ready
+    │   ├── McpTimeoutError              a request got no answer within the server's timeout (-32001)
+    │   └── McpToolCallError             the server answered a call with an error (isError or JSON-RPC)
     ├── HistoryError                     the conversation store (names the database file)
     │   ├── HistoryDamagedError          the file is not a readable database; it is left untouched
     │   ├── HistoryVersionError          written by a newer version of the workbench; left untouched
@@ -111,6 +118,12 @@ class EngineBuildError(LLMError):
         self.log_tail = list(log_tail)
 
 
+class AdapterConversionError(EngineBuildError):
+    def __init__(self, adapter: str, reason: str, log_path: str | None = None, log_tail: Sequence[str] = ()) -> None:
+        super().__init__(f"cannot convert the PEFT adapter {adapter} to a GGUF LoRA: {reason}", log_path, log_tail)
+        self.adapter = adapter
+
+
 class BackendError(LLMError):
     """Talking to a model server over HTTP failed."""
 
@@ -177,6 +190,42 @@ class InferenceError(LLMError):
 
 class ToolError(LLMError):
     """Defining, loading or looking up a tool failed."""
+
+
+class McpError(LLMError):
+    """An MCP tool server failed; ``server`` names it and ``stderr_tail`` holds its last stderr lines."""
+
+    def __init__(self, message: str, server: str | None = None, stderr_tail: Sequence[str] = ()) -> None:
+        super().__init__(_with_tail(message, stderr_tail))
+        self.reason = message  # the message without the stderr lines, for one-line reports
+        self.server = server
+        self.stderr_tail = list(stderr_tail)
+
+
+class McpConfigError(McpError, ConfigError):
+    """mcp.json as a whole cannot be used (not JSON, no mcpServers object); the message names the file."""
+
+    def __init__(self, message: str) -> None:
+        ConfigError.__init__(self, message)
+        self.reason = message
+        self.server = None
+        self.stderr_tail = []
+
+
+class McpStartError(McpError):
+    """Spawning, connecting to or initialising the server failed."""
+
+
+class McpConnectionError(McpError):
+    """The connection to the server closed (it exited or dropped the stream), or it is not running."""
+
+
+class McpTimeoutError(McpError):
+    """A request to the server got no answer in time (JSON-RPC -32001 or our own deadline)."""
+
+
+class McpToolCallError(McpError):
+    """The server answered a tool call with an error; the message is what it said."""
 
 
 class GenerationCancelled(LLMError):

@@ -206,6 +206,8 @@ async def stream_tool_inference(
     cfg: ToolEnabledInferenceConfig, runtime: Runtime, before_call: ApprovalHook | None = None
 ) -> AsyncIterator[LoopEvent]:
     """The tool loop's events (steps, text, calls, results, notices), ending with LoopFinished."""
+    if cfg.enable_tools:
+        await runtime.ensure_tools(cfg.tools)  # MCP tools: their servers start on first use
     loop = tool_loop_for(cfg, runtime, before_call)
     messages = build_messages(cfg, runtime.entry(str(cfg.model_id)))
     async with runtime.crashes_explained(str(cfg.model_id)), aclosing(loop.run(messages)) as events:

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .config import BackendsConfig, ModelEntry, load_backends
-from .errors import BackendConnectionError, BackendError, LLMError
+from .errors import BackendConnectionError, BackendError, LLMError, ToolError
+from .mcp.manager import McpManager
 from .protocol.client import ChatClient, api_key_from_env
 from .protocol.props import EngineProps
 from .servers.manager import ServerManager
@@ -37,8 +38,12 @@ class Runtime:
         tools: ToolRegistry | None = None,
         workspace: Path | None = None,
         tools_dir: Path | None = None,
+        mcp: McpManager | None = None,
     ) -> None:
         self.config = config
+        # MCP tool servers (mcp.json): their tools join the registry while their servers are ready.
+        self.mcp = mcp
+        self._mcp_attached = False
         self.servers = servers
         self._clients: dict[str, ChatClient] = {}
         self._tools = tools
@@ -59,12 +64,28 @@ class Runtime:
             registry = build_default_registry(self.workspace)
             self.tool_load_problems = registry.load_directory(self.tools_dir or default_tools_dir())
             self._tools = registry
+        if self.mcp is not None and not self._mcp_attached:
+            self._mcp_attached = True
+            self.mcp.attach(self._tools)
         return self._tools
+
+    async def ensure_tools(self, names: list[str] | None) -> None:
+        """Before a tool run: when a requested tool is not registered and MCP servers are configured, start the
+        enabled ones (or wait for those starting); a tool still missing then raises ToolError saying why."""
+        registry = self.tools
+        missing = [n for n in names or () if n not in registry]
+        if not missing or self.mcp is None or not self.mcp.has_servers:
+            return
+        await self.mcp.ensure_started()
+        for name in missing:
+            reason = self.mcp.missing_tool_reason(name) if name not in registry else None
+            if reason:
+                raise ToolError(f"tool '{name}' is not available: {reason}")
 
     @classmethod
     def from_config_path(cls, path: str | None = None, **manager_options: Any) -> "Runtime":
         config = load_backends(path)
-        return cls(config, ServerManager(config, **manager_options))
+        return cls(config, ServerManager(config, **manager_options), mcp=McpManager.from_path())
 
     def entry(self, model_id: str) -> ModelEntry:
         return self.config.get(model_id)
@@ -76,15 +97,21 @@ class Runtime:
             if self.servers is None:
                 raise LLMError(f"model '{model_id}' needs a server manager to launch its {entry.backend} server")
             await self.servers.ensure_ready(model_id)
+        servers = self.servers if entry.launchable else None
+        # The adapter a grouped model selects rides on every request; it depends on the running server.
+        extras = servers.request_extras(model_id) if servers is not None else {}
         client = self._clients.get(model_id)
+        if client is not None and client.extra_body != extras:
+            self._retired_clients.append(self._clients.pop(model_id))
+            client = None
         if client is None:
-            launched = entry.launchable and self.servers is not None
             client = ChatClient(
                 entry.base_url,
                 entry.request_model_name,
-                api_key=self.servers.api_key(model_id) if launched else api_key_from_env(entry.api_key_env),
+                api_key=servers.api_key(model_id) if servers is not None else api_key_from_env(entry.api_key_env),
                 connect_timeout_s=entry.connect_timeout_s,
                 read_timeout_s=entry.request_timeout_s,
+                extra_body=extras,
             )
             self._clients[model_id] = client
         return client
@@ -143,8 +170,10 @@ class Runtime:
             await client.aclose()
         self._clients.clear()
         self._retired_clients.clear()
+        closing = [self.mcp.aclose()] if self.mcp is not None else []  # MCP servers close alongside the models'
         if self.servers is not None:
-            await self.servers.shutdown()
+            closing.append(self.servers.shutdown())
+        await asyncio.gather(*closing)
 
 
 def _connection(entry: ModelEntry | None) -> tuple[Any, ...] | None:

@@ -15,7 +15,16 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 import qasync
 
-from LLM.core import HistoryError, HistoryStore, LLMError, Runtime, ServerManager, load_backends, resolve_config_path
+from LLM.core import (
+    HistoryError,
+    HistoryStore,
+    LLMError,
+    McpManager,
+    Runtime,
+    ServerManager,
+    load_backends,
+    resolve_config_path,
+)
 
 from .context import AppContext
 from .interaction import Interaction, QtInteraction
@@ -29,11 +38,14 @@ def build_runtime(
     manager_options: dict[str, Any] | None = None,
     workspace: Path | None = None,
     tools_dir: Path | None = None,
+    mcp_config_path: Path | None = None,
 ) -> Runtime:
-    """Config, server manager and tool registry, each built once."""
+    """Config, server manager, MCP servers (mcp.json; none start before the window is shown) and tool registry,
+    each built once."""
     config = load_backends(config_path)
     manager = ServerManager(config, **(manager_options or {}))
-    runtime = Runtime(config, manager, workspace=workspace or Path.cwd(), tools_dir=tools_dir)
+    mcp = McpManager.from_path(mcp_config_path, logs_dir=manager.logs_dir)
+    runtime = Runtime(config, manager, workspace=workspace or Path.cwd(), tools_dir=tools_dir, mcp=mcp)
     runtime.tools  # built-ins and the user's tools directory load now, so problems show at start
     return runtime
 
@@ -48,17 +60,20 @@ def build_main_window(
     workspace: Path | None = None,
     tools_dir: Path | None = None,
     history_path: Path | None = None,
+    mcp_config_path: Path | None = None,
 ) -> MainWindow:
     """The main window and everything it needs. The caller provides the QApplication and has set a
     qasync event loop as the asyncio loop; the selected model's server starts once that loop runs.
 
     Keyword-only seams for tests: ``runtime`` (a prebuilt one), ``manager_options`` (e.g. a
     ``launcher`` or ``logs_dir`` for ServerManager), ``interaction`` (answers dialogs), ``history_path``
-    (the conversation store; default: history.sqlite3 in the data dir, $LLM_DATA_DIR).
+    (the conversation store; default: history.sqlite3 in the data dir, $LLM_DATA_DIR), ``mcp_config_path``
+    (mcp.json; default: $LLM_MCP_CONFIG, else the user config dir).
     """
     path = resolve_config_path(config_path)
     if runtime is None:
-        runtime = build_runtime(path, manager_options=manager_options, workspace=workspace, tools_dir=tools_dir)
+        runtime = build_runtime(path, manager_options=manager_options, workspace=workspace, tools_dir=tools_dir,
+                                mcp_config_path=mcp_config_path)
     history, problem = open_history(history_path)
     ctx = AppContext(runtime=runtime, config_path=path, interaction=interaction or QtInteraction(),
                      history=history, history_problem=problem)

@@ -15,13 +15,16 @@ from PySide6.QtWidgets import QAbstractButton, QDialog, QFileDialog, QInputDialo
 
 from LLM.core import Tool, ToolCall
 
+from .widgets.approval_dialog import ALWAYS, DENY_AND_STOP, ONCE, McpApprovalDialog
+
 T = TypeVar("T")
 
 
 class ApprovalDecision(str, enum.Enum):
     ONCE = "once"
-    ALWAYS = "always"  # for the rest of this chat
+    ALWAYS = "always"  # for the rest of this chat (an MCP tool: for good, saved in its server's autoApprove)
     DENY = "deny"
+    DENY_AND_STOP = "deny_and_stop"  # deny, and end the run without asking the model again
 
 
 class SwitchDecision(str, enum.Enum):
@@ -55,6 +58,10 @@ class QtInteraction:
     would re-enter qasync and freeze every other stream while the dialog is up."""
 
     async def approve_tool(self, parent: QWidget | None, call: ToolCall, tool: Tool) -> ApprovalDecision:
+        if tool.server is not None:  # an MCP tool: its own dialog (server, description, full arguments)
+            code = await _shown(McpApprovalDialog(parent, call, tool), lambda c: c)
+            return {ONCE: ApprovalDecision.ONCE, ALWAYS: ApprovalDecision.ALWAYS,
+                    DENY_AND_STOP: ApprovalDecision.DENY_AND_STOP}.get(code, ApprovalDecision.DENY)
         box = _question(parent, "Allow tool call?", f"The model wants to run <b>{tool.name}</b>.", tool.description)
         box.setDetailedText(json.dumps(call.arguments, indent=2, ensure_ascii=False))
         once = box.addButton("Allow once", QMessageBox.ButtonRole.AcceptRole)

@@ -6,10 +6,10 @@ import asyncio
 import logging
 
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
-from LLM.core import BackendsConfig, LLMError, load_backends
+from LLM.core import BackendsConfig, LLMError, McpEvent, McpState, load_backends
 
 from .config_watcher import ConfigWatcher
 from .context import AppContext
@@ -21,6 +21,7 @@ from .pages.tool_chat_page import ToolChatPage
 from .qt_bridge import ServerEventBridge
 from .style import STYLESHEET
 from .widgets.conversation_list import ConversationSidebar
+from .widgets.mcp_panel import McpPanel
 from .widgets.model_selector import ModelSelector
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,10 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.chat_page, "Chat")
         self.tabs.addTab(self.tool_chat_page, "Tool chat")
         self.tabs.addTab(self.eval_page, "Tool eval")
+        self.mcp_panel = McpPanel(ctx)  # MCP servers start once the window is shown (see showEvent)
+        self.tabs.addTab(self.mcp_panel, "MCP servers")
+        self.mcp_panel.bridge.event.connect(self._on_mcp_event)
+        self._mcp_started = False
 
         central = QWidget(objectName="central")
         layout = QVBoxLayout(central)
@@ -95,6 +100,19 @@ class MainWindow(QMainWindow):
 
     def sizeHint(self) -> QSize:
         return QSize(1320, 800)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._mcp_started:  # in the background, after the window is up: a slow server never delays it
+            self._mcp_started = True
+            self.mcp_panel.start_servers()
+
+    def _on_mcp_event(self, event: McpEvent) -> None:
+        self.tool_chat_page.refresh_tools()
+        status = event.status
+        if status is not None and event.kind == "state" and status.state is McpState.FAILED:
+            self.statusBar().showMessage(f"MCP server '{status.name}' failed: {status.detail} (see the MCP servers "
+                                         "tab)", STATUS_MESSAGE_MS)
 
     def _build_menu(self) -> None:
         menu = self.menuBar().addMenu("&File")
@@ -257,6 +275,8 @@ class MainWindow(QMainWindow):
             for page in self.pages():
                 page.stop("window closed")
             self.watcher.stop()
+            if self.mcp_panel.watcher is not None:
+                self.mcp_panel.watcher.stop()
             await self.ctx.tasks.cancel_all()
             await self.ctx.runtime.aclose()  # stops servers per keep_alive (session servers only)
             if self.ctx.history is not None:

@@ -28,6 +28,21 @@ def _private_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
             os.environ["LLM_DATA_DIR"] = previous
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_user_mcp_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No test starts the user's own MCP servers: mcp.json (for every Runtime, llmctl and window a test starts)
+    is a missing file of this session unless a test points LLM_MCP_CONFIG elsewhere."""
+    previous = os.environ.get("LLM_MCP_CONFIG")
+    os.environ["LLM_MCP_CONFIG"] = str(tmp_path_factory.mktemp("mcp") / "mcp.json")
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("LLM_MCP_CONFIG", None)
+        else:
+            os.environ["LLM_MCP_CONFIG"] = previous
+
+
 @pytest.fixture
 def fake_server() -> Iterator[FakeServerHandle]:
     server = FakeServerHandle().wait_ready()

@@ -129,3 +129,33 @@ def test_cli_chat_keeps_history_and_ctrl_c_stops_only_the_answer(fake_server: Fa
     # arrived, the empty exchange is left out (never two user turns in a row).
     kept = contents[2:-1]
     assert kept == [] or (kept[0] == "tell me more" and kept[1].startswith("slow ") and len(kept) == 2), contents
+
+
+def test_cli_models_lists_a_shared_server_with_its_adapters(tmp_path: Path):
+    """The guide's one-entry-per-adapter yaml: one server line, then the base and each adapter under it."""
+    for name in ("pirate", "poet"):
+        (tmp_path / name).mkdir()
+    config = tmp_path / "backends.yaml"
+    config.write_text("models:\n"
+                      "  base: {base_model: fake.gguf, port: 9301}\n"
+                      "  pirate: {base_model: fake.gguf, port: 9302, adapter_dir: pirate}\n"
+                      "  poet: {base_model: fake.gguf, port: 9303, adapter_dir: poet}\n"
+                      "  alone: {base_model: fake.gguf, port: 9304, share_server: false}\n")
+    out = llmctl(config, "models")
+    lines = out.stdout.splitlines()
+    assert out.returncode == 0, out.stderr
+    assert lines[0].startswith("server base: llama_cpp, base fake.gguf, port 9301, pid -") and "2 adapter(s)" in lines[0]
+    assert [line.split()[0] for line in lines[1:4]] == ["base", "pirate", "poet"]
+    assert all(line.startswith("  ") for line in lines[1:4])
+    assert lines[1].endswith("[no adapter]") and lines[2].endswith("[pirate]") and lines[3].endswith("[poet]")
+    assert lines[4].split()[:2] == ["alone", "llama_cpp"]
+
+
+def test_cli_config_explains_a_port_shared_across_servers(tmp_path: Path):
+    config = tmp_path / "backends.yaml"
+    config.write_text("models:\n"
+                      "  a: {base_model: one.gguf, port: 9301}\n"
+                      "  b: {base_model: two.gguf, port: 9301}\n")
+    out = llmctl(config, "models")
+    assert "b" in out.stdout and "port 9301 is already used by model 'a'" in out.stdout
+    assert "base_model differs" in out.stdout and "share a port only when they share a server" in out.stdout

@@ -380,3 +380,19 @@ def test_chat_saves_a_failed_answer_and_leaves_it_out_of_the_next_request(fake_s
     shown = llmctl(data, config, "history", "show", saved["id"]).stdout
     assert "you> first try\n\nassistant (fake)> [failed: " in shown and "out of memory" in shown
     assert shown.endswith("you> second try\n\nassistant (fake)> Fine now.\n")
+
+
+def test_chat_model_command_switches_the_rest_of_the_chat(fake_server: FakeServerHandle, tmp_path: Path,
+                                                          data: Path):
+    """`/model ID` in llmctl chat: later turns go to the other model, with the chat so far as history."""
+    config = tmp_path / "two.yaml"
+    config.write_text("models:\n" + "".join(
+        f"  {m}:\n    backend: openai\n    server_url: {fake_server.url}/v1\n    model_name: {m}-model\n"
+        f"    display_name: \"{m.title()}\"\n" for m in ("plain", "pirate")))
+    fake_server.script({"text": "Hello."}, {"text": "Arr."})
+    out = llmctl(data, config, "chat", "-m", "plain", stdin="Hi\n/model nope\n/model pirate\nAnd you?\n")
+    assert out.returncode == 0, out.stderr
+    assert "(now chatting with Pirate: ready in" in out.stdout and "Model 'nope' not found" in out.stderr
+    first, second = (r["body"] for r in fake_server.requests())
+    assert (first["model"], second["model"]) == ("plain-model", "pirate-model")
+    assert [m["content"] for m in second["messages"]] == ["Hi", "Hello.", "And you?"]

@@ -125,9 +125,12 @@ class ChatClient:
         connect_timeout_s: float = 5.0,
         read_timeout_s: float = 300.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        extra_body: dict[str, Any] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model_name = model_name
+        # Sent with every generation request (llama-server's per-request `lora` scales, say); params win.
+        self.extra_body = dict(extra_body or {})
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         timeout = httpx.Timeout(read_timeout_s, connect=connect_timeout_s)
         if transport is None:
@@ -145,7 +148,8 @@ class ChatClient:
     def chat_body(
         self, messages: list[dict[str, Any]], params: dict[str, Any], tools: list[dict] | None, stream: bool
     ) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self.model_name, "messages": messages, "stream": stream, **params}
+        body: dict[str, Any] = {"model": self.model_name, "messages": messages, "stream": stream,
+                                **self.extra_body, **params}
         if tools:
             body["tools"] = tools
         if stream:
@@ -277,7 +281,7 @@ class ChatClient:
 
     async def _stream_completion(self, messages: list[dict], params: dict) -> AsyncIterator[StreamEvent]:
         prompt = await self._render_prompt(messages)
-        body: dict[str, Any] = {"prompt": prompt, "stream": True}
+        body: dict[str, Any] = {"prompt": prompt, "stream": True, **self.extra_body}
         mapping = {"max_tokens": "n_predict", "repeat_penalty": "repeat_penalty"}
         for key, value in params.items():
             if key in ("temperature", "top_p", "top_k", "stop", "seed", "max_tokens", "repeat_penalty"):
@@ -296,7 +300,7 @@ class ChatClient:
     def complete(self, prompt: str, params: dict[str, Any] | None = None) -> AsyncIterator[StreamEvent]:
         """Stream a plain completion of ``prompt`` (base models: no chat template) from /v1/completions."""
         body: dict[str, Any] = {"model": self.model_name, "prompt": prompt, "stream": True,
-                                "stream_options": {"include_usage": True}, **(params or {})}
+                                "stream_options": {"include_usage": True}, **self.extra_body, **(params or {})}
         return self._stream("/v1/completions", body, TextCompletionDecoder())
 
     # ----- what the engine can tell about itself (llama-server; None where a server has no such endpoint) -----
@@ -332,6 +336,24 @@ class ChatClient:
             self._cannot_count = True
             return None
         return len(tokens)
+
+    async def lora_adapters(self) -> list[dict[str, Any]] | None:
+        """llama-server's loaded LoRA adapters (id, path, scale); None where the server has no such route."""
+        listed = await self._optional_json("GET", "/lora-adapters")
+        return listed if isinstance(listed, list) else None
+
+    async def load_adapter(self, name: str, path: str) -> None:
+        """Our transformers server: attach a PEFT adapter under ``name`` without reloading the base."""
+        url = f"{self.base_url}/v1/adapters"
+        with _http_errors(url):
+            response = await self._http.post("/v1/adapters", json={"name": name, "path": path})
+        _check_status(response, url)
+
+    async def unload_adapter(self, name: str) -> None:
+        url = f"{self.base_url}/v1/adapters/{name}"
+        with _http_errors(url):
+            response = await self._http.delete(f"/v1/adapters/{name}")
+        _check_status(response, url)
 
     async def slots(self) -> list[dict[str, Any]] | None:
         body = await self._optional_json("GET", "/slots")

@@ -1,9 +1,10 @@
-"""Loading a transformers model (plus an optional PEFT adapter) and streaming generations from it."""
+"""Loading a transformers model (plus PEFT adapters) and streaming generations from it."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from typing import Any
 
 from ..chat.chatml import message_text, render_chatml
 from ..protocol.stop_sequences import StopSequenceFilter
+from .hf_adapters import AdapterError, Adapters
 
 # torch, transformers and peft are imported inside functions: importing this module (and the
 # server beside it) must work on a machine without the [transformers] extra.
@@ -26,12 +28,16 @@ class PromptError(Exception):
 
 @dataclass(frozen=True)
 class LoadOptions:
+    """What to load, every value already checked and parsed (by the command line)."""
+
     model: str
-    adapter: str | None = None
+    adapters: tuple[tuple[str, str], ...] = ()  # (name, directory), loaded in this order
+    tokenizer_dir: str | None = None  # an adapter that ships its own tokenizer (the one-adapter form)
     load_in_4bit: bool = False
-    device_map: str | None = None
+    device_map: str | int | dict[str, Any] | None = None
     dtype: str = "auto"
-    max_memory: str | None = None  # JSON text, as given on the command line
+    max_memory: dict[int | str, int | str] | None = None
+    attn_implementation: str | None = None
     context_size: int | None = None
 
 
@@ -62,7 +68,10 @@ def _template_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{**m, "content": message_text(m)} for m in messages]
 
 
-def parse_max_memory(text: str | None) -> dict[int | str, str] | None:
+_SIZE = re.compile(r"\d+(\.\d+)?\s*([KMGT]i?B|B)?", re.IGNORECASE)
+
+
+def parse_max_memory(text: str | None) -> dict[int | str, int | str] | None:
     """'{"0": "10GiB", "cpu": "30GiB"}' -> {0: "10GiB", "cpu": "30GiB"} (accelerate wants int GPU ids)."""
     if not text:
         return None
@@ -72,7 +81,11 @@ def parse_max_memory(text: str | None) -> dict[int | str, str] | None:
         raise LoadError(f"--max-memory is not valid JSON: {exc}") from exc
     if not isinstance(raw, dict):
         raise LoadError('--max-memory must be a JSON object like {"0": "10GiB", "cpu": "30GiB"}')
-    return {int(k) if str(k).isdigit() else str(k): str(v) for k, v in raw.items()}
+    for device, size in raw.items():
+        if isinstance(size, bool) or not isinstance(size, (int, str)) or not _SIZE.fullmatch(str(size)):
+            raise LoadError(f"--max-memory {device!r}: {size!r} is not a size like \"10GiB\"")
+    # A bare number stays a number: accelerate reads a string without a unit as an error.
+    return {int(k) if str(k).isdigit() else str(k): v for k, v in raw.items()}
 
 
 def _looks_like_path(name: str) -> bool:
@@ -80,12 +93,13 @@ def _looks_like_path(name: str) -> bool:
 
 
 def load_engine(options: LoadOptions, log: Callable[[str], None]) -> HFEngine:
-    """Load tokenizer, model and adapter; every failure becomes a LoadError with a clear message."""
+    """Load tokenizer, model and adapters; every failure becomes a LoadError with a clear message."""
     model_path = os.path.expanduser(options.model)
     if _looks_like_path(model_path) and not os.path.isdir(model_path):
         raise LoadError(f"model directory not found: {model_path}")
-    if options.adapter and not os.path.isdir(os.path.expanduser(options.adapter)):
-        raise LoadError(f"adapter directory not found: {options.adapter}")
+    for name, path in options.adapters:
+        if not os.path.isdir(os.path.expanduser(path)):
+            raise LoadError(f"adapter directory not found: {path} (adapter '{name}')")
 
     import torch
     import transformers
@@ -95,27 +109,23 @@ def load_engine(options: LoadOptions, log: Callable[[str], None]) -> HFEngine:
     if options.load_in_4bit:
         import importlib.util
 
-        missing = []
         if importlib.util.find_spec("bitsandbytes") is None:
-            missing.append("bitsandbytes is not installed (pip install bitsandbytes)")
-        if not torch.cuda.is_available():
-            missing.append("torch sees no CUDA GPU")
-        if missing:
-            raise LoadError(f"--4bit needs bitsandbytes and a CUDA GPU: {'; '.join(missing)}")
+            raise LoadError("--4bit needs bitsandbytes, which is not installed (pip install bitsandbytes)")
+        # Recent bitsandbytes also runs on the CPU, where bfloat16 matmuls are slow.
+        compute = kwargs["dtype"] if options.dtype != "auto" else (
+            torch.bfloat16 if torch.cuda.is_available() else torch.float32)
         kwargs["quantization_config"] = transformers.BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_compute_dtype=torch.bfloat16, bnb_4bit_quant_type="nf4"
+            load_in_4bit=True, bnb_4bit_compute_dtype=compute, bnb_4bit_quant_type="nf4"
         )
-        device_map = device_map or "auto"  # bitsandbytes places the weights itself
-    if device_map:
+        device_map = device_map if device_map is not None else "auto"  # bitsandbytes places the weights itself
+    if device_map is not None:
         kwargs["device_map"] = device_map
-    max_memory = parse_max_memory(options.max_memory)
-    if max_memory:
-        kwargs["max_memory"] = max_memory
+    if options.max_memory:
+        kwargs["max_memory"] = options.max_memory
+    if options.attn_implementation:
+        kwargs["attn_implementation"] = options.attn_implementation
 
-    # An adapter trained with added tokens or its own chat template ships its tokenizer.
-    tokenizer_dir = model_path
-    if options.adapter and os.path.exists(os.path.join(options.adapter, "tokenizer_config.json")):
-        tokenizer_dir = options.adapter
+    tokenizer_dir = options.tokenizer_dir or model_path
     log(f"loading tokenizer from {tokenizer_dir}")
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(tokenizer_dir)
@@ -123,34 +133,34 @@ def load_engine(options: LoadOptions, log: Callable[[str], None]) -> HFEngine:
         model = transformers.AutoModelForCausalLM.from_pretrained(model_path, **kwargs)
     except Exception as exc:  # transformers raises OSError, ValueError, KeyError... for bad dirs
         raise LoadError(f"failed to load model from {model_path}: {type(exc).__name__}: {exc}") from exc
-    if not device_map and torch.cuda.is_available():
+    if device_map is None and torch.cuda.is_available():
         model = model.to("cuda")
-
-    if options.adapter:
-        log(f"loading adapter from {options.adapter}")
-        try:
-            from peft import PeftModel
-
-            if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
-                model.resize_token_embeddings(len(tokenizer))
-            model = PeftModel.from_pretrained(model, options.adapter)
-        except Exception as exc:
-            raise LoadError(f"failed to load adapter from {options.adapter}: {type(exc).__name__}: {exc}") from exc
+    if options.load_in_4bit:
+        quantized = sum(type(module).__name__ == "Linear4bit" for module in model.modules())
+        log(f"4-bit: {quantized} linear layers are bitsandbytes Linear4bit (nf4)")
+    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
+        model.resize_token_embeddings(len(tokenizer))  # the adapter's tokenizer added tokens
     model.eval()
 
     context = options.context_size or getattr(model.config, "max_position_embeddings", None) or 4096
-    return HFEngine(model, tokenizer, int(context), log)
+    engine = HFEngine(model, tokenizer, int(context), log)
+    for name, path in options.adapters:
+        log(f"loading adapter '{name}' from {path}")
+        try:
+            engine.adapters.load(name, os.path.expanduser(path))
+        except AdapterError as exc:
+            raise LoadError(str(exc)) from exc
+    return engine
 
 
 class HFEngine:
-    """A loaded model; one generation runs at a time (the lock), others wait their turn."""
+    """A loaded model and its adapters; one generation runs at a time (the lock), others wait their turn."""
 
     def __init__(self, model: Any, tokenizer: Any, context_size: int, log: Callable[[str], None] = print) -> None:
         self.log = log
-        self.model = model
+        self.adapters = Adapters(model)  # owns the model and the lock every use of it takes
         self.tokenizer = tokenizer
         self.context_size = context_size
-        self._lock = threading.Lock()
         eos = model.generation_config.eos_token_id
         if eos is None:
             eos = tokenizer.eos_token_id
@@ -174,12 +184,25 @@ class HFEngine:
             _template_messages(messages), tools=tools, add_generation_prompt=True, tokenize=False
         )
 
+    @property
+    def model(self) -> Any:
+        return self.adapters.model
+
     def prepare(
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, max_tokens: int | None
     ) -> Prompt:
         text = self.render(messages, tools)
         # The template already holds the BOS token where the model wants one.
-        input_ids = self.tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
+        return self._fit(text, max_tokens, add_special_tokens=False)
+
+    def prepare_text(self, text: str, max_tokens: int | None) -> Prompt:
+        """A raw text completion prompt: tokenized as is, with the BOS token the tokenizer adds."""
+        return self._fit(text, max_tokens, add_special_tokens=True)
+
+    def _fit(self, text: str, max_tokens: int | None, add_special_tokens: bool) -> Prompt:
+        input_ids = self.tokenizer(text, return_tensors="pt", add_special_tokens=add_special_tokens)["input_ids"]
+        if int(input_ids.shape[-1]) == 0:  # generate() needs at least one token to continue from
+            raise PromptError("the prompt is empty (no tokens)")
         room = self.context_size - int(input_ids.shape[-1])
         if room <= 0:
             raise PromptError(
@@ -216,10 +239,11 @@ class Generation:
     StoppingCriteria. After iteration, ``finish_reason`` and the token counts are set.
     """
 
-    def __init__(self, engine: HFEngine, prompt: Prompt, params: SamplingParams) -> None:
+    def __init__(self, engine: HFEngine, prompt: Prompt, params: SamplingParams, adapter: str | None = None) -> None:
         from transformers import TextIteratorStreamer
 
         self.engine = engine
+        self.adapter = adapter  # the adapter to generate with; None: the bare base model
         self.prompt = prompt
         self.params = params
         self.prompt_tokens = prompt.n_tokens
@@ -240,14 +264,15 @@ class Generation:
 
         ended = False
         try:
-            with self.engine._lock:
+            # The adapter stays active, and no other request runs, until this generation ends.
+            with self.engine.adapters.use(self.adapter) as model:
                 if self._cancel.is_set():  # the client left while waiting for its turn
                     return
                 if self.params.seed is not None:
                     from transformers import set_seed
 
                     set_seed(self.params.seed)
-                output = self.engine.model.generate(
+                output = model.generate(
                     input_ids=self.prompt.input_ids,
                     attention_mask=self.prompt.input_ids.new_ones(self.prompt.input_ids.shape),
                     max_new_tokens=self.prompt.max_new_tokens,

@@ -1,18 +1,20 @@
-"""An OpenAI-compatible HTTP server for a transformers model with an optional PEFT LoRA adapter.
+"""An OpenAI-compatible HTTP server for a transformers model and its PEFT LoRA adapters, picked per request.
 
-Run as ``python -m LLM.core.servers.hf_server --model DIR [--adapter DIR] ...`` by the server
-manager. The HTTP server starts first and the model loads in a background thread, so
-``GET /health`` answers 503 {"status": "loading"} until the model is ready, then 200
-{"status": "ok", "model": NAME, "adapter": PATH|null}. A load failure is logged and the
-process exits with status 1; missing packages exit with status 2.
+Run as ``python -m LLM.core.servers.hf_server --model DIR [--adapter NAME=DIR ...] ...`` by the
+server manager (hf_cli.py has every flag). A request's ``model`` picks what answers it: a
+``--served-model-name`` gets the bare base model, an adapter name that adapter. Adapters can
+also be loaded and unloaded while serving (POST /v1/adapters, DELETE /v1/adapters/NAME).
+
+The HTTP server starts first and the model loads in a background thread, so ``GET /health``
+answers 503 {"status": "loading"} until the model is ready, then 200 {"status": "ok",
+"model": NAME, "adapter": PATH|null}. A load failure is logged and the process exits with
+status 1; missing packages and bad command-line values exit with status 2.
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
-import os
 import sys
 import threading
 import time
@@ -22,14 +24,24 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ValidationError
 
 from ..validation import field_problems
 from .api_keys import read_key
-from .hf_generation import Generation, HFEngine, LoadError, LoadOptions, PromptError, SamplingParams, load_engine
+from .hf_adapters import AdapterError, UnknownAdapterError
+from .hf_cli import ServeConfig, parse_args
+from .hf_generation import Generation, HFEngine, LoadError, PromptError, load_engine
+from .hf_requests import (
+    AdapterRequest,
+    ChatRequest,
+    CompletionRequest,
+    message_problems,
+)
 
 if TYPE_CHECKING:
     from fastapi import FastAPI, Request
+
+__all__ = ["REQUIRED_MODULES", "ChatRequest", "ServerState", "create_app", "main", "parse_args"]
 
 EXTRA_HINT = "the transformers backend needs the [transformers] extra: pip install 'llm-workbench[transformers]'"
 REQUIRED_MODULES = ("torch", "transformers", "peft", "fastapi", "uvicorn", "sse_starlette")
@@ -40,57 +52,36 @@ def log(message: str) -> None:
     print(message, flush=True)
 
 
-class ChatRequest(BaseModel):
-    """The part of an OpenAI chat request we act on; unknown fields are accepted and ignored."""
-
-    model_config = ConfigDict(extra="allow")
-
-    messages: list[dict[str, Any]] = Field(min_length=1)
-    model: str | None = None
-    stream: bool = False
-    stream_options: dict[str, Any] | None = None
-    max_tokens: int | None = Field(default=None, ge=1)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
-    temperature: float | None = Field(default=None, ge=0)
-    top_p: float | None = Field(default=None, gt=0, le=1)
-    top_k: int | None = Field(default=None, ge=0)
-    repetition_penalty: float | None = Field(default=None, gt=0)
-    stop: str | list[str] | None = None
-    seed: int | None = None
-    tools: list[dict[str, Any]] | None = None
-
-    @field_validator("messages")
-    @classmethod
-    def _roles(cls, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        for i, message in enumerate(messages):
-            if not isinstance(message.get("role"), str):
-                raise ValueError(f"messages[{i}] has no 'role'")
-        return messages
-
-    def sampling(self) -> SamplingParams:
-        stop = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
-        return SamplingParams(
-            max_tokens=self.max_tokens or self.max_completion_tokens,
-            temperature=self.temperature,
-            top_p=self.top_p,
-            top_k=self.top_k,
-            repetition_penalty=self.repetition_penalty,
-            seed=self.seed,
-            stop=stop,
-        )
-
-
 @dataclass
 class ServerState:
-    """What the endpoints see: the engine once loaded (set once, by the loader thread)."""
+    """What the endpoints see: the names served, and the engine once loaded (set once, by the loader thread)."""
 
-    served_name: str
-    model_path: str
-    adapter_path: str | None
+    config: ServeConfig
     engine: HFEngine | None = None
     error: str | None = None
     created: int = field(default_factory=lambda: int(time.time()))
     api_key: str | None = None  # every route but /health wants "Authorization: Bearer <key>" when set
+
+    @property
+    def parent(self) -> str:
+        """The name adapters report as their parent: the first base name (the primary if none)."""
+        return self.config.base_names[0] if self.config.base_names else self.config.primary
+
+    def adapter_paths(self) -> dict[str, str]:
+        if self.engine is None:  # still loading: the adapters asked for on the command line
+            return dict(self.config.load.adapters)
+        return self.engine.adapters.paths()
+
+    def routes(self) -> dict[str, str | None]:
+        """Served model name -> the adapter that answers it (None: the bare base), base names first."""
+        return {**dict.fromkeys(self.config.base_names), **{name: name for name in self.adapter_paths()}}
+
+    def card(self, name: str, adapter_path: str | None) -> dict[str, Any]:
+        card = {"id": name, "object": "model", "created": self.created, "owned_by": "llm-workbench",
+                "root": self.config.load.model, "adapter": adapter_path}
+        if adapter_path is not None and name != self.parent:
+            card["parent"] = self.parent
+        return card
 
 
 def error_response(status: int, message: str, kind: str = "invalid_request_error") -> Any:
@@ -102,6 +93,25 @@ def error_response(status: int, message: str, kind: str = "invalid_request_error
 def _usage(generation: Generation) -> dict[str, int]:
     prompt, completion = generation.prompt_tokens, generation.completion_tokens
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def _parse_body(raw: bytes, model: type[BaseModel]) -> Any:
+    """The validated request, or the 400 response saying what is wrong and where."""
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8
+        return error_response(400, f"the request body is not valid JSON: {exc}")
+    if not isinstance(data, dict):
+        return error_response(400, f"the request body must be a JSON object; got {type(data).__name__}")
+    if model is ChatRequest:
+        problems = ["messages: is required"] if "messages" not in data else message_problems(data["messages"])
+        if problems:
+            return error_response(400, "; ".join(problems))
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{p.path or 'body'}: {p.message}" for p in field_problems(exc))
+        return error_response(400, f"invalid request: {problems}")
 
 
 def create_app(state: ServerState) -> FastAPI:
@@ -124,47 +134,96 @@ def create_app(state: ServerState) -> FastAPI:
         if state.engine is None:
             body = {"status": "error", "error": state.error} if state.error else {"status": "loading"}
             return JSONResponse(body, status_code=503)
-        return {"status": "ok", "model": state.served_name, "adapter": state.adapter_path}
+        legacy = None if state.config.primary in state.config.base_names else state.adapter_paths().get(
+            state.config.primary)
+        return {"status": "ok", "model": state.config.primary, "adapter": legacy}
 
     @app.get("/v1/models")
     async def models() -> Any:
-        card = {
-            "id": state.served_name,
-            "object": "model",
-            "created": state.created,
-            "owned_by": "llm-workbench",
-            "root": state.model_path,
-            "adapter": state.adapter_path,
-        }
-        return {"object": "list", "data": [card]}
+        paths = state.adapter_paths()
+        return {"object": "list", "data": [state.card(name, paths.get(name)) for name in state.routes()]}
 
-    async def chat_completions(request: Request) -> Any:
-        try:
-            body = ChatRequest.model_validate(json.loads(await request.body()))
-        except ValidationError as exc:
-            problems = "; ".join(f"{p.path or 'body'}: {p.message}" for p in field_problems(exc))
-            return error_response(400, f"invalid request: {problems}")
-        except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8
-            return error_response(400, f"the request body is not valid JSON: {exc}")
+    def route(model: str | None) -> tuple[str, str | None] | Any:
+        """(served name, adapter or None) for the request's model, or the 404 naming what is served."""
+        name = model or state.config.primary
+        routes = state.routes()
+        if name not in routes:
+            return error_response(404, f"model '{name}' not found; this server has: {', '.join(routes)}",
+                                  "not_found_error")
+        return name, routes[name]
+
+    async def generate(request: Request, chat: bool) -> Any:
+        body = _parse_body(await request.body(), ChatRequest if chat else CompletionRequest)
+        if not isinstance(body, (ChatRequest, CompletionRequest)):
+            return body
+        if not chat and body.prompt_text is None:
+            return error_response(400, "prompt: must be a string or a list of exactly one string")
         engine = state.engine
         if engine is None:
             return error_response(503, "the model is still loading", "unavailable")
+        picked = route(body.model)
+        if not isinstance(picked, tuple):
+            return picked
+        name, adapter = picked
         params = body.sampling()
         try:
-            prompt = await anyio.to_thread.run_sync(engine.prepare, body.messages, body.tools, params.max_tokens)
+            if chat:
+                prompt = await anyio.to_thread.run_sync(engine.prepare, body.messages, body.tools, params.max_tokens)
+            else:
+                prompt = await anyio.to_thread.run_sync(engine.prepare_text, body.prompt_text, params.max_tokens)
         except PromptError as exc:
             return error_response(400, str(exc))
-        generation = Generation(engine, prompt, params)  # runs once iterated, by the response
-        completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+        generation = Generation(engine, prompt, params, adapter)  # runs once iterated, by the response
+        completion_id = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}"
         if body.stream:
-            include_usage = bool((body.stream_options or {}).get("include_usage"))
-            events = _stream_events(generation, completion_id, state.served_name, include_usage)
+            events = _stream_events(generation, chat, completion_id, name, body.include_usage)
             return EventSourceResponse(events, sep="\n", ping=15)
-        return await _complete(request, generation, completion_id, state.served_name)
+        return await _complete(request, generation, chat, completion_id, name)
 
-    # A plain Starlette route: FastAPI's parameter injection cannot see the lazily imported
-    # Request class through this module's string annotations, and we validate the body ourselves.
+    async def chat_completions(request: Request) -> Any:
+        return await generate(request, chat=True)
+
+    async def completions(request: Request) -> Any:
+        return await generate(request, chat=False)
+
+    async def add_adapter(request: Request) -> Any:
+        body = _parse_body(await request.body(), AdapterRequest)
+        if not isinstance(body, AdapterRequest):
+            return body
+        engine = state.engine
+        if engine is None:
+            return error_response(503, "the model is still loading", "unavailable")
+        if body.name in state.config.base_names:
+            return error_response(409, f"'{body.name}' is a base model name of this server", "conflict")
+        log(f"loading adapter '{body.name}' from {body.path}")
+        try:  # waits for the generation in progress: the adapters share its lock
+            await anyio.to_thread.run_sync(engine.adapters.load, body.name, body.path)
+        except AdapterError as exc:
+            log(f"error: {exc}")
+            return error_response(exc.status, str(exc), "conflict" if exc.status == 409 else "invalid_request_error")
+        log(f"adapter '{body.name}' loaded")
+        return JSONResponse(state.card(body.name, body.path))
+
+    async def delete_adapter(request: Request) -> Any:
+        name = request.path_params["name"]
+        engine = state.engine
+        if engine is None:
+            return error_response(503, "the model is still loading", "unavailable")
+        if name in state.config.base_names:
+            return error_response(400, f"'{name}' is the base model, not an adapter; it cannot be unloaded")
+        try:
+            await anyio.to_thread.run_sync(engine.adapters.unload, name)
+        except AdapterError as exc:
+            return error_response(exc.status, str(exc), "not_found_error" if exc.status == 404 else "invalid_request_error")
+        log(f"adapter '{name}' unloaded")
+        return JSONResponse({"id": name, "object": "model", "deleted": True})
+
+    # Plain Starlette routes: FastAPI's parameter injection cannot see the lazily imported
+    # Request class through this module's string annotations, and we validate the bodies ourselves.
     app.add_route("/v1/chat/completions", chat_completions, methods=["POST"])
+    app.add_route("/v1/completions", completions, methods=["POST"])
+    app.add_route("/v1/adapters", add_adapter, methods=["POST"])
+    app.add_route("/v1/adapters/{name:path}", delete_adapter, methods=["DELETE"])
     return app
 
 
@@ -176,31 +235,36 @@ async def _next_piece(pieces: Any) -> str | None:
     return await anyio.to_thread.run_sync(next, pieces, None, abandon_on_cancel=True)
 
 
+def _chunk_choice(chat: bool, text: str | None, finish: str | None = None) -> dict[str, Any]:
+    """One streamed choice: chat puts the text in a delta, a text completion in ``text``."""
+    if chat:
+        delta = {"role": "assistant", "content": ""} if text is None else ({"content": text} if text else {})
+        return {"index": 0, "delta": delta, "finish_reason": finish}
+    return {"index": 0, "text": text or "", "logprobs": None, "finish_reason": finish}
+
+
 async def _stream_events(
-    generation: Generation, completion_id: str, model: str, include_usage: bool
+    generation: Generation, chat: bool, completion_id: str, model: str, include_usage: bool
 ) -> AsyncIterator[dict[str, str]]:
     created = int(time.time())
+    kind = "chat.completion.chunk" if chat else "text_completion"
 
-    def chunk(delta: dict[str, Any], finish: str | None = None, usage: dict[str, int] | None = None) -> dict[str, str]:
-        payload: dict[str, Any] = {
-            "id": completion_id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
-            "choices": [] if usage else [{"index": 0, "delta": delta, "finish_reason": finish}],
-        }
+    def chunk(choice: dict[str, Any] | None, usage: dict[str, int] | None = None) -> dict[str, str]:
+        payload: dict[str, Any] = {"id": completion_id, "object": kind, "created": created, "model": model,
+                                   "choices": [choice] if choice else []}
         if usage:
             payload["usage"] = usage
         return {"data": json.dumps(payload)}
 
     pieces = iter(generation)
     try:  # sse-starlette cancels this generator when the client disconnects: finally stops the model
-        yield chunk({"role": "assistant", "content": ""})
+        if chat:
+            yield chunk(_chunk_choice(chat, None))  # the role comes first, as OpenAI sends it
         while (piece := await _next_piece(pieces)) is not None:
-            yield chunk({"content": piece})
-        yield chunk({}, generation.finish_reason)
+            yield chunk(_chunk_choice(chat, piece))
+        yield chunk(_chunk_choice(chat, "", generation.finish_reason))
         if include_usage:
-            yield chunk({}, usage=_usage(generation))
+            yield chunk(None, usage=_usage(generation))
     except Exception as exc:  # the model failed mid-stream: tell the client in-band
         log(f"generation failed: {type(exc).__name__}: {exc}")
         yield {"data": json.dumps({"error": {"message": str(exc), "type": "server_error", "code": 500}})}
@@ -209,7 +273,7 @@ async def _stream_events(
     yield {"data": "[DONE]"}
 
 
-async def _complete(request: Request, generation: Generation, completion_id: str, model: str) -> Any:
+async def _complete(request: Request, generation: Generation, chat: bool, completion_id: str, model: str) -> Any:
     import anyio
     from fastapi.responses import JSONResponse
 
@@ -236,38 +300,23 @@ async def _complete(request: Request, generation: Generation, completion_id: str
     finally:
         generation.cancel()
     if errors:
+        if isinstance(errors[0], UnknownAdapterError):  # unloaded while this request waited its turn
+            return error_response(404, f"model '{model}' not found: {errors[0]}", "not_found_error")
         log(f"generation failed: {type(errors[0]).__name__}: {errors[0]}")
         return error_response(500, f"generation failed: {errors[0]}", "server_error")
+    text = "".join(text_parts)
+    if chat:
+        choice = {"index": 0, "message": {"role": "assistant", "content": text}}
+    else:
+        choice = {"index": 0, "text": text, "logprobs": None}
     return JSONResponse({
         "id": completion_id,
-        "object": "chat.completion",
+        "object": "chat.completion" if chat else "text_completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": "".join(text_parts)},
-                "finish_reason": generation.finish_reason,
-            }
-        ],
+        "choices": [{**choice, "finish_reason": generation.finish_reason}],
         "usage": _usage(generation),
     })
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m LLM.core.servers.hf_server", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True, help="model directory (or a hub id already in the local cache)")
-    parser.add_argument("--adapter", help="PEFT LoRA adapter directory")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--served-model-name", help="name reported by /v1/models (default: the model dir's name)")
-    parser.add_argument("--4bit", dest="load_in_4bit", action="store_true", help="bitsandbytes 4-bit (CUDA only)")
-    parser.add_argument("--device-map", help="passed to from_pretrained, e.g. auto")
-    parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
-    parser.add_argument("--max-memory", help='JSON, e.g. \'{"0": "10GiB", "cpu": "30GiB"}\'')
-    parser.add_argument("--context-size", type=int, help="prompt + answer tokens (default: the model's maximum)")
-    parser.add_argument("--api-key-file", help="file whose first line is the key requests must bear")
-    return parser.parse_args(argv)
 
 
 def missing_modules(names: tuple[str, ...]) -> list[str]:
@@ -284,7 +333,7 @@ def missing_modules(names: tuple[str, ...]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    config = parse_args(argv)  # exits 2 with one line naming the option on a bad value
     missing = missing_modules(REQUIRED_MODULES)
     if missing:
         print(f"error: {EXTRA_HINT} (missing: {', '.join(missing)})", file=sys.stderr, flush=True)
@@ -292,36 +341,26 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
-    served_name = args.served_model_name or os.path.basename(os.path.normpath(args.model))
-    state = ServerState(served_name, args.model, args.adapter)
-    if args.api_key_file:
-        state.api_key = read_key(args.api_key_file)
+    state = ServerState(config)
+    if config.api_key_file:
+        state.api_key = read_key(config.api_key_file)
         if not state.api_key:
-            print(f"error: no key in --api-key-file {args.api_key_file}", file=sys.stderr, flush=True)
+            print(f"error: argument --api-key-file: no key in {config.api_key_file}", file=sys.stderr, flush=True)
             return 2
-    config = uvicorn.Config(
+    server = uvicorn.Server(uvicorn.Config(
         create_app(state),
-        host=args.host,
-        port=args.port,
+        host=config.host,
+        port=config.port,
         log_level="warning",  # health polls would otherwise bury the load progress lines
         access_log=False,
         timeout_graceful_shutdown=5,
-    )
-    server = uvicorn.Server(config)
-    options = LoadOptions(
-        model=args.model,
-        adapter=args.adapter,
-        load_in_4bit=args.load_in_4bit,
-        device_map=args.device_map,
-        dtype=args.dtype,
-        max_memory=args.max_memory,
-        context_size=args.context_size,
-    )
+    ))
 
     def load() -> None:
         try:
-            state.engine = load_engine(options, log)
-            log(f"ready: serving '{served_name}' on http://{args.host}:{args.port}")
+            state.engine = load_engine(config.load, log)
+            names = ", ".join(f"'{name}'" for name in state.routes())
+            log(f"ready: serving {names} on http://{config.host}:{config.port}")
         except BaseException as exc:
             if not isinstance(exc, LoadError):
                 traceback.print_exc()
@@ -329,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"error: {exc}")
             server.should_exit = True  # main() then returns 1
 
-    log(f"listening on http://{args.host}:{args.port}; loading in the background")
+    log(f"listening on http://{config.host}:{config.port}; loading in the background")
     threading.Thread(target=load, name="hf-load", daemon=True).start()
     server.run()
     return 1 if state.error or not server.started else 0

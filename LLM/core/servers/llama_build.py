@@ -186,6 +186,13 @@ def install_llama_server(binary: Path) -> Path:
 
 def _source_tree(cache_dir: Path, work: Path, progress: Callable[[BuildProgress], None]) -> Path:
     """The pinned llama.cpp tree, from the sdist (downloaded once, sha256-checked) into ``work``."""
+    archive = source_archive(cache_dir, progress)
+    progress(BuildProgress("extract", 5, "extracting the llama.cpp source"))
+    return extract_source(archive, work)
+
+
+def source_archive(cache_dir: Path, progress: Callable[[BuildProgress], None] = lambda p: None) -> Path:
+    """The pinned sdist in the cache, downloaded (and its sha256 checked) the first time."""
     archive = cache_dir / "src" / f"llama_cpp_python-{SOURCE_VERSION}.tar.gz"
     if not archive.is_file() or _sha256(archive) != SOURCE_SHA256:
         progress(BuildProgress("download", 1, f"downloading the pinned llama.cpp source ({SOURCE_PACKAGE} "
@@ -199,10 +206,15 @@ def _source_tree(cache_dir: Path, work: Path, progress: Callable[[BuildProgress]
         if _sha256(archive) != SOURCE_SHA256:
             archive.unlink()
             raise EngineBuildError(f"the downloaded {archive.name} does not match its pinned sha256")
-    progress(BuildProgress("extract", 5, "extracting the llama.cpp source"))
+    return archive
+
+
+def extract_source(archive: Path, work: Path, only: tuple[str, ...] = ()) -> Path:
+    """Extract the llama.cpp tree (or only the paths under it starting with one of ``only``) into ``work``."""
     prefix = f"llama_cpp_python-{SOURCE_VERSION}/{SOURCE_SUBDIR}/"
+    wanted = tuple(prefix + p for p in only) or (prefix,)
     with tarfile.open(archive) as tar:
-        members = [m for m in tar.getmembers() if m.name.startswith(prefix)]
+        members = [m for m in tar.getmembers() if m.name.startswith(wanted)]
         if hasattr(tarfile, "data_filter"):
             tar.extractall(work, members=members, filter="data")
         else:  # Python < 3.10.12: no extraction filters; the archive's hash is pinned above

@@ -7,19 +7,21 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from platformdirs import user_log_dir, user_state_dir
 
 from ..config import APP_NAME, BackendsConfig, ModelEntry
 from ..errors import LLMError, ResourceNotAvailableError, ServerExitedError
+from ..server_groups import ServerGroup
 from ..protocol.client import ChatClient
 from ..protocol.props import EngineProps
 from . import process
 from .api_keys import read_key
 from .budget import Loaded, plan_room
 from .launchers import HostFacts, LaunchSpec, build_launch
+from .live_adapters import RestartNeeded, change_in_place
 from .model_files import MemoryEstimate, available_memory_bytes, estimate_memory, process_memory_bytes
 from .state_file import StateFile
 from .states import ServerEvent, ServerState
@@ -54,6 +56,8 @@ class ServerStatus:
     detail: str = ""
     props: EngineProps | None = None
     memory_bytes: int | None = None  # resident memory of a running server
+    group: str | None = None  # the server group (its leader's id); None for attached models
+    adapter: str | None = None  # the LoRA adapter this model id selects on its group's server
 
 
 class ServerManager:
@@ -77,7 +81,7 @@ class ServerManager:
         self.keys_dir = state_dir / "keys"
         self._listeners: list[Callable[[ServerEvent], None]] = [on_event] if on_event else []
         self._facts = facts or HostFacts.detect()
-        self._launcher = launcher or (lambda entry: build_launch(entry, self._facts, self.keys_dir / f"{entry.id}.key"))
+        self._custom_launcher = launcher
         self._warmup = warmup
         self._servers: dict[str, ModelServer] = {}
         self._memory_probe = memory_probe
@@ -90,24 +94,61 @@ class ServerManager:
         self._listeners.append(listener)
 
     def _dispatch(self, event: ServerEvent) -> None:
-        for listener in list(self._listeners):
-            listener(event)
+        # A server speaks for its whole group: every model id of it hears the event under its own id.
+        group = self.config.groups.get(event.model_id)
+        for model_id in group.model_ids if group is not None else (event.model_id,):
+            member_event = event if model_id == event.model_id else replace(event, model_id=model_id)
+            for listener in list(self._listeners):
+                listener(member_event)
+
+    def _launcher(self, entry: ModelEntry, config: BackendsConfig | None = None,
+                  group: ServerGroup | None = None) -> LaunchSpec:
+        """The launch spec of the server led by ``entry``, loading its group's adapters (or ``group``'s)."""
+        if self._custom_launcher is not None:
+            return self._custom_launcher(entry)
+        group = group or (config or self.config).groups.get(entry.id)
+        return build_launch(entry, self._facts, self.keys_dir / f"{entry.id}.key", group)
+
+    def group_id(self, model_id: str) -> str:
+        """The id of the server a launchable model runs on: its group's leader."""
+        return self.config.group_of(model_id).id
 
     def log_path(self, model_id: str) -> Path:
-        return self.logs_dir / f"{model_id}.log"
+        entry = self.config.models.get(model_id)
+        server_id = self.group_id(model_id) if entry is not None and entry.launchable else model_id
+        return self.logs_dir / f"{server_id}.log"
 
     def server(self, model_id: str) -> ModelServer | None:
-        """The supervisor of a launchable model (None for attached ``openai`` entries)."""
+        """The supervisor of a launchable model's group (None for attached ``openai`` entries)."""
         entry = self.config.get(model_id)
         if not entry.launchable:
             return None
-        server = self._servers.get(model_id)
+        server_id = self.group_id(model_id)
+        server = self._servers.get(server_id)
         if server is None:
-            server = ModelServer(
-                entry, self._launcher, self.log_path(model_id), self.state_file, self._dispatch, self._warmup
-            )
-            self._servers[model_id] = server
+            server = ModelServer(self.config.models[server_id], self._launcher, self.log_path(server_id),
+                                 self.state_file, self._dispatch, self._warmup)
+            self._servers[server_id] = server
         return server
+
+    def _existing(self, model_id: str) -> ModelServer | None:
+        """The supervisor of a model's group if one was made (never makes one)."""
+        entry = self.config.models.get(model_id)
+        return self._servers.get(self.group_id(model_id)) if entry is not None and entry.launchable else None
+
+    def request_extras(self, model_id: str) -> dict[str, object]:
+        """What every request of ``model_id`` adds to its body: on llama-server, the `lora` scales that select
+        its adapter (zero for the group's others, all zero for the bare base) and the slot it keeps."""
+        server, entry = self._existing(model_id), self.config.models.get(model_id)
+        spec = server.spec if server is not None else None
+        if entry is None or spec is None or spec.engine != "llama-server" or not server.engine_adapters:
+            return {}
+        mine = spec.engine_adapter(entry.adapter_dir) if entry.adapter_dir else None
+        extras: dict[str, object] = {"lora": [{"id": i, "scale": entry.adapter_scale if path == mine else 0.0}
+                                              for i, path in enumerate(server.engine_adapters)]}
+        if spec.pinned_slots:
+            extras["id_slot"] = self.config.group_of(model_id).model_ids.index(model_id)
+        return extras
 
     def api_key(self, model_id: str) -> str | None:
         """The key a launched model's server expects; None for attached models and keyless servers."""
@@ -116,7 +157,7 @@ class ServerManager:
 
     def props(self, model_id: str) -> EngineProps | None:
         """What a running model's engine reported about itself (context, template capabilities, modalities)."""
-        server = self._servers.get(model_id)
+        server = self._existing(model_id)
         return server.props if server is not None else None
 
     async def running_props(self, model_id: str) -> EngineProps | None:
@@ -124,12 +165,15 @@ class ServerManager:
         props = self.props(model_id)
         if props is not None:
             return props
-        record = self.state_file.load().get(model_id)
         entry = self.config.models.get(model_id)
-        if record is None or entry is None or not process.pid_alive(record.pid):
+        if entry is None or not entry.launchable:
+            return None
+        server_id = self.group_id(model_id)
+        record = self.state_file.load().get(server_id)
+        if record is None or not process.pid_alive(record.pid):
             return None
         client = ChatClient(entry.base_url, entry.request_model_name, connect_timeout_s=1, read_timeout_s=5,
-                            api_key=read_key(self.keys_dir / f"{model_id}.key"))
+                            api_key=read_key(self.keys_dir / f"{server_id}.key"))
         try:
             return await client.props()
         except LLMError:
@@ -143,7 +187,7 @@ class ServerManager:
         if not entry.launchable:
             return None
         try:
-            spec = self._launcher(entry)
+            spec = self._launcher(self.config.models[self.group_id(model_id)])
         except LLMError:
             return None
         return spec.argv[0] if spec.engine != "llama-cpp-python" else f"{spec.argv[0]} -m llama_cpp.server"
@@ -157,11 +201,11 @@ class ServerManager:
         if server.loaded:
             await server.ensure_ready(detach=detach)
             return
-        # Callers for one model share one admission and start, and so its outcome (a start called off by a
+        # Callers for one server share one admission and start, and so its outcome (a start called off by a
         # stop is a typed error for all of them); shielded, so one impatient caller cannot abort it for the rest.
-        task = self._admitting.get(model_id)
+        task = self._admitting.get(server.entry.id)
         if task is None or task.done():
-            task = self._admitting[model_id] = asyncio.ensure_future(self._admit(server, detach))
+            task = self._admitting[server.entry.id] = asyncio.ensure_future(self._admit(server, detach))
             # Its outcome is read here too: when every waiter was cancelled, nobody else would.
             task.add_done_callback(lambda t: t.cancelled() or t.exception())
         await asyncio.shield(task)
@@ -176,6 +220,8 @@ class ServerManager:
     def estimate(self, model_id: str) -> MemoryEstimate | None:
         """What a launchable model's server will hold in memory; None when its weights cannot be found."""
         entry = self.config.get(model_id)
+        if entry.launchable:
+            entry = self.config.models[self.group_id(model_id)]
         try:
             spec = self._launcher(entry)
         except LLMError:
@@ -212,9 +258,8 @@ class ServerManager:
 
     async def stop_all(self) -> None:
         """Stop every launchable model's server, including ones other processes of ours started."""
-        for model_id, entry in self.config.models.items():
-            if entry.launchable:
-                await self.stop(model_id)
+        for server_id in self.config.groups:
+            await self.stop(server_id)
 
     async def shutdown(self) -> None:
         """App exit: stop what this process started under the session (or TTL) policy; leave the rest."""
@@ -223,7 +268,7 @@ class ServerManager:
                 await server.stop()
 
     async def crash_error(self, model_id: str) -> ServerExitedError | None:
-        server = self._servers.get(model_id)
+        server = self._existing(model_id)
         return await server.crash_error() if server is not None else None
 
     @asynccontextmanager
@@ -242,46 +287,81 @@ class ServerManager:
             if not entry.launchable:
                 rows.append(ServerStatus(model_id, entry.backend, "external", None, entry.base_url, True))
                 continue
-            server = self._servers.get(model_id)
+            server_id = self.group_id(model_id)
+            server = self._servers.get(server_id)
             state, pid, detail = ServerState.STOPPED.value, None, ""
             props = server.props if server is not None and server.state is ServerState.READY else None
             if server is not None and server.state is not ServerState.STOPPED:
                 state, pid = server.state.value, server.pid
                 detail = str(server.error) if server.error else ""
-            elif model_id in records and process.pid_alive(records[model_id].pid):
-                record = records[model_id]
+            elif server_id in records and process.pid_alive(records[server_id].pid):
+                record = records[server_id]
                 state, pid = "running", record.pid
                 detail = "detached" if record.detached else f"started by pid {record.owner_pid}"
             memory = process_memory_bytes(pid) if pid else None
-            rows.append(ServerStatus(model_id, entry.backend, state, pid, entry.base_url, False, detail, props, memory))
+            rows.append(ServerStatus(model_id, entry.backend, state, pid, entry.base_url, False, detail, props, memory,
+                                     server_id, entry.adapter_dir))
         return rows
 
     async def reload(self, config: BackendsConfig) -> list[str]:
         """Adopt a new config. A server restarts only when its launch spec (the command line and
-        environment it was started with) changed; any other edit updates its entry in place.
+        environment it was started with) changed; any other edit updates its entry in place. Adapters
+        added to or removed from a running group are loaded or unloaded in place where the engine can
+        (see ``_change_adapters``); the events say which happened.
 
-        Returns the ids of the servers that were stopped for that reason (they restart on next use).
+        Returns the model ids whose server was stopped for that reason (they restart on next use).
         """
         restarted = []
-        for model_id, server in list(self._servers.items()):
-            new_entry = config.models.get(model_id)
-            if new_entry == server.entry:
-                continue
-            if new_entry is not None and new_entry.launchable and self._launch_hash(new_entry) == self._launch_hash(
-                server.entry
-            ):
-                server.update_entry(new_entry)
-                continue
+        for server_id, server in list(self._servers.items()):
+            new_entry, new_group = config.models.get(server_id), config.groups.get(server_id)
+            old_group = self.config.groups.get(server_id)
+            if new_entry is not None and new_group is not None and new_entry.launchable:
+                new_hash = self._launch_hash(new_entry, config)
+                if new_hash is not None and new_hash == self._launch_hash(server.entry, self.config):
+                    server.update_entry(new_entry)
+                    continue
+                if await self._change_adapters(server, new_entry, config, old_group, new_group):
+                    server.update_entry(new_entry)
+                    continue
             if server.state is not ServerState.STOPPED:
                 await server.stop()
-                restarted.append(model_id)
-            self._servers.pop(model_id, None)
+                restarted += old_group.model_ids if old_group is not None else [server_id]
+            self._servers.pop(server_id, None)
         self.config = config
         return restarted
 
-    def _launch_hash(self, entry: ModelEntry) -> str | None:
+    async def _change_adapters(self, server: ModelServer, entry: ModelEntry, config: BackendsConfig,
+                               old: ServerGroup | None, new: ServerGroup) -> bool:
+        """Load or unload the adapters that differ without reloading the base, where the engine can;
+        False when the group must restart instead (the reason is reported as an event)."""
+        spec = server.spec
+        if old is None or spec is None or server.state is not ServerState.READY:
+            return False
+        base_before = self._launch_hash(server.entry, self.config, old.without_adapters())
+        if base_before is None or base_before != self._launch_hash(entry, config, new.without_adapters()):
+            return False  # the base or its load settings changed too
+        try:
+            new_spec = self._launcher(entry, config)
+        except LLMError:
+            return False
+        client = ChatClient(entry.base_url, spec.served_model_name, api_key=server.api_key(),
+                            connect_timeout_s=entry.connect_timeout_s, read_timeout_s=entry.startup_timeout_s)
+        try:
+            done, engine_adapters = await change_in_place(spec, new_spec, server.engine_adapters, client)
+        except RestartNeeded as exc:
+            self._say(server, f"restarting: {exc}")
+            return False
+        finally:
+            await client.aclose()
+        server.adopt(new_spec, engine_adapters, f"{done} (the base was not reloaded)")
+        return True
+
+    def _say(self, server: ModelServer, detail: str) -> None:
+        self._dispatch(ServerEvent(server.entry.id, server.state, detail, pid=server.pid))
+
+    def _launch_hash(self, entry: ModelEntry, config: BackendsConfig, group: ServerGroup | None = None) -> str | None:
         """The launch spec's hash; None when no spec can be built (a missing model file, say)."""
         try:
-            return self._launcher(entry).config_hash()
+            return self._launcher(entry, config, group).config_hash()
         except LLMError:
             return None

@@ -29,6 +29,7 @@ from ..protocol.props import EngineProps
 from . import process
 from .api_keys import ensure_key_file, read_key
 from .launchers import LaunchSpec, ensure_engine_installed
+from .lora_convert import convert_adapter
 from .model_files import check_memory, process_memory_bytes
 from .state_file import ServerRecord, StateFile
 from .states import TRANSITIONS, IllegalTransition, ServerEvent, ServerState
@@ -60,6 +61,8 @@ class ModelServer:
         self.owned = False  # stop it when this process shuts down (session policy)
         self.spec: LaunchSpec | None = None  # how the running (or attached) server was launched
         self.props: EngineProps | None = None  # what its engine reports about itself, once ready
+        # The adapters the running engine holds, in its id order (llama-server's `lora` ids index this).
+        self.engine_adapters: tuple[str, ...] = ()
         self._proc_exited = asyncio.Event()
         self._returncode: int | None = None
         self._start_task: asyncio.Task[None] | None = None
@@ -95,6 +98,16 @@ class ModelServer:
     def update_entry(self, entry: ModelEntry) -> None:
         """A config edit that leaves the launch settings alone (display name, timeouts, defaults)."""
         self.entry = entry
+
+    def adopt(self, spec: LaunchSpec, engine_adapters: tuple[str, ...], detail: str) -> None:
+        """The running server now matches ``spec`` (adapters loaded or unloaded in place): record it, so
+        another process of ours re-attaches to it instead of restarting it."""
+        self.spec = spec
+        self.engine_adapters = engine_adapters
+        record = self._state_file.load().get(self.entry.id)
+        if record is not None and record.pid == self.pid:
+            self._state_file.put(replace(record, config_hash=spec.config_hash(), argv=record.argv))
+        self._emit(ServerEvent(self.entry.id, self.state, detail, pid=self.pid))
 
     async def ensure_ready(self, detach: bool = False) -> None:
         """Start (or re-attach to) the server unless it is ready; concurrent calls share one start."""
@@ -236,6 +249,7 @@ class ModelServer:
                 self._state_file.put(replace(record, detached=True))
             self._watch_task = asyncio.ensure_future(self._watch_pid(record.pid))
             await self._read_props(spec)
+            self.engine_adapters = await self._loaded_adapters(spec)
             self._ready_at = time.monotonic()
             self._set(ServerState.READY, f"attached to running server pid {record.pid} on port {record.port}")
             self._schedule_idle()
@@ -253,6 +267,8 @@ class ModelServer:
         if spec.model_path:
             check_memory(entry.id, Path(spec.model_path))
         ensure_engine_installed(spec)
+        for adapter_dir, out in spec.conversions:
+            await self._convert(Path(adapter_dir), Path(out), Path(spec.model_path or ""))
         env = dict(spec.env)
         if spec.api_key_file:
             key = ensure_key_file(Path(spec.api_key_file))
@@ -260,6 +276,7 @@ class ModelServer:
                 env[spec.api_key_env] = key
         self.spec = spec
         self.props = None
+        self.engine_adapters = tuple(engine for _, engine in spec.adapters)
         proc = process.spawn(spec.argv, self.log_path, env)
         self.pid = proc.pid
         self.owned = not detach
@@ -288,6 +305,35 @@ class ModelServer:
         self._ready_at = time.monotonic()
         self._set(ServerState.READY, f"ready on port {entry.port} (pid {proc.pid})")
         self._schedule_idle()
+
+    async def _convert(self, adapter_dir: Path, out: Path, base_model: Path) -> None:
+        """A PEFT adapter for a GGUF base: converted once (cached), progress shown while it runs."""
+        if out.is_file():
+            return
+        loop = asyncio.get_running_loop()
+
+        def progress(line: str) -> None:
+            event = ServerEvent(self.entry.id, self.state, line, pid=self.pid, progress=line[:200])
+            loop.call_soon_threadsafe(self._emit, event)
+
+        await asyncio.to_thread(convert_adapter, adapter_dir, out, base_model, progress)
+
+    async def _loaded_adapters(self, spec: LaunchSpec) -> tuple[str, ...]:
+        """llama-server's own list (a re-attached server may hold more than its spec says), else the spec's."""
+        configured = tuple(engine for _, engine in spec.adapters)
+        if spec.engine != "llama-server":
+            return configured
+        client = ChatClient(self.entry.base_url, spec.served_model_name, api_key=read_key(spec.api_key_file),
+                            connect_timeout_s=2, read_timeout_s=5)
+        try:
+            listed = await client.lora_adapters()
+        except BackendError:
+            listed = None
+        finally:
+            await client.aclose()
+        if not listed:
+            return configured
+        return tuple(str(a.get("path", "")) for a in sorted(listed, key=lambda a: a.get("id", 0)))
 
     async def _wait_ready(self, spec: LaunchSpec) -> None:
         deadline = time.monotonic() + self.entry.startup_timeout_s

@@ -10,6 +10,7 @@ a context overflow is raised, never a reason to switch), off.
 
 from __future__ import annotations
 
+import enum
 import inspect
 import json
 import time
@@ -53,7 +54,21 @@ class ModelAccess(Protocol):
 
 Mode = Literal["auto", "native", "fallback", "off"]
 Source = Literal["native", "fallback"]
-ApprovalHook = Callable[[ToolCall, Tool], "bool | Awaitable[bool]"]
+
+
+class Approval(enum.Enum):
+    """What an approval hook may answer besides True (allow) and False (deny). Only ALLOW is truthy, so code that
+    treats the answer as a bool never runs a denied call."""
+
+    ALLOW = "allow"
+    DENY = "deny"
+    DENY_AND_STOP = "deny_and_stop"  # deny, skip the step's other calls, and end the run without asking the model
+
+    def __bool__(self) -> bool:
+        return self is Approval.ALLOW
+
+
+ApprovalHook = Callable[[ToolCall, Tool], "bool | Approval | Awaitable[bool | Approval]"]
 REPEAT_LIMIT = 3  # the same call with the same result this many times is a loop
 
 
@@ -128,7 +143,7 @@ class ToolRunResult:
     final_text: str = ""
     steps: list[ToolStep] = field(default_factory=list)
     finish_reason: str = "stop"
-    stopped_by: str | None = None  # max_iterations | repeated_call
+    stopped_by: str | None = None  # max_iterations | repeated_call | denied (the user denied a call and stopped)
     notices: list[LoopNotice] = field(default_factory=list)
 
 
@@ -165,6 +180,7 @@ class ToolLoop:
         self.budget = runtime.entry(model_id).effective_usable_context
         self.tool_choice = tool_choice
         self._warned_unconstrained = False
+        self._denied_and_stopped = False
 
     async def run(self, messages: list[dict[str, Any]]) -> AsyncIterator[LoopEvent]:
         history = list(messages)
@@ -206,6 +222,10 @@ class ToolLoop:
                 _fit_results(history, len(messages), sent, iteration, self.budget,
                              _tokens(fallback_tool_prompt(self.openai_tools)))
                 step.tools_ms = (time.perf_counter() - started) * 1000
+                if self._denied_and_stopped:
+                    yield self._notice(result, "denied", "you denied a tool call and stopped the run; the model was "
+                                       "not asked again")
+                    break
                 if max(repeats.values()) >= REPEAT_LIMIT:
                     result.stopped_by = "repeated_call"
                     yield self._notice(result, "repeated_call",
@@ -217,7 +237,9 @@ class ToolLoop:
                 yield self._notice(result, "max_iterations",
                                    f"reached max_iterations ({self.max_iterations}); asked for a final answer "
                                    "without tools")
-            if result.stopped_by is not None:
+            if self._denied_and_stopped:
+                result.stopped_by = "denied"
+            elif result.stopped_by is not None:
                 final = ToolStep(len(result.steps) + 1, "off", [], False)
                 async for event in self._step(client, history, final, final_answer=True):
                     if isinstance(event, LoopNotice):
@@ -384,12 +406,17 @@ class ToolLoop:
         if call.invalid_arguments is not None:
             return ToolResult(False, "", f"{call.name}: arguments are not a JSON object: "
                                          f"{call.invalid_arguments[:200]}", 0.0)
+        if self._denied_and_stopped:
+            return ToolResult(False, "", f"not run: the user stopped the run before the call to '{call.name}'", 0.0)
         if tool.needs_approval:
-            allowed = False
+            decision: Any = False
             if self.before_call is not None:
                 decision = self.before_call(call, tool)
-                allowed = bool(await decision) if inspect.isawaitable(decision) else bool(decision)
-            if not allowed:
+                if inspect.isawaitable(decision):
+                    decision = await decision
+            if decision is Approval.DENY_AND_STOP:
+                self._denied_and_stopped = True
+            if not decision:
                 return ToolResult(False, "", f"the user denied the call to '{call.name}'", 0.0)
         return await execute(tool, call.arguments)
 

@@ -64,6 +64,7 @@ class Tool:
     timeout_s: float = DEFAULT_TIMEOUT_S
     _args_model: type[BaseModel] | None = field(default=None, repr=False)
     canned: CannedTool | None = None  # the JSON definition of a tool without code; None for Python tools
+    server: str | None = None  # the MCP server that provides it (LLM.core.mcp); None for local tools
 
     @classmethod
     def from_function(
@@ -253,6 +254,10 @@ class ToolRegistry:
             raise ToolError(f"a tool named '{tool.name}' is already registered")
         self._tools[tool.name] = tool
         return tool
+
+    def unregister(self, name: str) -> Tool | None:
+        """Remove a tool (MCP tools come and go with their servers); returns it, or None if there was none."""
+        return self._tools.pop(name, None)
 
     def get(self, name: str) -> Tool:
         try:

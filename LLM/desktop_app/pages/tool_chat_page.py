@@ -11,6 +11,8 @@ from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QListWidget, QList
 
 from LLM.core import (
     DEFAULT_TOOLS,
+    Approval,
+    LLMError,
     answer_turns,
     InferenceConfig,
     LoopFinished,
@@ -39,13 +41,19 @@ TOOL_MODES = ("auto", "native", "fallback")
 def tool_tooltip(tool: Tool) -> str:
     schema = json.dumps(tool.parameters, indent=2, ensure_ascii=False)
     approval = "\n\nAsks for your approval before each call." if tool.needs_approval else ""
-    return f"{tool.description}{approval}\n\nParameters (JSON Schema):\n{schema}"
+    source = f"From the MCP server '{tool.server}'.\n\n" if tool.server is not None else ""
+    return f"{source}{tool.description}{approval}\n\nParameters (JSON Schema):\n{schema}"
+
+
+def tool_label(tool: Tool) -> str:
+    marks = ([f"MCP: {tool.server}"] if tool.server is not None else []) + (["asks first"] if tool.needs_approval
+                                                                            else [])
+    return f"{tool.name}  ({', '.join(marks)})" if marks else tool.name
 
 
 def tool_item(tool: Tool, checked: bool) -> QListWidgetItem:
     """A checkable entry of the tool list; its data is the tool's name."""
-    label = f"{tool.name}  (asks first)" if tool.needs_approval else tool.name
-    item = QListWidgetItem(label)
+    item = QListWidgetItem(tool_label(tool))
     item.setData(Qt.ItemDataRole.UserRole, tool.name)
     item.setToolTip(tool_tooltip(tool))
     item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
@@ -60,6 +68,7 @@ class ToolChatPage(ChatPage):
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         self._max_iterations_of_request = 8
+        self._unchecked_gone: set[str] = set()  # MCP tools unchecked here whose server went away
         super().__init__(ctx, parent)
         panel = self.panel.extra
         panel.addWidget(QLabel("Tools", objectName="panelTitle"))
@@ -147,6 +156,34 @@ class ToolChatPage(ChatPage):
                 names.append(item.data(Qt.ItemDataRole.UserRole))
         return names
 
+    def refresh_tools(self) -> None:
+        """Follow the registry as MCP servers come and go: their tools appear (checked: the user added the server
+        to use it; every call still asks) and disappear; the other entries keep their state."""
+        registry = self.ctx.runtime.tools
+        listed = set()
+        self.tool_list.blockSignals(True)
+        try:
+            for row in reversed(range(self.tool_list.count())):
+                item = self.tool_list.item(row)
+                name = item.data(Qt.ItemDataRole.UserRole)
+                if name not in registry:
+                    if item.checkState() != Qt.CheckState.Checked:
+                        self._unchecked_gone.add(name)  # unchecked stays unchecked when its server is back
+                    self.tool_list.takeItem(row)
+                    continue
+                listed.add(name)
+                tool = registry.get(name)
+                if tool.server is not None:  # "always allow" changes what it says
+                    item.setText(tool_label(tool))
+                    item.setToolTip(tool_tooltip(tool))
+            for tool in registry:
+                if tool.name not in listed and tool.server is not None:
+                    self.tool_list.addItem(tool_item(tool, tool.name not in self._unchecked_gone))
+                    self._unchecked_gone.discard(tool.name)
+        finally:
+            self.tool_list.blockSignals(False)
+        self._fill_tool_choices()
+
     def set_tool_enabled(self, name: str, enabled: bool) -> None:
         for row in range(self.tool_list.count()):
             item = self.tool_list.item(row)
@@ -197,8 +234,9 @@ class ToolChatPage(ChatPage):
         self._max_iterations_of_request = max_iterations
         return self.replay.events(cfg, before_call)
 
-    async def _approve(self, request_id: str, call: ToolCall, tool: Tool) -> bool:
-        """The approval hook: per-chat "always" first, else ask through the interaction facade."""
+    async def _approve(self, request_id: str, call: ToolCall, tool: Tool) -> bool | Approval:
+        """The approval hook: per-chat "always" first, else ask through the interaction facade. "Always" for an
+        MCP tool is saved in its server's autoApprove; "deny and stop" ends the run."""
         if self._active is None or self._active.request_id != request_id:
             return False
         conversation = self.conversation
@@ -217,6 +255,13 @@ class ToolChatPage(ChatPage):
                 self.activity.setText("")
         if decision is ApprovalDecision.ALWAYS:
             conversation.always_allowed.add(tool.name)
+            if tool.server is not None and self.ctx.runtime.mcp is not None:
+                try:
+                    self.ctx.runtime.mcp.always_allow(tool.name)
+                except LLMError as exc:
+                    self.activity.setText(f"Allowed for this chat, but not saved: {exc}")
+        if decision is ApprovalDecision.DENY_AND_STOP:
+            return Approval.DENY_AND_STOP
         return decision is not ApprovalDecision.DENY
 
     def _apply(self, active: ActiveRequest, event: Any) -> None:

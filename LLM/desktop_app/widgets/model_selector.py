@@ -34,6 +34,30 @@ def describe_entry(entry: ModelEntry) -> str:
     return text
 
 
+def dropdown_order(config: BackendsConfig) -> list[str]:
+    """File order, except that a shared server's other entries (its adapters) follow the entry leading it."""
+    order: list[str] = []
+    for model_id, entry in config.models.items():
+        if not entry.launchable:
+            order.append(model_id)
+        elif config.group_of(model_id).id == model_id:
+            order += config.group_of(model_id).model_ids
+    return order
+
+
+def adapter_label(config: BackendsConfig, model_id: str) -> str | None:
+    """Which adapter a model selects on its shared server, for the status line; None when it shares nothing."""
+    entry = config.models.get(model_id)
+    if entry is None or not entry.launchable:
+        return None
+    if entry.adapter_dir:
+        scale = f" × {entry.adapter_scale:g}" if entry.adapter_scale != 1 else ""
+        return f"adapter {Path(entry.adapter_dir.removeprefix('pkg:')).name}{scale}"
+    if len(config.group_of(model_id).members) > 1:
+        return "no adapter (the bare base)"
+    return None
+
+
 class ModelCombo(QComboBox):
     """A dropdown where only a deliberate choice counts: a click or Enter on an item of the open list.
 
@@ -109,7 +133,7 @@ class ModelSelector(QWidget):
         try:
             self._model.clear()
             self._items.clear()
-            for model_id, entry in config.models.items():
+            for model_id in dropdown_order(config):
                 item = QStandardItem()
                 item.setData(model_id, MODEL_ID_ROLE)
                 self._model.appendRow(item)
@@ -142,6 +166,8 @@ class ModelSelector(QWidget):
         info = self.states.get(model_id)
         state = "external" if not entry.launchable else (info.state if info else "stopped")
         text = f"{entry.label}  ·  {describe_entry(entry)}  ·  {SHORT_STATE.get(state, state)}"
+        if entry.launchable and self.config.group_of(model_id).id != model_id:
+            text = f"    ↳ {text}"  # an adapter (or another name) on the server of the entry above it
         if info is not None and info.memory_bytes and state in ("ready", "running"):
             text += f"  ·  {info.memory_bytes / 2**20:.0f} MB"
         item.setText(text)
@@ -150,6 +176,9 @@ class ModelSelector(QWidget):
         tip = [f"id: {model_id}", f"backend: {entry.backend}", f"url: {entry.base_url}"]
         if entry.adapter_dir:
             tip.append(f"adapter: {entry.adapter_dir}")
+        if entry.launchable and len(self.config.group_of(model_id).members) > 1:
+            others = [m for m in self.config.group_of(model_id).model_ids if m != model_id]
+            tip.append(f"shares its server with: {', '.join(others)} (switching between them is instant)")
         if info is not None and info.state == "starting" and info.progress:
             tip.append(f"loading: {info.progress}")
         if info is not None and info.props is not None:
@@ -173,7 +202,8 @@ class ModelSelector(QWidget):
             info = ModelServerState("external", entry.base_url)
         else:
             info = self.states.get(model_id) if model_id else None
-        self.status.show_state(model_id, entry, info)
+        adapter = adapter_label(self.config, model_id) if self.config and model_id else None
+        self.status.show_state(model_id, entry, info, adapter=adapter)
 
     # ----- selection -----
     def current_model_id(self) -> str | None:

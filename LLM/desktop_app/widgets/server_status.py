@@ -94,6 +94,7 @@ class ServerStatusView(QFrame):
         self.model_id: str | None = None
         self._info: ModelServerState | None = None
         self._timeout_s: float | None = None
+        self._adapter: str | None = None
 
         self.dot = QLabel(objectName="serverStatusDot")
         self.text = QLabel(objectName="serverStatusText")
@@ -139,8 +140,10 @@ class ServerStatusView(QFrame):
         return str(self.property("state") or "")
 
     def show_state(self, model_id: str | None, entry: ModelEntry | None, info: ModelServerState | None,
-                   invalid: str | None = None) -> None:
+                   invalid: str | None = None, adapter: str | None = None) -> None:
+        """``adapter``: which adapter this model selects on a shared server (said while it runs)."""
         self.model_id = model_id
+        self._adapter = adapter
         self._info = info
         self._timeout_s = entry.startup_timeout_s if entry is not None else None
         self._invalid = invalid
@@ -156,6 +159,8 @@ class ServerStatusView(QFrame):
             state, detail = "stopped", ""
         else:
             state, detail = info.state, self._detail(info)
+        if self._adapter and state in ("ready", "running"):
+            detail = f"{self._adapter}  ·  {detail}" if detail else self._adapter
         self.setProperty("state", state)
         self.dot.setPixmap(state_icon(state, 14).pixmap(14, 14))
         self.text.setText(STATE_TEXT.get(state, state))

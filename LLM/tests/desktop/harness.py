@@ -135,9 +135,11 @@ def openai_yaml(url: str, *ids: str, extra: str = "") -> str:
 @asynccontextmanager
 async def open_window(tmp_path: Path, config_text: str, *, interaction: ScriptedInteraction | None = None,
                       initial_model: str | None = None, history_path: Path | None = None,
-                      tools_dir: Path | None = None, **manager_options: Any) -> AsyncIterator[MainWindow]:
+                      tools_dir: Path | None = None, mcp_config: Path | None = None,
+                      **manager_options: Any) -> AsyncIterator[MainWindow]:
     """The real window on a temporary llm_backends.yaml and its own history file (default
-    tmp_path/data/history.sqlite3) and user tools folder (default an empty tmp_path/no-user-tools);
+    tmp_path/data/history.sqlite3), user tools folder (default an empty tmp_path/no-user-tools) and mcp.json
+    (default none);
     every server it started is stopped after."""
     config = tmp_path / "llm_backends.yaml"
     config.write_text(config_text)
@@ -146,6 +148,7 @@ async def open_window(tmp_path: Path, config_text: str, *, interaction: Scripted
         config, manager_options=options, interaction=interaction or ScriptedInteraction(),
         initial_model=initial_model, workspace=tmp_path, tools_dir=tools_dir or tmp_path / "no-user-tools",
         history_path=history_path or tmp_path / "data" / "history.sqlite3",
+        mcp_config_path=mcp_config or tmp_path / "no-mcp.json",  # never the user's own MCP servers
     )
     window.resize(1100, 760)
     window.show()

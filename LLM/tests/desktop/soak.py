@@ -59,7 +59,9 @@ class SoakReport:
 def config_text(ports: dict[str, int], generation: int) -> str:
     lines = ["defaults:\n  max_loaded: 2\nmodels:"]
     for model_id, port in ports.items():
-        lines += [f"  {model_id}:", "    base_model: fake.gguf", f"    port: {port}", f"    model_name: {model_id}",
+        # share_server: false: one fake engine per model, as the soak kills and unloads them one by one.
+        lines += [f"  {model_id}:", "    base_model: fake.gguf", "    share_server: false", f"    port: {port}",
+                  f"    model_name: {model_id}",
                   f'    display_name: "Engine {model_id} v{generation}"', "    startup_timeout_s: 20",
                   f"    context_size: {4096 if generation % 3 else 2048}"]  # every third reload restarts servers
     return "\n".join(lines) + "\n"

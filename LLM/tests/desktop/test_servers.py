@@ -38,7 +38,9 @@ from LLM.tests.fakes.handle import free_port
 
 
 def launchable_yaml(port: int, model_id: str = "m", **extra: object) -> str:
-    lines = [f"  {model_id}:", "    base_model: fake.gguf", f"    port: {port}", "    model_name: fake-model",
+    # One fake engine per entry (several entries on one base would otherwise share a server).
+    lines = [f"  {model_id}:", "    base_model: fake.gguf", "    share_server: false", f"    port: {port}",
+             "    model_name: fake-model",
              f'    display_name: "Fake engine {model_id}"', "    startup_timeout_s: 20"]
     lines += [f"    {key}: {value}" for key, value in extra.items()]
     return "\n".join(lines) + "\n"

@@ -38,9 +38,8 @@ def require_hf_stack() -> None:
         pytest.importorskip(module)
 
 
-def build_tiny_model(model_dir: Path, adapter_dir: Path) -> None:
+def build_tiny_model(model_dir: Path, adapter_dir: Path, hidden_size: int = 32) -> None:
     """A byte-level BPE tokenizer trained on a few sentences, a 2-layer Llama and a LoRA adapter."""
-    import peft
     import torch
     import transformers
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -61,11 +60,11 @@ def build_tiny_model(model_dir: Path, adapter_dir: Path) -> None:
     torch.manual_seed(0)
     config = transformers.LlamaConfig(
         vocab_size=len(tokenizer),
-        hidden_size=32,
+        hidden_size=hidden_size,
         num_hidden_layers=2,
         num_attention_heads=2,
         num_key_value_heads=2,
-        intermediate_size=64,
+        intermediate_size=2 * hidden_size,
         max_position_embeddings=4096,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
@@ -78,9 +77,23 @@ def build_tiny_model(model_dir: Path, adapter_dir: Path) -> None:
         for token in SPECIAL_TOKENS:
             model.lm_head.weight[tokenizer.convert_tokens_to_ids(token)] = 0.0
     model.save_pretrained(model_dir)
+    # PEFT's default init (B = 0): a no-op adapter, so answers keep the base model's spaced words,
+    # which the streamer sends word by word (the disconnect test waits for the first one).
+    build_adapter(model_dir, adapter_dir, seed=1, no_op=True)
 
-    lora = peft.get_peft_model(model, peft.LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
-    lora.save_pretrained(adapter_dir)
+
+def build_adapter(
+    model_dir: Path, adapter_dir: Path, seed: int, targets: tuple[str, ...] = ("q_proj", "v_proj"), no_op: bool = False
+) -> None:
+    """A LoRA adapter with random non-zero weights (unless ``no_op``: PEFT's default B = 0 changes nothing)."""
+    import peft
+    import torch
+    import transformers
+
+    torch.manual_seed(seed)
+    base = transformers.AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    config = peft.LoraConfig(r=4, lora_alpha=8, target_modules=list(targets), init_lora_weights=no_op)
+    peft.get_peft_model(base, config).save_pretrained(adapter_dir)
 
 
 def free_port() -> int:
@@ -282,7 +295,7 @@ def test_hf_server_reports_served_name_and_loaded_adapter(
     assert health == {"status": "ok", "model": SERVED_NAME, "adapter": str(adapter_dir)}
     card = httpx.get(f"{server.url}/v1/models").json()["data"][0]
     assert (card["id"], card["root"], card["adapter"]) == (SERVED_NAME, str(model_dir), str(adapter_dir))
-    assert f"loading adapter from {adapter_dir}" in server.output()
+    assert f"loading adapter '{SERVED_NAME}' from {adapter_dir}" in server.output()
 
 
 def test_hf_server_client_disconnect_stops_generation(server: ServerProcess) -> None:

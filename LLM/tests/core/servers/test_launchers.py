@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -90,8 +91,9 @@ def test_launch_transformers_with_adapter_and_4bit(tmp_path: Path):
     spec = build_launch(entry(tmp_path, base_model="model", adapter_dir="adapter", port=9300, use_4bit="true",
                               model_name="my-lora"), FACTS)
     assert spec.argv[:3] == ["/py", "-m", "LLM.core.servers.hf_server"] and spec.readiness == "health"
-    assert flag(spec.argv, "--adapter") == str(tmp_path / "adapter") and "--4bit" in spec.argv
-    assert flag(spec.argv, "--served-model-name") == "my-lora" == spec.served_model_name
+    # The adapter answers to the entry's name; the bare base, which no entry names here, to "<id>-base".
+    assert flag(spec.argv, "--adapter") == f"my-lora={tmp_path / 'adapter'}" and "--4bit" in spec.argv
+    assert flag(spec.argv, "--served-model-name") == "m-base" == spec.served_model_name
 
 
 def test_launch_vllm_command_line(tmp_path: Path):
@@ -102,7 +104,7 @@ def test_launch_vllm_command_line(tmp_path: Path):
     argv = spec.argv
     assert argv[1:3] == ["serve", "Qwen/Qwen2.5-7B-Instruct"]
     assert flag(argv, "--lora-modules") == f"qwen-lora={tmp_path / 'adapter'}" and "--enable-lora" in argv
-    assert flag(argv, "--served-model-name") == "qwen-lora-base" and spec.served_model_name == "qwen-lora"
+    assert flag(argv, "--served-model-name") == "m-base" == spec.served_model_name
     assert flag(argv, "--quantization") == "bitsandbytes"
     assert (flag(argv, "--tensor-parallel-size"), flag(argv, "--pipeline-parallel-size")) == ("2", "2")
     assert flag(argv, "--tool-call-parser") == "hermes" and "--enable-auto-tool-choice" in argv
@@ -163,3 +165,57 @@ def test_missing_engine_is_reported_before_spawning(tmp_path: Path):
     if spec.argv[0] == "vllm":  # vllm is not installed here
         with pytest.raises(ResourceNotAvailableError, match="vllm engine is not installed"):
             ensure_engine_installed(spec)
+
+
+def group_config(tmp_path: Path, backend: str, base: str, extra: str = ""):
+    """The guide's yaml: a base and two adapters as separate entries (one server group)."""
+    for name, rank in (("pirate", 8), ("poet", 24)):
+        (tmp_path / name).mkdir(exist_ok=True)
+        (tmp_path / name / "adapter_config.json").write_text(f'{{"r": {rank}, "peft_type": "LORA"}}')
+    text = (f"models:\n  base: {{backend: {backend}, base_model: {base}, port: 8000{extra}}}\n"
+            f"  pirate: {{backend: {backend}, base_model: {base}, port: 8001, adapter_dir: pirate{extra}}}\n"
+            f"  poet: {{backend: {backend}, base_model: {base}, port: 8002, adapter_dir: poet, model_name: poet-v2{extra}}}\n")
+    return parse_backends(text, strict=True, base_dir=tmp_path)
+
+
+def test_launch_vllm_group_serves_every_adapter_as_a_lora_module(tmp_path: Path):
+    config = group_config(tmp_path, "vllm", "Qwen/Qwen2.5-7B-Instruct", ", use_4bit: true")
+    spec = build_launch(config.models["base"], FACTS, None, config.groups["base"])
+    argv = spec.argv
+    assert argv[argv.index("--served-model-name") + 1] == "base"
+    modules = argv[argv.index("--lora-modules") + 1: argv.index("--lora-modules") + 3]
+    assert modules == [f"pirate={tmp_path / 'pirate'}", f"poet-v2={tmp_path / 'poet'}"] and "--enable-lora" in argv
+    # The largest adapter rank (24) rounded up to one vLLM accepts.
+    assert flag(argv, "--max-lora-rank") == "32" and flag(argv, "--quantization") == "bitsandbytes"
+    assert flag(argv, "--port") == "8000" and spec.engine_adapter(str(tmp_path / "poet")) == "poet-v2"
+
+
+def test_launch_llama_server_group_converts_peft_directories_first(tmp_path: Path, gguf: Path):
+    config = group_config(tmp_path, "llama_cpp", str(gguf))
+    spec = build_launch(config.models["base"], FACTS, None, config.groups["base"])
+    converted = [out for _, out in spec.conversions]
+    assert [Path(d).name for d, _ in spec.conversions] == ["pirate", "poet"]
+    assert all(out.endswith(".gguf") for out in converted)
+    assert flag(spec.argv, "--lora") == ",".join(converted) and "--lora-init-without-apply" in spec.argv
+    assert spec.engine_adapter(str(tmp_path / "pirate")) == converted[0]
+
+
+def test_launch_transformers_group_and_loading_options(tmp_path: Path):
+    (tmp_path / "model").mkdir()
+    extra = (", device_map: {model: 0, lm_head: cpu}, max_memory: {0: 10GiB, cpu: 30GiB}, torch_dtype: bfloat16, "
+             "attn_implementation: sdpa")
+    config = group_config(tmp_path, "transformers", "model", extra)
+    spec = build_launch(config.models["base"], FACTS, None, config.groups["base"])
+    argv = spec.argv
+    adapters = [argv[i + 1] for i, a in enumerate(argv) if a == "--adapter"]
+    assert adapters == [f"pirate={tmp_path / 'pirate'}", f"poet-v2={tmp_path / 'poet'}"]
+    assert flag(argv, "--served-model-name") == "base" == spec.served_model_name
+    assert json.loads(flag(argv, "--device-map")) == {"model": 0, "lm_head": "cpu"}
+    assert json.loads(flag(argv, "--max-memory")) == {"0": "10GiB", "cpu": "30GiB"}
+    assert (flag(argv, "--torch-dtype"), flag(argv, "--attn-implementation")) == ("bfloat16", "sdpa")
+
+
+def test_launch_llama_cpp_python_cannot_share_a_server(tmp_path: Path, gguf: Path):
+    config = group_config(tmp_path, "llama_cpp", str(gguf))
+    with pytest.raises(ResourceNotAvailableError, match="share_server: false"):
+        build_launch(config.models["base"], PYTHON_ONLY, None, config.groups["base"])

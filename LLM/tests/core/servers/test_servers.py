@@ -461,7 +461,9 @@ def budget_manager(tmp_path: Path, ids: list[str], *, max_loaded: int = 2, weigh
     """A manager over fake engines; ``weights`` makes each model's estimate that many bytes (a real file)."""
     yaml = [f"defaults:\n  max_loaded: {max_loaded}\nmodels:"]
     for model_id in ids:
-        yaml.append(f"  {model_id}:\n    base_model: fake.gguf\n    port: {free_port()}\n    model_name: {model_id}")
+        # Separate servers on one (fake) base: the budget is about servers, not about groups.
+        yaml.append(f"  {model_id}:\n    base_model: fake.gguf\n    port: {free_port()}\n    model_name: {model_id}\n"
+                    "    share_server: false")
         yaml += [f"    {k}: {v}" for k, v in extra.get(model_id, {}).items()]
     config = parse_backends("\n".join(yaml) + "\n", strict=True)
     weights_file = None
