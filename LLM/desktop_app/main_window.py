@@ -111,8 +111,10 @@ class MainWindow(QMainWindow):
         self.tool_chat_page.refresh_tools()
         status = event.status
         if status is not None and event.kind == "state" and status.state is McpState.FAILED:
-            self.statusBar().showMessage(f"MCP server '{status.name}' failed: {status.detail} (see the MCP servers "
-                                         "tab)", STATUS_MESSAGE_MS)
+            # The detail is the typed error, which names the server already.
+            what = status.detail if f"'{status.name}'" in status.detail else f"MCP server '{status.name}' failed: " \
+                f"{status.detail}"
+            self.statusBar().showMessage(f"{what} (see the MCP servers tab)", STATUS_MESSAGE_MS)
 
     def _build_menu(self) -> None:
         menu = self.menuBar().addMenu("&File")

@@ -6,13 +6,7 @@ app's edits to mcp.json), ``imports`` (other apps' files), ``tools`` (registry T
 server: the owner task and the SDK, imported lazily) and ``manager`` (all servers + the registry).
 """
 
-from .config import (
-           McpConfig,
-           McpServerConfig,
-           default_mcp_config_path,
-           load_mcp_config,
-           parse_mcp_config,
-)
+from .config import McpConfig, McpServerConfig, default_mcp_config_path, load_mcp_config, parse_mcp_config
 from .imports import ImportSource, present_sources
 from .manager import McpManager
 from .naming import assign_names, prefixed_name
