@@ -23,7 +23,8 @@ from LLM.tests.desktop.harness import (
     type_and_send,
     wait_until,
 )
-from LLM.tests.fakes.mcp_handle import pid_alive, stdio_entry, write_mcp_json
+from LLM.core.servers.process import pid_alive
+from LLM.tests.fakes.mcp_handle import stdio_entry, write_mcp_json
 
 pytest.importorskip("mcp", reason="the MCP SDK (pip install '.[mcp]') is not installed")
 

@@ -24,21 +24,6 @@ def write_mcp_json(path: Path, servers: dict[str, Any]) -> Path:
     return path
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie still answers kill(0); it has exited all the same.
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 class McpHttpServer:
     """The fake MCP server on streamable HTTP (or SSE) at a free loopback port, in its own process group."""
 

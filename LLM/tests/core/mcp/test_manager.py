@@ -13,12 +13,8 @@ from LLM.core.errors import McpConnectionError, McpToolCallError
 from LLM.core.mcp import McpManager, McpState, parse_mcp_config
 from LLM.core.tools.registry import ToolRegistry, execute, tool
 from LLM.tests.fakes.handle import async_wait_until
-from LLM.tests.fakes.mcp_handle import (
-    McpHttpServer,
-    pid_alive,
-    stdio_entry,
-    write_mcp_json,
-)
+from LLM.core.servers.process import pid_alive
+from LLM.tests.fakes.mcp_handle import McpHttpServer, stdio_entry, write_mcp_json
 
 pytest.importorskip("mcp", reason="the MCP SDK (pip install '.[mcp]') is not installed")
 from LLM.tests.fakes.mcp_server import build_server  # noqa: E402 (needs the SDK)
