@@ -273,8 +273,8 @@ async def _switch_model(runtime: Runtime, args: argparse.Namespace, model_id: st
         print(f"error: {exc}", file=sys.stderr)
         return
     servers = runtime.servers
-    shared = (servers is not None and entry.launchable and runtime.entry(args.model).launchable
-              and servers.group_id(model_id) == servers.group_id(args.model))
+    # Its server already runs (a base and its adapters share one): nothing to start.
+    shared = servers is not None and entry.launchable and servers.server(model_id).loaded
     started = time.monotonic()
     try:
         await _ctrl_c_stops(runtime.client_for(model_id))
@@ -287,7 +287,7 @@ async def _switch_model(runtime: Runtime, args: argparse.Namespace, model_id: st
         print(f"error: {exc}", file=sys.stderr)
         return
     args.model = model_id
-    how = "same server, nothing started" if shared else f"ready in {time.monotonic() - started:.1f} s"
+    how = "its server was running, nothing started" if shared else f"ready in {time.monotonic() - started:.1f} s"
     adapter = f", adapter {Path(entry.adapter_dir).name}" if entry.adapter_dir else ""
     print(f"(now chatting with {entry.label}{adapter}: {how})")
 

@@ -106,7 +106,7 @@ class ModelServer:
         self.engine_adapters = engine_adapters
         record = self._state_file.load().get(self.entry.id)
         if record is not None and record.pid == self.pid:
-            self._state_file.put(replace(record, config_hash=spec.config_hash(), argv=record.argv))
+            self._state_file.put(replace(record, config_hash=spec.config_hash()))
         self._emit(ServerEvent(self.entry.id, self.state, detail, pid=self.pid))
 
     async def ensure_ready(self, detach: bool = False) -> None:

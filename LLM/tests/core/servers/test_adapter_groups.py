@@ -216,5 +216,11 @@ def test_adapter_group_cli_adapters_use_the_running_group_server(tmp_path: Path,
                                      f"pid {pid}, memory ") and "2 adapter(s)" in listing[0]
         assert [line.split()[:3] for line in listing[1:4]] == [
             ["base", "llama_cpp", "running"], ["lora_a", "llama_cpp", "running"], ["lora_b", "llama_cpp", "running"]]
+        # In a chat, `/model` moves to an adapter of the same running server at once.
+        chat = subprocess.run([sys.executable, "-m", "LLM", "--config", str(config), "chat", "-m", "base"],
+                              input="/model lora_b\n", capture_output=True, text=True, timeout=240,
+                              env={**env, "LLM_DATA_DIR": str(tmp_path / "data")})
+        assert "(now chatting with lora_b, adapter b.gguf: its server was running, nothing started)" in chat.stdout, (
+            chat.stdout + chat.stderr)
     finally:
         llmctl("servers", "stop", "--all")
