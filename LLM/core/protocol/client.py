@@ -342,17 +342,11 @@ class ChatClient:
         listed = await self._optional_json("GET", "/lora-adapters")
         return listed if isinstance(listed, list) else None
 
-    async def load_adapter(self, name: str, path: str) -> None:
-        """Our transformers server: attach a PEFT adapter under ``name`` without reloading the base."""
-        url = f"{self.base_url}/v1/adapters"
+    async def admin(self, method: str, path: str, payload: Any = None) -> None:
+        """An engine's management route (loading an adapter, say): raises BackendStatusError unless it succeeds."""
+        url = f"{self.base_url}{path}"
         with _http_errors(url):
-            response = await self._http.post("/v1/adapters", json={"name": name, "path": path})
-        _check_status(response, url)
-
-    async def unload_adapter(self, name: str) -> None:
-        url = f"{self.base_url}/v1/adapters/{name}"
-        with _http_errors(url):
-            response = await self._http.delete(f"/v1/adapters/{name}")
+            response = await self._http.request(method, path, json=payload)
         _check_status(response, url)
 
     async def slots(self) -> list[dict[str, Any]] | None:

@@ -231,11 +231,15 @@ def _vllm(entry: ModelEntry, group: ServerGroup, key_file: str | None) -> Launch
         argv += ["--enable-auto-tool-choice", "--tool-call-parser", "hermes"]
     argv += entry.extra_args
     # vLLM takes its key only as --api-key (visible to every local user) or VLLM_API_KEY: the latter.
-    return LaunchSpec("vllm", argv, "health", group.served_base_names[0], None, api_key_file=key_file,
+    # Adapters added to the yaml later load without a restart (the server is keyed and on loopback, so only
+    # the workbench can use these routes).
+    env = {VLLM_RUNTIME_LORA: "True"} if modules else {}
+    return LaunchSpec("vllm", argv, "health", group.served_base_names[0], None, env, api_key_file=key_file,
                       api_key_env="VLLM_API_KEY" if key_file else None,
                       adapters=tuple((path, name) for path, name in modules))
 
 
+VLLM_RUNTIME_LORA = "VLLM_ALLOW_RUNTIME_LORA_UPDATING"
 # The ranks vLLM accepts for --max-lora-rank (its default, 16, rejects larger adapters at load time).
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 

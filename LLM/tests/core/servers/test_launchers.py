@@ -188,6 +188,8 @@ def test_launch_vllm_group_serves_every_adapter_as_a_lora_module(tmp_path: Path)
     # The largest adapter rank (24) rounded up to one vLLM accepts.
     assert flag(argv, "--max-lora-rank") == "32" and flag(argv, "--quantization") == "bitsandbytes"
     assert flag(argv, "--port") == "8000" and spec.engine_adapter(str(tmp_path / "poet")) == "poet-v2"
+    # Adapters added later load through vLLM's runtime routes (the server is keyed and on loopback).
+    assert spec.env == {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}
 
 
 def test_launch_llama_server_group_converts_peft_directories_first(tmp_path: Path, gguf: Path):

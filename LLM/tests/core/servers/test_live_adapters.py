@@ -9,12 +9,18 @@ import httpx
 import pytest
 
 from LLM.core.protocol.client import ChatClient
-from LLM.core.servers.launchers import LaunchSpec
+from LLM.core.servers.launchers import VLLM_RUNTIME_LORA, LaunchSpec
 from LLM.core.servers.live_adapters import RestartNeeded, change_in_place
 
 
 def spec(engine: str, *adapters: tuple[str, str]) -> LaunchSpec:
     return LaunchSpec(engine, [engine], "health", "base", None, adapters=tuple(adapters))
+
+
+def vllm_spec(rank: int, *adapters: tuple[str, str]) -> LaunchSpec:
+    """A vLLM server as the launcher starts one with adapters (LoRA on, runtime updates allowed)."""
+    argv = ["vllm", "serve", "base", "--enable-lora", "--max-lora-rank", str(rank)]
+    return LaunchSpec("vllm", argv, "health", "base", None, {VLLM_RUNTIME_LORA: "True"}, adapters=tuple(adapters))
 
 
 def recording_client(calls: list[tuple[str, str, object]], fail: bool = False) -> ChatClient:
@@ -34,8 +40,12 @@ def recording_client(calls: list[tuple[str, str, object]], fail: bool = False) -
                      id="llama-removal-keeps-the-loaded-ids"),
         pytest.param(spec("llama-server", ("a", "/a.gguf")), spec("llama-server", ("a", "/a.gguf"), ("c", "/c.gguf")),
                      ("/a.gguf",), "llama-server cannot load another adapter", id="llama-addition-restarts"),
-        pytest.param(spec("vllm", ("a", "x")), spec("vllm"), ("x",), "running vllm server change only by a restart",
-                     id="vllm-restarts"),
+        pytest.param(spec("vllm"), spec("vllm", ("a", "x")), (), "started without LoRA adapters",
+                     id="vllm-started-without-lora-restarts"),
+        pytest.param(vllm_spec(16, ("/a", "a")), vllm_spec(32, ("/a", "a"), ("/big", "big")), ("a",),
+                     "above the running vLLM server's --max-lora-rank", id="vllm-larger-rank-restarts"),
+        pytest.param(spec("llama-cpp-python", ("a", "x")), spec("llama-cpp-python"), ("x",),
+                     "running llama-cpp-python server change only by a restart", id="other-engines-restart"),
     ],
 )
 def test_live_adapters_llama_server_and_vllm(running, wanted, engine_adapters, expected):
@@ -78,3 +88,14 @@ def test_live_adapters_transformers_missing_directory_changes_nothing(tmp_path):
     with pytest.raises(RestartNeeded, match="not found"):
         asyncio.run(change_in_place(running, wanted, ("old",), recording_client(calls)))
     assert calls == []
+
+
+def test_live_adapters_vllm_uses_its_runtime_lora_routes(tmp_path):
+    (tmp_path / "c").mkdir()
+    calls: list = []
+    running = vllm_spec(16, ("/a", "pirate"), ("/b", "poet"))
+    wanted = vllm_spec(16, ("/a", "pirate"), (str(tmp_path / "c"), "third"))
+    done, names = asyncio.run(change_in_place(running, wanted, ("pirate", "poet"), recording_client(calls)))
+    assert calls == [("POST", "/v1/unload_lora_adapter", {"lora_name": "poet"}),
+                     ("POST", "/v1/load_lora_adapter", {"lora_name": "third", "lora_path": str(tmp_path / "c")})]
+    assert done == "unloaded adapter 'poet'; loaded adapter 'third'" and names == ("pirate", "third")
