@@ -19,7 +19,7 @@ from LLM.core.runtime import Runtime
 from LLM.core.servers import ServerManager, ServerState
 from LLM.core.servers.launchers import HostFacts
 from LLM.core.servers.llama_build import find_llama_server
-from LLM.core.servers.lora_convert import converted_path
+from LLM.core.servers.lora_convert import NEEDS, converted_path
 from LLM.core.servers.model_files import resolve_model_path
 from LLM.core.servers.states import ServerEvent
 from LLM.tests.fakes.handle import REPO_ROOT, free_port
@@ -104,6 +104,8 @@ def test_adapter_group_base_and_two_adapters_share_one_llama_server(tmp_path: Pa
 
 
 def test_adapter_group_peft_directory_is_converted_once_and_used(tmp_path: Path):
+    for module in NEEDS:  # llama.cpp's converter runs on the [transformers] extra
+        pytest.importorskip(module)
     peft_dir = write_peft_lora(tmp_path / "peft_lora", seed=3)
     out = converted_path(peft_dir, resolve_model_path(DEFAULT_GGUF))
     group = Group(tmp_path, {"peft": peft_dir})
@@ -131,6 +133,8 @@ def test_adapter_group_peft_directory_is_converted_once_and_used(tmp_path: Path)
 
 
 def test_adapter_group_failed_conversion_is_a_typed_error_naming_the_adapter(tmp_path: Path):
+    for module in NEEDS:
+        pytest.importorskip(module)
     broken = write_peft_lora(tmp_path / "broken_lora", seed=4)
     (broken / "adapter_model.safetensors").write_bytes(b"not a safetensors file")
     group = Group(tmp_path, {"broken": broken})
