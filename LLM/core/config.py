@@ -228,7 +228,17 @@ class BackendsConfig:
 
     def __post_init__(self) -> None:
         if self.models and not self.groups:  # built in code rather than parsed: group what it was given
-            self.groups = {group.id: group for group in form_groups(list(self.models.values()))}
+            self.group_models()
+
+    def group_models(self) -> None:
+        """Form the server groups of the launchable models; each member answers on its group's port."""
+        self.groups = {}
+        for group in form_groups(list(self.models.values())):
+            self.groups[group.id] = group
+            port = self.models[group.id].port
+            for model_id in group.model_ids:
+                if self.models[model_id].port != port:
+                    self.models[model_id] = self.models[model_id].model_copy(update={"port": port})
 
     def group_of(self, model_id: str) -> ServerGroup:
         """The server group a launchable model belongs to."""
@@ -392,13 +402,7 @@ def _form_groups(result: BackendsConfig, strict: bool) -> None:
         del result.models[clash.model_id]
         result.invalid[clash.model_id] = [str(problem)]
         _add(result, problem, strict)
-    for group in form_groups(list(result.models.values())):
-        result.groups[group.id] = group
-        port = result.models[group.id].port
-        for model_id in group.model_ids:
-            # One server answers for the whole group, on its leader's port.
-            if result.models[model_id].port != port:
-                result.models[model_id] = result.models[model_id].model_copy(update={"port": port})
+    result.group_models()
 
 
 def _unknown_key(key: Any, known: Any) -> str:

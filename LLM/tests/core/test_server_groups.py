@@ -111,3 +111,16 @@ def test_server_groups_transformers_loading_keys_are_accepted():
     entry = config.models["a"]
     assert entry.device_map == {"model": 0, "lm_head": "cpu"} and entry.max_memory == {0: "10GiB", "cpu": "30GiB"}
     assert (entry.torch_dtype, entry.attn_implementation) == ("bfloat16", "sdpa")
+
+
+def test_server_groups_of_a_config_built_in_code(adapters: Path):
+    """BackendsConfig(models=...) made by a program (not parsed) groups its models the same way."""
+    from LLM.core.config import BackendsConfig
+
+    parsed = parse_backends(yaml("base: {base_model: m.gguf, port: 9100}",
+                                 "a: {base_model: m.gguf, port: 9101, adapter_dir: a, share_server: false}"),
+                            strict=True, base_dir=adapters)
+    shared = parsed.models["a"].model_copy(update={"share_server": True})
+    built = BackendsConfig(source="code", models={"base": parsed.models["base"], "a": shared})
+    assert {gid: g.model_ids for gid, g in built.groups.items()} == {"base": ("base", "a")}
+    assert built.models["a"].base_url == "http://127.0.0.1:9100"
