@@ -288,7 +288,7 @@ async def _switch_model(runtime: Runtime, args: argparse.Namespace, model_id: st
         return
     args.model = model_id
     how = "its server was running, nothing started" if shared else f"ready in {time.monotonic() - started:.1f} s"
-    adapter = f", adapter {Path(entry.adapter_dir).name}" if entry.adapter_dir else ""
+    adapter = f", adapter {entry.adapter_name}" if entry.adapter_name else ""
     print(f"(now chatting with {entry.label}{adapter}: {how})")
 
 

@@ -35,8 +35,7 @@ async def cmd_models(runtime: Runtime) -> int:
             kind = f"{member_entry.backend}{' (base)' if member_entry.model_type == 'base' else ''}"
             name = member_entry.label
             if indent:
-                adapter = member_entry.adapter_dir
-                name += f"  [{Path(adapter.removeprefix('pkg:')).name if adapter else 'no adapter'}]"
+                name += f"  [{member_entry.adapter_name or 'no adapter'}]"
             print(f"{indent}{member:<{20 - len(indent)}} {kind:<19} {state:<10} {name}")
         if runtime.servers is not None and row is not None and row.state in ("ready", "running"):
             props = await runtime.servers.running_props(model_id)

@@ -175,6 +175,11 @@ class ModelEntry(BaseModel):
         return self.backend in LAUNCHABLE_BACKENDS
 
     @property
+    def adapter_name(self) -> str | None:
+        """The adapter's file or directory name, as the window and llmctl show it."""
+        return Path(self.adapter_dir.removeprefix("pkg:")).name if self.adapter_dir else None
+
+    @property
     def effective_usable_context(self) -> int:
         return self.usable_context or int(self.context_size * 0.75)
 

@@ -56,8 +56,6 @@ class ServerStatus:
     detail: str = ""
     props: EngineProps | None = None
     memory_bytes: int | None = None  # resident memory of a running server
-    group: str | None = None  # the server group (its leader's id); None for attached models
-    adapter: str | None = None  # the LoRA adapter this model id selects on its group's server
 
 
 class ServerManager:
@@ -299,8 +297,7 @@ class ServerManager:
                 state, pid = "running", record.pid
                 detail = "detached" if record.detached else f"started by pid {record.owner_pid}"
             memory = process_memory_bytes(pid) if pid else None
-            rows.append(ServerStatus(model_id, entry.backend, state, pid, entry.base_url, False, detail, props, memory,
-                                     server_id, entry.adapter_dir))
+            rows.append(ServerStatus(model_id, entry.backend, state, pid, entry.base_url, False, detail, props, memory))
         return rows
 
     async def reload(self, config: BackendsConfig) -> list[str]:

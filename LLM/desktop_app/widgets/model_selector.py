@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeyEvent, QStandardItem, QStandardItemModel, QWheelEvent
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
@@ -30,7 +28,7 @@ def describe_entry(entry: ModelEntry) -> str:
     """Backend and adapter, as the dropdown shows them next to the name."""
     text = entry.backend
     if entry.adapter_dir:
-        text += f" + LoRA {Path(entry.adapter_dir.removeprefix('pkg:')).name}"
+        text += f" + LoRA {entry.adapter_name}"
     return text
 
 
@@ -52,7 +50,7 @@ def adapter_label(config: BackendsConfig, model_id: str) -> str | None:
         return None
     if entry.adapter_dir:
         scale = f" × {entry.adapter_scale:g}" if entry.adapter_scale != 1 else ""
-        return f"adapter {Path(entry.adapter_dir.removeprefix('pkg:')).name}{scale}"
+        return f"adapter {entry.adapter_name}{scale}"
     if len(config.group_of(model_id).members) > 1:
         return "no adapter (the bare base)"
     return None
