@@ -7,7 +7,6 @@ import json
 import re
 import sys
 import uuid
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +16,15 @@ from ..core import (
     ConversationSummary,
     HistoryError,
     HistoryStore,
-    ImportFormatError,
-    LLMError,
     Message,
     Notice,
     TextPart,
     ToolCard,
     default_history_path,
-    from_json,
+    from_json_file,
+    local_datetime,
+    local_time_text,
+    search_terms,
     to_json,
     to_markdown,
 )
@@ -76,6 +76,9 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 def _list(store: HistoryStore, search: str | None, limit: int | None, as_json: bool) -> int:
     found = store.list(search, limit)
+    if search is not None and not search_terms(search) and not as_json:
+        print(f"Nothing to search for in {search!r}: a search needs a letter or a digit.")
+        return 0
     if as_json:
         print(json.dumps([_summary_json(s, search is not None) for s in found], indent=2, ensure_ascii=False))
         return 0
@@ -83,7 +86,7 @@ def _list(store: HistoryStore, search: str | None, limit: int | None, as_json: b
         print(f"No saved conversation matches {search!r}." if search is not None else "No saved conversations yet.")
     for s in found:
         count = f"{s.messages:>3} message" + (" " if s.messages == 1 else "s")
-        line = f"{s.id[:SHORT_ID]}  {_when(s.updated)}  {count}  {s.kind:<5}  {_one_line(s.title)}"
+        line = f"{s.id[:SHORT_ID]}  {_when(s.updated):<16}  {count}  {s.kind:<5}  {_one_line(s.title)}"
         print(line + (f"  ·  {_one_line(s.snippet)}" if s.snippet else ""))
     return 0
 
@@ -97,7 +100,7 @@ def _summary_json(s: ConversationSummary, searching: bool) -> dict[str, Any]:
 
 
 def _show(store: HistoryStore, id_or_prefix: str) -> int:
-    conversation = store.load(id_or_prefix)
+    conversation = store.load(store.resolve(id_or_prefix))
     print(_header(conversation))
     if conversation.settings.system_prompt:
         print(f"\nsystem> {conversation.settings.system_prompt}")
@@ -107,7 +110,7 @@ def _show(store: HistoryStore, id_or_prefix: str) -> int:
 
 
 def _export(store: HistoryStore, id_or_prefix: str, form: str, output: str | None) -> int:
-    conversation = store.load(id_or_prefix)
+    conversation = store.load(store.resolve(id_or_prefix))
     text = to_markdown(conversation) if form == "md" else to_json(conversation)
     data = text.encode("utf-8")  # the same bytes to a file and to stdout, whatever the locale
     if output is None:
@@ -122,13 +125,7 @@ def _export(store: HistoryStore, id_or_prefix: str, form: str, output: str | Non
 
 
 def _import(store: HistoryStore, path: Path) -> int:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ImportFormatError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    except OSError as exc:
-        raise LLMError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    conversation = from_json(text, source=str(path))
+    conversation = from_json_file(path)
     clash = conversation.id if store.exists(conversation.id) else None
     if clash is not None:  # messages are keyed by (conversation, id): only the conversation needs a new id
         conversation.id = uuid.uuid4().hex
@@ -140,7 +137,7 @@ def _import(store: HistoryStore, path: Path) -> int:
 
 
 def _delete(store: HistoryStore, id_or_prefix: str) -> int:
-    conversation = store.load(id_or_prefix)
+    conversation = store.load(store.resolve(id_or_prefix))
     store.purge(conversation.id)
     print(f"Deleted \"{_one_line(conversation.title)}\" ({conversation.id[:SHORT_ID]}) for good.")
     return 0
@@ -193,11 +190,12 @@ def _one_line(text: str) -> str:
 
 
 def _when(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
+    return local_time_text(timestamp)  # a stored time that is not one reads "unknown time"
 
 
-def _iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp).astimezone().isoformat(timespec="seconds")
+def _iso(timestamp: float) -> str | None:
+    moment = local_datetime(timestamp)
+    return moment.astimezone().isoformat(timespec="seconds") if moment is not None else None
 
 
 # ----- llmctl chat's saving -----
@@ -218,7 +216,7 @@ class ChatLog:
         if resume is not None:
             store = HistoryStore(default_history_path())
             try:
-                return cls(store, store.load(resume))
+                return cls(store, store.load(store.resolve(resume)))
             except BaseException:
                 store.close()
                 raise

@@ -12,7 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QWidget
 
-from LLM.core import Conversation, HistoryError, LLMError, from_json, to_json, to_markdown
+from LLM.core import Conversation, HistoryError, LLMError, from_json_file, to_json, to_markdown
 
 from .context import AppContext
 from .pages.chat_page import ChatPage
@@ -64,8 +64,8 @@ class HistoryController(QObject):
         if self.store is None:
             self.sidebar.show_conversations([], None)
             return
-        try:
-            summaries = self.store.list(search=self._search)
+        try:  # a blank search box is no search; one of only punctuation finds nothing
+            summaries = self.store.list(search=self._search if self._search.strip() else None)
         except HistoryError as exc:
             self.sidebar.show_problem(str(exc))
             return
@@ -188,15 +188,12 @@ class HistoryController(QObject):
         if path is None:
             return None
         try:
-            text = await asyncio.to_thread(path.read_text, encoding="utf-8")
-            conversation = from_json(text, source=str(path))
+            # Reading and checking a file of up to 64 MiB takes a while: off the window's thread.
+            conversation = await asyncio.to_thread(from_json_file, path)
             copy = self.store.exists(conversation.id)
             if copy:
                 conversation.id = uuid.uuid4().hex
             self.store.save_all(conversation)
-        except (OSError, UnicodeDecodeError) as exc:
-            self._status(f"Cannot read {path}: {exc}")
-            return None
         except LLMError as exc:
             self._status(f"Cannot import: {exc}")
             return None

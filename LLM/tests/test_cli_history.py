@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from LLM.tests.core.history.test_exchange import CLI_MALFORMED, MALFORMED
 from LLM.tests.fakes.handle import REPO_ROOT, FakeServerHandle, wait_until
 
 
@@ -396,3 +397,72 @@ def test_chat_model_command_switches_the_rest_of_the_chat(fake_server: FakeServe
     first, second = (r["body"] for r in fake_server.requests())
     assert (first["model"], second["model"]) == ("plain-model", "pirate-model")
     assert [m["content"] for m in second["messages"]] == ["Hi", "Hello.", "And you?"]
+
+
+# ----- hardening (#19) -----
+def conversations_in(data: Path) -> int:
+    with sqlite3.connect(data / "history.sqlite3") as db:
+        [(count,)] = db.execute("SELECT count(*) FROM conversations").fetchall()
+    db.close()
+    return count
+
+
+@pytest.mark.parametrize("make, names", [p for p in MALFORMED if p.id in CLI_MALFORMED])
+def test_import_of_a_malformed_document_is_a_one_line_error(config: Path, data: Path, tmp_path: Path, make, names):
+    """Regression (#19 item 10): deep nesting ended in a RecursionError traceback, "head": [] in a TypeError;
+    times out of range (item 5) were let in."""
+    file = tmp_path / "bad.json"
+    file.write_text(make(), encoding="utf-8")
+    assert_one_line_error(llmctl(data, config, "history", "import", str(file)), names)
+    assert conversations_in(data) == 0
+
+
+def test_history_commands_show_a_stored_time_out_of_range_as_unknown(config: Path, data: Path, tmp_path: Path):
+    """Regression (#19 item 5): an older import let times in milliseconds or Infinity into the store; then
+    history list, show and export raised ValueError. The bad values are written here with sqlite3."""
+    file = tmp_path / "tools.json"
+    file.write_text(exported("a" * 32, TOOL_CHAT))
+    assert llmctl(data, config, "history", "import", str(file)).returncode == 0
+    with sqlite3.connect(data / "history.sqlite3") as db:
+        db.execute("UPDATE conversations SET created = ?, updated = ?", (1.7e15, float("inf")))
+    db.close()
+    plain = llmctl(data, config, "history", "list")
+    assert plain.returncode == 0 and plain.stdout.startswith("aaaaaaaa  unknown time  "), plain
+    [entry] = listed(data, config)
+    assert (entry["created"], entry["updated"]) == (None, None)
+    shown = llmctl(data, config, "history", "show", "a" * 32)
+    assert shown.returncode == 0 and "started unknown time" in shown.stdout, shown.stderr
+    markdown = llmctl(data, config, "history", "export", "a" * 32)
+    assert markdown.returncode == 0 and "started at an unknown time;" in markdown.stdout, markdown.stderr
+    assert llmctl(data, config, "history", "export", "a" * 32, "--format", "json").returncode == 0
+
+
+def test_history_a_whole_id_wins_over_a_longer_id_it_begins(config: Path, data: Path, tmp_path: Path):
+    """Regression (#19 item 9): after importing chats "abc" and "abcdef", "abc" could not be shown,
+    exported or deleted ("the prefix matches several")."""
+    for cid, title in (("abc", "Short id"), ("abcdef", "Long id")):
+        file = tmp_path / f"{cid}.json"
+        file.write_text(exported(cid, [text_message("u1", None, "user", title)], title=title))
+        assert llmctl(data, config, "history", "import", str(file)).returncode == 0
+    shown = llmctl(data, config, "history", "show", "abc")
+    assert shown.returncode == 0 and shown.stdout.startswith("Short id\n"), shown.stderr
+    markdown = llmctl(data, config, "history", "export", "abc")
+    assert markdown.returncode == 0 and markdown.stdout.startswith("# Short id\n"), markdown.stderr
+    deleted = llmctl(data, config, "history", "delete", "abc")
+    assert deleted.returncode == 0 and deleted.stdout.startswith('Deleted "Short id"'), deleted.stderr
+    assert [c["title"] for c in listed(data, config)] == ["Long id"]
+
+
+def test_history_search_finds_words_inside_cjk_sentences(config: Path, data: Path, tmp_path: Path):
+    """Regression (#19 item 11): 世界 inside 你好世界，今天天气很好 was not found; a search of only
+    punctuation listed every chat."""
+    for cid, text in (("c" * 32, "你好世界，今天天气很好"), ("d" * 32, "今日は東京へ行きます。")):
+        file = tmp_path / f"{cid}.json"
+        file.write_text(exported(cid, [text_message("u1", None, "user", text)], title=text[:4]))
+        assert llmctl(data, config, "history", "import", str(file)).returncode == 0
+    [found] = listed(data, config, "--search", "世界")
+    assert found["id"] == "c" * 32 and found["snippet"] == "你好[世界]，今天天气很好"
+    assert [c["id"] for c in listed(data, config, "--search", "東京")] == ["d" * 32]
+    assert listed(data, config, "--search", "？！") == []
+    out = llmctl(data, config, "history", "list", "--search", "？！")
+    assert out.returncode == 0 and out.stdout.startswith("Nothing to search for in '？！'"), out

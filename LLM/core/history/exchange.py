@@ -2,14 +2,15 @@
 
 The JSON file is the conversation's ``to_dict`` inside an envelope naming the format and its
 version; export -> import -> export gives the same bytes. Import checks everything before anything
-is stored and says which key of the file is wrong.
+is stored and says which key of the file is wrong. It takes files up to MAX_IMPORT_BYTES, nested up to
+MAX_IMPORT_DEPTH levels, and its work grows linearly with the file, so no file can hang the caller.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -26,27 +27,60 @@ from ..chat.conversation import (
 from ..chat.metrics import Metrics
 from ..errors import ImportFormatError
 from ..validation import field_problems
+from .times import UNKNOWN_TIME, local_time_text, timestamp_problem
 
 FORMAT = "llm-workbench-conversation"
 FORMAT_VERSION = 1
+MAX_IMPORT_BYTES = 64 * 1024 * 1024  # far above a real export (a long tool chat with its requests is a few MB)
+# Levels of nested objects and lists: an export uses about 8, plus what a tool's arguments nest.
+MAX_IMPORT_DEPTH = 100
 
 
 # ----- JSON -----
 def to_json(conversation: Conversation) -> str:
-    envelope = {"format": FORMAT, "version": FORMAT_VERSION, "conversation": conversation.to_dict()}
+    data = conversation.to_dict()
+    # "Always allow" is consent this user gave in this app: a file someone shares must not carry it in.
+    data.pop("always_allowed", None)
+    envelope = {"format": FORMAT, "version": FORMAT_VERSION, "conversation": data}
     return json.dumps(envelope, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
 
 
+def from_json_file(path: Path) -> Conversation:
+    """The conversation in an export file, checked (file I/O: the window runs it off its thread)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_IMPORT_BYTES + 1)  # not stat(): a pipe or /dev/zero has no size
+    except OSError as exc:
+        raise ImportFormatError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if len(data) > MAX_IMPORT_BYTES:
+        raise ImportFormatError(_too_large(str(path)))
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ImportFormatError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    return from_json(text, source=str(path))
+
+
 def from_json(text: str, source: str = "<import>") -> Conversation:
+    """The conversation in an export's text, checked; ImportFormatError names the first wrong key."""
+    if len(text) > MAX_IMPORT_BYTES:
+        raise ImportFormatError(_too_large(source))
     try:
         data = json.loads(text)
+    except RecursionError as exc:  # the parser recurses per level; the limit is far above MAX_IMPORT_DEPTH
+        raise ImportFormatError(f"{source}: nested too deeply (more than {MAX_IMPORT_DEPTH} levels of objects "
+                                "and lists)") from exc
     except ValueError as exc:
         raise ImportFormatError(f"{source}: not JSON ({exc})") from exc
+    deep = _too_deep(data)
+    if deep is not None:
+        raise ImportFormatError(f"{source}: {deep} is nested too deeply (more than {MAX_IMPORT_DEPTH} levels of "
+                                "objects and lists)")
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ImportFormatError(f"{source}: not a conversation exported by the workbench "
                                 f"(expected \"format\": \"{FORMAT}\" at the top)")
     version = data.get("version")
-    if not isinstance(version, int) or version < 1:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ImportFormatError(f"{source}: 'version' must be a positive integer")
     if version > FORMAT_VERSION:
         raise ImportFormatError(f"{source}: written by a newer version of the workbench (format version {version}; "
@@ -55,6 +89,36 @@ def from_json(text: str, source: str = "<import>") -> Conversation:
     if not isinstance(raw, dict):
         raise ImportFormatError(f"{source}: 'conversation' must be an object")
     return _conversation(raw, source)
+
+
+def _too_large(source: str) -> str:
+    return (f"{source}: larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MiB, the most an import takes "
+            "(it is not a conversation the workbench exported)")
+
+
+def _too_deep(data: Any) -> str | None:
+    """Where the first value nested deeper than MAX_IMPORT_DEPTH is (its first keys), or None. Iterative:
+    a recursive walk would itself run out of stack."""
+    stack: list[tuple[Any, int, tuple[Any, ...] | None]] = [(data, 1, None)]  # value, depth, (key, parent link)
+    while stack:
+        value, depth, link = stack.pop()
+        if not isinstance(value, (dict, list)):
+            continue
+        if depth > MAX_IMPORT_DEPTH:
+            keys: list[Any] = []
+            while link is not None:
+                key, link = link
+                keys.append(key)
+            return _key_path(keys[::-1][:6]) + "…"
+        children = value.items() if isinstance(value, dict) else enumerate(value)
+        stack.extend((child, depth + 1, (key, link)) for key, child in children)
+    return None
+
+
+def _key_path(keys: list[Any]) -> str:
+    """["conversation", "messages", 0] -> conversation.messages[0] (a key of the file cut to 40 characters)"""
+    return "".join(f"[{key}]" if isinstance(key, int) else f".{key[:40]}" for key in keys).lstrip(".") \
+        or "the document"
 
 
 _MESSAGE = TypeAdapter(Message)
@@ -83,20 +147,22 @@ def _conversation(raw: dict[str, Any], source: str) -> Conversation:
         raise ImportFormatError(f"{source}: conversation.kind must be 'chat' or 'tools'")
     conversation = Conversation(raw["title"], raw.get("kind", "chat"))
     conversation.id = raw["id"]
-    for key in ("created", "updated"):
-        if isinstance(raw.get(key), (int, float)):
+    for key in ("created", "updated"):  # missing: now
+        if key in raw:
+            _check_time(raw[key], f"conversation.{key}", source)
             setattr(conversation, key, float(raw[key]))
     conversation.settings = _validate(_SETTINGS, raw.get("settings", {}), "conversation.settings", source)
-    always_allowed = raw.get("always_allowed", [])
-    if not isinstance(always_allowed, list):
+    # Older exports carry "always_allowed": checked, never taken (a file never approves a tool, see to_json).
+    if not isinstance(raw.get("always_allowed", []), list):
         raise ImportFormatError(f"{source}: conversation.always_allowed must be a list")
-    conversation.always_allowed = {str(name) for name in always_allowed}
     for index, item in enumerate(raw["messages"]):
         where = f"conversation.messages[{index}]"
         if not isinstance(item, dict):
             raise ImportFormatError(f"{source}: {where} must be an object")
         fields = {k: v for k, v in item.items() if k not in ("parts", "metrics")}
         message: Message = _validate(_MESSAGE, fields, where, source)
+        if "created" in fields:
+            _check_time(fields["created"], f"{where}.created", source)
         if message.id in conversation.nodes:
             raise ImportFormatError(f"{source}: {where}.id {message.id!r} is used twice")
         parts = item.get("parts", [])
@@ -104,7 +170,7 @@ def _conversation(raw: dict[str, Any], source: str) -> Conversation:
             raise ImportFormatError(f"{source}: {where}.parts must be a list")
         for n, part in enumerate(parts):
             kind = part.get("type") if isinstance(part, dict) else None
-            if kind not in _PARTS:
+            if not isinstance(kind, str) or kind not in _PARTS:
                 raise ImportFormatError(f"{source}: {where}.parts[{n}].type must be one of {', '.join(_PARTS)}")
             body = {k: v for k, v in part.items() if k != "type"}
             message.parts.append(_validate(_PARTS[kind], body, f"{where}.parts[{n}]", source))
@@ -116,19 +182,30 @@ def _conversation(raw: dict[str, Any], source: str) -> Conversation:
     return conversation
 
 
+def _check_time(value: Any, where: str, source: str) -> None:
+    problem = timestamp_problem(value)
+    if problem is not None:
+        raise ImportFormatError(f"{source}: {where} {problem}")
+
+
 def _check_tree(conversation: Conversation, head: Any, source: str) -> None:
     nodes = conversation.nodes
     for message in nodes.values():
         if message.parent_id is not None and message.parent_id not in nodes:
             raise ImportFormatError(f"{source}: message {message.id!r} has parent_id {message.parent_id!r}, "
                                     "which is not in the file")
-        seen = {message.id}
-        parent = message.parent_id
-        while parent is not None:
-            if parent in seen:
-                raise ImportFormatError(f"{source}: message {message.id!r} is its own ancestor (a cycle)")
-            seen.add(parent)
-            parent = nodes[parent].parent_id
+    rooted: set[str] = set()  # messages whose ancestors are known to end at a root: each is walked once
+    for message in nodes.values():
+        walked: set[str] = set()
+        current: str | None = message.id
+        while current is not None and current not in rooted:
+            if current in walked:
+                raise ImportFormatError(f"{source}: message {current!r} is its own ancestor (a cycle)")
+            walked.add(current)
+            current = nodes[current].parent_id
+        rooted.update(walked)
+    if head is not None and not isinstance(head, str):
+        raise ImportFormatError(f"{source}: conversation.head must be a message id (a string) or null")
     if head is not None and head not in nodes:
         raise ImportFormatError(f"{source}: conversation.head {head!r} is not a message in the file")
 
@@ -137,9 +214,10 @@ def _check_tree(conversation: Conversation, head: Any, source: str) -> None:
 def to_markdown(conversation: Conversation) -> str:
     """The active branch as a document: reasoning and tool calls as collapsible blocks."""
     path = conversation.messages
-    when = datetime.fromtimestamp(conversation.created).strftime("%Y-%m-%d %H:%M")
+    when = local_time_text(conversation.created)
+    started = "at an unknown time" if when == UNKNOWN_TIME else when
     lines = [f"# {conversation.title}", "",
-             f"*LLM Workbench conversation `{conversation.id}`, started {when}; {len(path)} messages on this "
+             f"*LLM Workbench conversation `{conversation.id}`, started {started}; {len(path)} messages on this "
              "branch.*", ""]
     if conversation.settings.system_prompt:
         lines += ["**System prompt:**", "", _quote(conversation.settings.system_prompt), ""]

@@ -1,11 +1,15 @@
 """The history database's schema as numbered migrations (pure SQL; the store applies them).
 
-``PRAGMA user_version`` is the schema version. Each migration runs in one transaction with the
-version bump, so a crash mid-migration leaves the previous version intact. Never edit a
-migration that has shipped: add the next one.
+``PRAGMA user_version`` is the schema version. The store applies the missing migrations in one
+transaction with the version bump, after reading the version again under the write lock, so a
+crash mid-migration leaves the previous version intact and a second process opening the file at
+the same moment skips what the first applied. Never edit a migration that has shipped: add the
+next one.
 """
 
 from __future__ import annotations
+
+import sqlite3
 
 # 1: conversations, the message tree, tool calls with their results.
 _V1 = """
@@ -116,5 +120,31 @@ CREATE TABLE tool_steps (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)  # MIGRATIONS[n - 1] takes the schema from version n - 1 to n
+# 4: a trigram index of message text, for words of scripts written without spaces (Chinese, Japanese,
+# Thai, ...): the unicode61 index sees a whole sentence of them as one token, so a word inside it is
+# found only as a substring. Trigrams need SQLite 3.34; an older SQLite gets no index, and search then
+# scans the messages for those words instead (slower, same results). And an index for the next seq of
+# a conversation, which every saved message looks up (without it, importing n messages took n² steps).
+TRIGRAM = sqlite3.sqlite_version_info >= (3, 34)
+_V4 = """
+CREATE INDEX messages_by_seq ON messages(conversation_id, seq);
+""" + ("""
+CREATE VIRTUAL TABLE message_trigram USING fts5(
+    content, content='messages', content_rowid='key', tokenize='trigram');
+
+CREATE TRIGGER message_trigram_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO message_trigram(rowid, content) VALUES (new.key, new.content);
+END;
+CREATE TRIGGER message_trigram_delete AFTER DELETE ON messages BEGIN
+    INSERT INTO message_trigram(message_trigram, rowid, content) VALUES ('delete', old.key, old.content);
+END;
+CREATE TRIGGER message_trigram_update AFTER UPDATE OF content ON messages BEGIN
+    INSERT INTO message_trigram(message_trigram, rowid, content) VALUES ('delete', old.key, old.content);
+    INSERT INTO message_trigram(rowid, content) VALUES (new.key, new.content);
+END;
+
+INSERT INTO message_trigram(message_trigram) VALUES ('rebuild');
+""" if TRIGRAM else "")
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)  # MIGRATIONS[n - 1] takes the schema from version n - 1 to n
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -8,7 +8,6 @@ newer version raises a typed error and is left exactly as it was.
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -28,19 +27,10 @@ from ..chat.conversation import (
     ToolCard,
 )
 from ..chat.metrics import Metrics
-from ..errors import (
-    ConversationNotFoundError,
-    HistoryDamagedError,
-    HistoryError,
-    HistoryVersionError,
-)
+from ..errors import ConversationNotFoundError, HistoryError
+from .opening import open_checked
 from .paths import default_history_path
-from .schema import MIGRATIONS, SCHEMA_VERSION
-
-SQLITE_HEADER = b"SQLite format 3\x00"
-# How long a write waits for another process's write (the window and llmctl share the file). Our
-# transactions last milliseconds; a lock held longer than this fails the save, which is retried later.
-LOCK_WAIT_S = 1.0
+from .search import SearchPlan, like_pattern, substring_snippet
 # Search computes its hits once (SQLite 3.35+ honours the hint; older ones may run the CTE twice).
 _MATERIALIZED = "MATERIALIZED" if sqlite3.sqlite_version_info >= (3, 35) else ""
 # Shown instead of "writing…" for an answer whose process ended before it was finished.
@@ -69,7 +59,13 @@ class HistoryStore:
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else default_history_path()
-        self._db = _open_checked(self.path)
+        self._db = open_checked(self.path)
+        try:
+            # Without it (a history migrated by an SQLite older than 3.34) search scans for unspaced words.
+            self._trigram = bool(self._query("SELECT 1 FROM sqlite_master WHERE name = 'message_trigram'"))
+        except BaseException:
+            self._db.close()
+            raise
 
     def close(self) -> None:
         self._db.close()
@@ -205,8 +201,11 @@ class HistoryStore:
 
     # ----- reading -----
     def resolve(self, id_or_prefix: str) -> str:
-        """A full conversation id from an id or a unique prefix of one (as `git` takes short hashes)."""
+        """A full conversation id from an id or a unique prefix of one (as `git` takes short hashes). A whole
+        id wins over the longer ids it begins (an import can bring in such a pair)."""
         prefix = id_or_prefix.strip()
+        if prefix and self._query("SELECT 1 FROM conversations WHERE deleted IS NULL AND id = ?", (prefix,)):
+            return prefix
         rows = self._query("SELECT id FROM conversations WHERE deleted IS NULL AND substr(id, 1, ?) = ? LIMIT 2",
                            (len(prefix), prefix)) if prefix else []
         if len(rows) == 1:
@@ -217,10 +216,14 @@ class HistoryStore:
     def exists(self, conversation_id: str) -> bool:
         return bool(self._query("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)))
 
-    def load(self, id_or_prefix: str) -> Conversation:
-        conversation_id = self.resolve(id_or_prefix)
-        row = self._query("SELECT title, kind, created, updated, head, settings, always_allowed FROM conversations "
-                          "WHERE id = ?", (conversation_id,))[0]
+    def load(self, conversation_id: str) -> Conversation:
+        """The conversation with exactly this id (never one it is a prefix of: ``resolve`` is for what people
+        type); ConversationNotFoundError if there is none, or it is deleted."""
+        found = self._query("SELECT title, kind, created, updated, head, settings, always_allowed FROM conversations "
+                            "WHERE id = ? AND deleted IS NULL", (conversation_id,))
+        if not found:
+            raise ConversationNotFoundError(conversation_id)
+        row = found[0]
         conversation = Conversation(row[0], row[1])
         conversation.id = conversation_id
         conversation.created, conversation.updated, conversation.head = row[2], row[3], row[4]
@@ -248,43 +251,71 @@ class HistoryStore:
         return conversation
 
     def list(self, search: str | None = None, limit: int | None = None) -> list[ConversationSummary]:
-        """Conversations newest first; with ``search``, those whose title or any message matches every word."""
-        query = fts_query(search or "")
+        """Conversations newest first. With ``search``, those whose title or one message has every word of it
+        (search.py says how each word is found); a search without words (only punctuation) finds none."""
         count = "(SELECT count(*) FROM messages m WHERE m.conversation_id = c.id)"
         limit_sql = f" LIMIT {int(limit)}" if limit else ""
-        if not query:
+        if search is None:
             rows = self._query(f"SELECT c.id, c.title, c.kind, c.created, c.updated, {count}, NULL FROM conversations c "
                                f"WHERE c.deleted IS NULL ORDER BY c.updated DESC{limit_sql}")
-        else:
-            rows = self._query(
-                f"""WITH message_hits AS {_MATERIALIZED} (
-                        SELECT m.conversation_id AS cid, snippet(message_search, 0, '[', ']', '…', 10) AS snip,
-                               bm25(message_search) AS rank
-                        FROM message_search JOIN messages m ON m.key = message_search.rowid
-                        WHERE message_search MATCH :q),
-                    -- with min(), SQLite takes snip from the best-ranked row of each conversation
-                    best AS (SELECT cid, snip, min(rank) FROM message_hits GROUP BY cid),
-                    found AS (SELECT cid, snip FROM best
-                              UNION
-                              SELECT c.id, NULL FROM title_search JOIN conversations c ON c.key = title_search.rowid
-                              WHERE title_search MATCH :q AND c.id NOT IN (SELECT cid FROM best))
-                    SELECT c.id, c.title, c.kind, c.created, c.updated, {count}, found.snip
-                    FROM found JOIN conversations c ON c.id = found.cid
-                    WHERE c.deleted IS NULL ORDER BY c.updated DESC{limit_sql}""",
-                {"q": query})
-        return [ConversationSummary(*row) for row in rows]
+            return [ConversationSummary(*row) for row in rows]
+        plan = SearchPlan.of(search)
+        if plan.empty:
+            return []
+        message_hits, title_hits, params = self._search_sql(plan)
+        rows = self._query(
+            f"""WITH message_hits AS {_MATERIALIZED} ({message_hits}),
+                -- with min(), SQLite takes mkey and snip from the best-ranked row of each conversation
+                best AS (SELECT cid, mkey, snip, min(rank) FROM message_hits GROUP BY cid),
+                found AS (SELECT cid, mkey, snip FROM best
+                          UNION ALL
+                          SELECT cid, NULL, NULL FROM ({title_hits}) WHERE cid NOT IN (SELECT cid FROM best))
+                SELECT c.id, c.title, c.kind, c.created, c.updated, {count}, found.snip,
+                       -- no FTS5 snippet (a substring match): the text to cut one from
+                       CASE WHEN found.snip IS NULL THEN (SELECT content FROM messages WHERE key = found.mkey) END
+                FROM found JOIN conversations c ON c.id = found.cid
+                WHERE c.deleted IS NULL ORDER BY c.updated DESC{limit_sql}""",
+            params)
+        return [ConversationSummary(*row[:6], snippet if text is None else substring_snippet(text, plan.substrings))
+                for *row, snippet, text in rows]
+
+    def _search_sql(self, plan: SearchPlan) -> tuple[str, str, dict[str, str]]:
+        """A search's matching messages (cid, mkey, snip, rank) and titles (cid) as two SELECTs, and their
+        parameters."""
+        params: dict[str, str] = {}
+        in_message: list[str] = []
+        in_title: list[str] = []
+        if plan.prefixes:
+            params["q"] = plan.fts_query()
+        if self._trigram and plan.trigram_query():
+            params["t"] = plan.trigram_query()
+            in_message.append("m.key IN (SELECT rowid FROM message_trigram WHERE message_trigram MATCH :t)")
+        for n, word in enumerate(plan.scanned(self._trigram)):
+            params[f"s{n}"] = like_pattern(word)
+            in_message.append(f"m.content LIKE :s{n} ESCAPE '\\'")
+        for n, word in enumerate(plan.substrings):  # titles are short: scanned
+            params[f"w{n}"] = like_pattern(word)
+            in_title.append(f"c.title LIKE :w{n} ESCAPE '\\'")
+        if plan.prefixes:
+            messages = ("SELECT m.conversation_id AS cid, m.key AS mkey, "
+                        "snippet(message_search, 0, '[', ']', '…', 10) AS snip, bm25(message_search) AS rank "
+                        "FROM message_search JOIN messages m ON m.key = message_search.rowid "
+                        "WHERE message_search MATCH :q")
+            titles = ("SELECT c.id AS cid FROM title_search JOIN conversations c ON c.key = title_search.rowid "
+                      "WHERE title_search MATCH :q")
+        else:  # no FTS5 rank: the first matching message gives the snippet
+            messages = ("SELECT m.conversation_id AS cid, m.key AS mkey, NULL AS snip, m.key AS rank "
+                        "FROM messages m WHERE 1")
+            titles = "SELECT c.id AS cid FROM conversations c WHERE 1"
+        messages += "".join(f" AND {condition}" for condition in in_message)
+        titles += "".join(f" AND {condition}" for condition in in_title)
+        return messages, titles, params
 
     def _query(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
         try:
             return self._db.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             raise HistoryError(f"{self.path}: {exc}") from exc
-
-
-def fts_query(text: str) -> str:
-    """User words as an FTS5 query: every word must occur, each as a prefix (search as you type)."""
-    words = re.findall(r"\w+", text)
-    return " ".join(f'"{word}"*' for word in words)
 
 
 def _message(row: dict[str, Any], cards: dict[int, ToolCard]) -> Message:
@@ -307,106 +338,3 @@ def _message(row: dict[str, Any], cards: dict[int, ToolCard]) -> Message:
         row["iteration"], row["id"], row["parent_id"], row["adapter"], row["backend"],
         json.loads(row["params"]) if row["params"] else None, row["created"],
     )
-
-
-# ----- opening: check first, write after -----
-def _open_checked(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    existed = path.exists() and path.stat().st_size > 0
-    if existed:
-        with path.open("rb") as f:
-            if f.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
-                raise HistoryDamagedError(_damaged(path, "it is not an SQLite database"))
-    version = _check(path) if existed else 0
-    try:
-        db = sqlite3.connect(path, isolation_level=None, timeout=LOCK_WAIT_S)
-    except sqlite3.Error as exc:
-        raise HistoryError(f"cannot open the history {path}: {exc}") from exc
-    try:
-        db.execute("PRAGMA journal_mode = WAL")
-        db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: a crash keeps every commit; no fsync per message
-        db.execute("PRAGMA foreign_keys = ON")
-        if version < SCHEMA_VERSION:
-            if version > 0:
-                _backup(db, path, version)
-            _migrate(db, version)
-    except sqlite3.OperationalError as exc:  # permissions, a full disk, a lock: the file itself is fine
-        db.close()
-        raise HistoryError(f"cannot use the history {path}: {exc}") from exc
-    except sqlite3.DatabaseError as exc:
-        db.close()
-        raise HistoryDamagedError(_damaged(path, str(exc))) from exc
-    return db
-
-
-def _check(path: Path) -> int:
-    """The schema version of an existing file, read without writing: a read-write connection would merge
-    a newer version's (or a damaged file's) write-ahead log into the file on close."""
-    # With no write-ahead log beside it the file is all there is: immutable reads it without creating the
-    # -wal/-shm files a WAL-mode file otherwise gets; with one, read-only mode reads through it.
-    has_log = path.with_name(path.name + "-wal").exists()
-    try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?{'mode=ro' if has_log else 'immutable=1'}", uri=True,
-                             timeout=LOCK_WAIT_S)
-    except sqlite3.Error as exc:
-        raise HistoryError(f"cannot open the history {path}: {exc}") from exc
-    try:
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise HistoryVersionError(
-                f"the history {path} was written by a newer version of the workbench (schema {version}; this "
-                f"version knows up to {SCHEMA_VERSION}). Update the workbench, or point LLM_DATA_DIR elsewhere; "
-                "the file was not changed.")
-        check = db.execute("PRAGMA quick_check").fetchall()
-        if check != [("ok",)]:
-            raise HistoryDamagedError(_damaged(path, "; ".join(str(r[0]) for r in check[:3])))
-        if version == 0 and db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
-            raise HistoryError(f"{path} is an SQLite database of another program (it has tables but no workbench "
-                               "schema); it was not changed. Point LLM_DATA_DIR elsewhere.")
-        return version
-    except sqlite3.OperationalError as exc:
-        raise HistoryError(f"cannot read the history {path}: {exc}") from exc
-    except sqlite3.DatabaseError as exc:
-        raise HistoryDamagedError(_damaged(path, str(exc))) from exc
-    finally:
-        db.close()
-
-
-def _damaged(path: Path, why: str) -> str:
-    return (f"the history {path} is damaged ({why}). It was left as it is: move it aside (or restore a backup) "
-            "and start again to get a new, empty history.")
-
-
-def _backup(db: sqlite3.Connection, path: Path, version: int) -> None:
-    """A copy of the file before migrating it, next to it (history.sqlite3.v1.bak)."""
-    target = path.with_name(f"{path.name}.v{version}.bak")
-    if not target.exists():
-        with sqlite3.connect(target) as copy:
-            db.backup(copy)
-        copy.close()
-
-
-def _migrate(db: sqlite3.Connection, version: int) -> None:
-    for number in range(version + 1, SCHEMA_VERSION + 1):
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in _statements(MIGRATIONS[number - 1]):
-                db.execute(statement)
-            db.execute(f"PRAGMA user_version = {number}")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-
-
-def _statements(script: str) -> list[str]:
-    """A migration script split into statements (triggers keep their inner semicolons)."""
-    statements, current = [], ""
-    for line in script.splitlines(keepends=True):
-        if line.lstrip().startswith("--") and not current.strip():
-            continue
-        current += line
-        if sqlite3.complete_statement(current):
-            statements.append(current.strip())
-            current = ""
-    return [s for s in statements if s.strip(" ;\n")]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
 
 from PySide6.QtCore import QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
@@ -19,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from LLM.core import ConversationSummary
+from LLM.core import UNKNOWN_TIME, ConversationSummary, local_datetime
 
 SEARCH_DELAY_MS = 150  # search as the user types, once they pause
 UNDO_SHOWN_MS = 10_000
@@ -27,9 +26,12 @@ KIND_TEXT = {"chat": "Chat", "tools": "Tool chat"}
 
 
 def when(timestamp: float, now: float | None = None) -> str:
-    """Today: the time; this year: day and month; else the date."""
-    moment = datetime.fromtimestamp(timestamp)
-    today = datetime.fromtimestamp(now if now is not None else time.time())
+    """Today: the time; this year: day and month; else the date. A stored time that is not one (an old
+    import's milliseconds or Infinity) reads UNKNOWN_TIME: one such chat must not keep the list from showing."""
+    moment = local_datetime(timestamp)
+    today = local_datetime(now if now is not None else time.time())
+    if moment is None or today is None:
+        return UNKNOWN_TIME
     if moment.date() == today.date():
         return moment.strftime("%H:%M")
     return moment.strftime("%d %b" if moment.year == today.year else "%Y-%m-%d")

@@ -361,3 +361,114 @@ def test_desktop_history_exported_json_matches_the_store(qloop, fake_server, tmp
             assert to_json(store.load(conversation_id)) == Path(target).read_text()
 
     run(qloop, go())
+
+
+# ----- hardening (#19) -----
+def stored(history: Path, *chats: tuple[str, str, str]) -> None:
+    """(id, title, first message) chats written to the history before the window opens."""
+    history.parent.mkdir(exist_ok=True)
+    with HistoryStore(history) as store:
+        for n, (cid, title, text) in enumerate(chats):
+            conversation = Conversation(title)
+            conversation.id = cid
+            conversation.add_user(text)
+            conversation.updated = 1_700_000_000.0 + n
+            store.save_all(conversation)
+
+
+def test_desktop_history_a_stored_time_out_of_range_does_not_stop_the_window(qloop, fake_server, tmp_path):
+    """Regression (#19 item 5): one chat whose time was out of datetime's range (an older import's
+    milliseconds or Infinity) made the sidebar raise ValueError, and the main window could not be built."""
+    history = tmp_path / "data" / "history.sqlite3"
+    stored(history, ("odd", "Odd time", "hello"), ("fine", "Fine time", "hi"))
+    db = sqlite3.connect(history)
+    db.execute("UPDATE conversations SET created = ?, updated = ? WHERE id = 'odd'", (float("inf"), 1.7e15))
+    db.commit()
+    db.close()
+
+    async def go():
+        async with open_window(tmp_path, openai_yaml(fake_server.url), history_path=history) as window:
+            assert titles(window) == ["Odd time", "Fine time"]
+            assert "unknown time" in sidebar(window).list.item(0).text()
+            click_conversation(window, "odd")
+            await wait_until(lambda: page(window).conversation.id == "odd", what="the odd chat opened")
+            assert "hello" in transcript(page(window)).plain_text()
+
+    run(qloop, go())
+
+
+def test_desktop_history_a_chat_whose_id_begins_another_opens_renames_and_deletes(qloop, fake_server, tmp_path):
+    """Regression (#19 item 9): a chat whose id is a prefix of another's (an import can bring in such a pair)
+    was listed but could not be opened, renamed or deleted ("the prefix matches several")."""
+    history = tmp_path / "data" / "history.sqlite3"
+    stored(history, ("abc", "Short id", "short one"), ("abcdef", "Long id", "long one"))
+
+    async def go():
+        async with open_window(tmp_path, openai_yaml(fake_server.url), history_path=history,
+                               interaction=ScriptedInteraction(texts=("Renamed",))) as window:
+            click_conversation(window, "abc")
+            await wait_until(lambda: page(window).conversation.id == "abc", what="the short-id chat opened")
+            assert "short one" in transcript(page(window)).plain_text()
+            await window.history.rename("abc")
+            assert titles(window) == ["Long id", "Renamed"]
+            sidebar(window).delete_requested.emit("abc")
+            assert titles(window) == ["Long id"] and sidebar(window).undo_bar.isVisible()
+
+    run(qloop, go())
+
+
+def test_desktop_history_never_opens_a_chat_by_prefix(qloop, fake_server, tmp_path):
+    """Regression (#19 item 9): the window resolved the id it listed as a prefix, so a listed chat removed
+    meanwhile (by llmctl) opened another chat whose id it begins. It looks ids up exactly."""
+    history = tmp_path / "data" / "history.sqlite3"
+    stored(history, ("abc", "Short id", "short one"), ("abcdef", "Long id", "long one"))
+
+    async def go():
+        async with open_window(tmp_path, openai_yaml(fake_server.url), history_path=history) as window:
+            assert titles(window) == ["Long id", "Short id"]
+            with HistoryStore(history) as other_process:
+                other_process.purge("abc")
+            sidebar(window).open_requested.emit("abc")
+            assert "Cannot open the chat" in window.statusBar().currentMessage()
+            assert page(window).conversation.id != "abcdef" and not page(window).conversation.nodes
+
+    run(qloop, go())
+
+
+def test_desktop_history_import_of_a_malformed_file_says_why(qloop, fake_server, tmp_path):
+    """Regression (#19 item 10): deep nesting (RecursionError) and "head": [] (TypeError) failed silently."""
+    deep, head = tmp_path / "deep.json", tmp_path / "head.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    head.write_text(json.dumps({"format": "llm-workbench-conversation", "version": 1, "conversation": {
+        "id": "x", "title": "t", "head": [], "messages": [{"id": "m", "role": "user"}]}}))
+
+    async def go():
+        async with open_window(tmp_path, openai_yaml(fake_server.url),
+                               interaction=ScriptedInteraction(paths=(deep, head))) as window:
+            for path, words in ((deep, "nested too deeply"), (head, "conversation.head")):
+                assert await window.history.import_file() is None
+                message = window.statusBar().currentMessage()
+                assert message.startswith("Cannot import: ") and words in message and str(path) in message
+            assert titles(window) == []
+
+    run(qloop, go())
+
+
+def test_desktop_history_search_finds_cjk_words_and_nothing_for_punctuation(qloop, fake_server, tmp_path):
+    """Regression (#19 item 11): 世界 inside a Chinese sentence was not found; "？！" listed every chat."""
+    history = tmp_path / "data" / "history.sqlite3"
+    stored(history, ("zh", "Chinese", "你好世界，今天天气很好"), ("en", "English", "Hello world"))
+
+    async def go():
+        async with open_window(tmp_path, openai_yaml(fake_server.url), history_path=history) as window:
+            search = sidebar(window).search
+            search.setText("世界")
+            await wait_until(lambda: titles(window) == ["Chinese"], what="the Chinese chat found")
+            assert "你好[世界]" in sidebar(window).list.item(0).text()
+            search.setText("？！")
+            await wait_until(lambda: titles(window) == [], what="nothing found")
+            assert sidebar(window).empty.text() == "No chat matches."
+            search.setText("  ")
+            await wait_until(lambda: len(titles(window)) == 2, what="a blank search lists every chat")
+
+    run(qloop, go())

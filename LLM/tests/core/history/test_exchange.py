@@ -6,6 +6,7 @@ import copy
 import json
 import re
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,18 @@ import pytest
 from LLM.core.chat.conversation import Conversation, Message, Notice, TextPart, ToolCard
 from LLM.core.chat.metrics import Metrics
 from LLM.core.errors import ImportFormatError
-from LLM.core.history import FORMAT, HistoryStore, from_json, to_json, to_markdown
+from LLM.core.history import (
+    FORMAT,
+    MAX_IMPORT_BYTES,
+    UNKNOWN_TIME,
+    HistoryStore,
+    from_json,
+    from_json_file,
+    local_datetime,
+    local_time_text,
+    to_json,
+    to_markdown,
+)
 
 BACKTICKS_IN_OUTPUT = "a result with ``````six backticks`````` inside"
 
@@ -220,3 +232,143 @@ def test_exchange_round_trip_of_a_message_without_parts():
     conversation.add(Message("assistant", status="pending"))
     text = to_json(conversation)
     assert to_json(from_json(text)) == text
+
+
+# ----- malformed documents: one ImportFormatError naming the problem, never another exception -----
+def nested(levels: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
+def edited(change: Callable[[dict[str, Any]], Any]) -> Callable[[], str]:
+    """A valid export with one change, built when the test runs."""
+    return lambda: changed(change)
+
+
+MALFORMED = [  # (the document, words the error must have); ids the CLI test also runs are in CLI_MALFORMED
+    pytest.param(lambda: "[" * 100_000 + "]" * 100_000, "nested too deeply", id="deep-nesting"),
+    pytest.param(edited(lambda d: messages(d)[1]["parts"][1].update(arguments=nested(150))),
+                 "conversation.messages[1].parts[1].arguments", id="deep-nesting-in-arguments"),
+    pytest.param(lambda: " " * (MAX_IMPORT_BYTES + 1), "larger than 64 MiB", id="huge"),
+    pytest.param(edited(lambda d: d["conversation"].update(head=[])), "conversation.head must be a message id",
+                 id="head-a-list"),
+    pytest.param(edited(lambda d: d["conversation"].update(head={"id": "x"})), "conversation.head",
+                 id="head-an-object"),
+    pytest.param(edited(lambda d: messages(d)[1]["parts"][0].update(type=[])), "conversation.messages[1].parts[0].type",
+                 id="part-type-a-list"),
+    pytest.param(edited(lambda d: messages(d)[1]["parts"].__setitem__(0, "text")),
+                 "conversation.messages[1].parts[0].type", id="part-a-string"),
+    pytest.param(edited(lambda d: d.update(conversation=[])), "'conversation' must be an object",
+                 id="conversation-a-list"),
+    pytest.param(edited(lambda d: d.update(version=True)), "'version'", id="version-true"),
+    pytest.param(edited(lambda d: d["conversation"].update(settings=[])), "conversation.settings must be an object",
+                 id="settings-a-list"),
+    pytest.param(edited(lambda d: messages(d)[1].update(metrics=[1])), "conversation.messages[1].metrics",
+                 id="metrics-a-list"),
+    pytest.param(edited(lambda d: messages(d)[1].update(steps="none")), "conversation.messages[1].steps",
+                 id="steps-a-string"),
+    pytest.param(edited(lambda d: messages(d)[0].update(id=[])), "conversation.messages[0].id", id="message-id-a-list"),
+    pytest.param(edited(lambda d: d["conversation"].pop("messages")), "conversation.messages", id="no-messages"),
+    pytest.param(edited(lambda d: d["conversation"].pop("title")), "conversation.title", id="no-title"),
+    pytest.param(edited(lambda d: messages(d)[0].pop("role")), "conversation.messages[0].role", id="no-role"),
+    pytest.param(edited(lambda d: d["conversation"].update(created=float("inf"))), "conversation.created must be a "
+                 "finite number", id="created-infinity"),
+    pytest.param(edited(lambda d: d["conversation"].update(created=float("nan"))), "conversation.created",
+                 id="created-nan"),
+    pytest.param(edited(lambda d: d["conversation"].update(created=1_700_000_000_000)), "milliseconds",
+                 id="created-in-milliseconds"),
+    pytest.param(edited(lambda d: d["conversation"].update(updated=10 ** 400)), "conversation.updated",
+                 id="updated-huge-integer"),
+    pytest.param(lambda: changed(lambda d: d["conversation"].update(updated=0.5)).replace(
+        '"updated": 0.5', '"updated": 1e400'), "conversation.updated", id="updated-1e400"),  # JSON reads it as inf
+    pytest.param(edited(lambda d: d["conversation"].update(updated="yesterday")), "conversation.updated must be a "
+                 "number", id="updated-a-string"),
+    pytest.param(edited(lambda d: d["conversation"].update(created=-5)), "conversation.created", id="created-negative"),
+    pytest.param(edited(lambda d: messages(d)[0].update(created=float("inf"))), "conversation.messages[0].created",
+                 id="message-created-infinity"),
+]
+CLI_MALFORMED = ["deep-nesting", "deep-nesting-in-arguments", "huge", "head-a-list", "part-type-a-list",
+                 "created-infinity", "created-in-milliseconds", "no-messages", "settings-a-list"]
+
+
+@pytest.mark.parametrize("make, names", MALFORMED)
+def test_exchange_import_of_a_malformed_document_names_the_problem(make: Callable[[], str], names: str):
+    """Regression (#19 items 5 and 10): deep nesting raised RecursionError, "head": [] TypeError, and times
+    out of datetime's range (milliseconds, Infinity) were accepted, to break every later listing."""
+    with pytest.raises(ImportFormatError) as caught:
+        from_json(make(), source="chat.json")
+    message = str(caught.value)
+    assert message.startswith("chat.json: ") and names in message and "\n" not in message
+    assert len(message) < 400  # a deep key path is cut short, not printed whole
+
+
+def test_exchange_import_file_reads_no_more_than_the_limit(tmp_path: Path):
+    """A file over the limit is refused without reading it all; so is one with no size (a device)."""
+    big = tmp_path / "big.json"
+    with big.open("wb") as f:
+        f.truncate(MAX_IMPORT_BYTES + 1)
+    with pytest.raises(ImportFormatError, match="larger than 64 MiB"):
+        from_json_file(big)
+    if Path("/dev/zero").exists():
+        with pytest.raises(ImportFormatError, match="larger than 64 MiB"):
+            from_json_file(Path("/dev/zero"))
+
+
+def test_exchange_import_file_round_trips_and_names_an_unreadable_file(tmp_path: Path):
+    file = tmp_path / "chat.json"
+    file.write_text(to_json(rich()), encoding="utf-8")
+    assert to_json(from_json_file(file)) == file.read_text(encoding="utf-8")
+    file.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ImportFormatError, match="not UTF-8"):
+        from_json_file(file)
+    with pytest.raises(ImportFormatError, match="No such file"):
+        from_json_file(tmp_path / "missing.json")
+
+
+def test_exchange_import_of_a_long_chain_of_messages_is_linear():
+    """Regression (#19 item 10, a file that hangs the import): a file of many messages, each the reply to the one
+    before, is checked in one pass. The ancestor walk per message was quadratic: 20,000 messages took 45 s,
+    these 60,000 ran into pytest's limit, and a 64 MiB file took hours."""
+    chain = [{"id": f"m{i}", "parent_id": f"m{i - 1}" if i else None, "role": "user", "parts": []}
+             for i in range(60_000)]
+    text = json.dumps({"format": FORMAT, "version": 1, "conversation": {
+        "id": "c", "title": "long", "head": "m59999", "messages": chain}})
+    assert len(from_json(text).messages) == 60_000
+
+
+@pytest.mark.parametrize("created", [1e300, float("inf"), float("nan"), -1e20, 1_700_000_000_000.0],
+                         ids=["huge", "infinity", "nan", "negative", "milliseconds"])
+def test_exchange_markdown_of_a_conversation_with_a_bad_stored_time(created: float):
+    """Regression (#19 item 5): a stored time out of datetime's range made the export raise ValueError."""
+    conversation = Conversation("Odd time")
+    conversation.created = created
+    assert "started at an unknown time;" in to_markdown(conversation)
+
+
+@pytest.mark.parametrize("value", [1e300, float("inf"), float("-inf"), float("nan"), -1.0, 1_700_000_000_000,
+                                   "Infinity", None, True, 10 ** 400],
+                         ids=["huge", "infinity", "minus-infinity", "nan", "negative", "milliseconds", "a-string",
+                              "none", "a-bool", "huge-integer"])
+def test_times_a_value_that_is_not_a_time_reads_unknown(value: Any):
+    assert local_datetime(value) is None
+    assert local_time_text(value) == UNKNOWN_TIME
+
+
+def test_times_a_real_time_reads_as_local_time():
+    assert local_time_text(1_700_000_000.0) == datetime.fromtimestamp(1_700_000_000.0).strftime("%Y-%m-%d %H:%M")
+    assert local_datetime(0) == datetime.fromtimestamp(0)
+
+
+def test_exchange_never_carries_tool_approvals(tmp_path: Path):
+    """Review of #19 item 3: an import took the file's `always_allowed`, so a shared (or crafted) export that
+    listed `["filesystem", "write_file"]` ran that MCP tool without asking once the chat went on. "Always
+    allow" is this user's consent in this app: exports leave it out and imports ignore it."""
+    conversation = rich()
+    conversation.always_allowed = {"calculator", '["filesystem", "write_file"]'}
+    text = to_json(conversation)
+    assert "always_allowed" not in json.loads(text)["conversation"]
+    crafted = json.loads(text)
+    crafted["conversation"]["always_allowed"] = ['["filesystem", "write_file"]', "calculator"]
+    assert from_json(json.dumps(crafted)).always_allowed == set()

@@ -25,6 +25,7 @@ from LLM.core.errors import (
 )
 from LLM.core.history import INTERRUPTED, AnswerSaver, HistoryStore, to_json
 from LLM.core.history.schema import MIGRATIONS, SCHEMA_VERSION
+from LLM.tests.fakes.handle import REPO_ROOT
 
 
 @pytest.fixture
@@ -376,6 +377,59 @@ def test_store_opening_a_current_history_migrates_nothing(path: Path):
     assert not list(path.parent.glob("*.bak"))
 
 
+# ----- several processes opening one file at once -----
+RACE_ROUNDS = 20
+RACE_OPENERS = 3
+
+
+def make_v2(path: Path) -> None:
+    """A history as version 2 wrote it (search tables, no tool steps), with make_v1's conversation."""
+    make_v1(path)
+    db = sqlite3.connect(path, isolation_level=None)
+    db.executescript(MIGRATIONS[1])
+    db.execute("PRAGMA user_version = 2")
+    db.close()
+
+
+@pytest.fixture(scope="module")
+def openers() -> Iterator[list[subprocess.Popen[str]]]:
+    """Processes that each open a history when told to (race_opener.py), started once for every round."""
+    procs = [subprocess.Popen([sys.executable, "-m", "LLM.tests.core.history.race_opener"], cwd=REPO_ROOT,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+             for _ in range(RACE_OPENERS)]
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            proc.stdin.close()
+            proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize("start", [pytest.param(None, id="fresh-file"), pytest.param(make_v2, id="version-2-file")])
+def test_store_processes_opening_one_history_at_once_all_save(tmp_path: Path, openers: list[subprocess.Popen[str]],
+                                                              start: Callable[[Path], None] | None):
+    """Regression (#19 item 1): the window and llmctl opening a new (or an older) history at the same moment
+    both read the old schema version and both migrated; the second failed ("table ... already exists",
+    "database is locked") and ran without saving anything. Each opener must end with a store that saves."""
+    for round_ in range(RACE_ROUNDS):
+        path = tmp_path / f"round-{round_}" / "history.sqlite3"
+        path.parent.mkdir()
+        if start is not None:
+            start(path)
+        for n, proc in enumerate(openers):  # every opener is blocked reading its stdin: they start together
+            proc.stdin.write(f"{path} opener-{n}\n")
+            proc.stdin.flush()
+        replies = [proc.stdout.readline().strip() for proc in openers]
+        assert all(reply.startswith("saved ") for reply in replies), (round_, replies)
+        with HistoryStore(path) as store:
+            assert {s.title for s in store.list()} >= {f"opener-{n}" for n in range(RACE_OPENERS)}
+        assert rows(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+        if start is not None:  # migrated once: one backup, of the old file, and the old chat kept
+            assert [p.name for p in path.parent.glob("*.bak")] == ["history.sqlite3.v2.bak"]
+            assert rows(path.with_name("history.sqlite3.v2.bak"), "PRAGMA user_version") == [(2,)]
+            assert rows(path, "SELECT title FROM conversations WHERE id = 'c1'") == [("Old tea talk",)]
+
+
 # ----- files it must not touch -----
 PAGE = 4096  # SQLite's default page size
 
@@ -575,6 +629,33 @@ def test_store_ambiguous_prefix_says_so(store: HistoryStore):
         store.resolve("abc")
 
 
+def test_store_a_whole_id_wins_over_the_ids_it_begins(store: HistoryStore):
+    """Regression (#19 item 9): a chat whose id is a prefix of another's (an import can bring in such a
+    pair) was listed but could not be shown, exported or deleted: "the prefix matches several"."""
+    saved(store, "short", 1.0, "x", cid="abc")
+    saved(store, "long", 2.0, "y", cid="abcdef")
+    assert store.resolve("abc") == "abc"
+    assert store.resolve("abcd") == "abcdef"
+    assert store.load(store.resolve("abc")).title == "short"
+    with pytest.raises(ConversationNotFoundError, match="several"):
+        store.resolve("ab")
+    store.delete("abc")  # a deleted chat's id no longer wins
+    assert store.resolve("abc") == "abcdef"
+
+
+def test_store_load_takes_only_a_whole_id(store: HistoryStore):
+    """Regression (#19 item 9): the window loads the id it listed; a prefix must never open another chat
+    (the listed one gone meanwhile, say) and a whole id must open even when it begins another."""
+    saved(store, "short", 1.0, "x", cid="abc")
+    saved(store, "long", 2.0, "y", cid="abcdef")
+    assert store.load("abc").title == "short"
+    store.purge("abc")
+    with pytest.raises(ConversationNotFoundError):
+        store.load("abc")
+    with pytest.raises(ConversationNotFoundError):
+        store.load("abcd")
+
+
 # ----- search -----
 CORPUS = {  # title -> message texts
     "Kitchen": ["I need a calculator for the recipe", "Double the flour and the sugar"],
@@ -639,6 +720,7 @@ def test_store_search_follows_edits_to_a_message(store: HistoryStore):
     assert store.list(search="walrus") == []
     assert [s.id for s in store.list(search="narwhal")] == [conversation.id]
     rows(store.path, "INSERT INTO message_search(message_search, rank) VALUES ('integrity-check', 1)")
+    rows(store.path, "INSERT INTO message_trigram(message_trigram, rank) VALUES ('integrity-check', 1)")
 
 
 def test_store_search_skips_deleted_conversations(store: HistoryStore, corpus: dict[str, str]):
@@ -655,3 +737,83 @@ def test_store_search_forgets_purged_conversations(store: HistoryStore, path: Pa
     # The index holds nothing of the purged rows: FTS5's integrity check with rank 1 compares it with the tables.
     rows(path, "INSERT INTO message_search(message_search, rank) VALUES ('integrity-check', 1)")
     rows(path, "INSERT INTO title_search(title_search, rank) VALUES ('integrity-check', 1)")
+    rows(path, "INSERT INTO message_trigram(message_trigram, rank) VALUES ('integrity-check', 1)")
+
+
+CJK = {  # title -> message texts: sentences without spaces, where a word sits inside one long "token"
+    "中文": ["你好世界，今天天气很好"],
+    "日本語": ["今日は東京へ行きます。"],
+    "한국어": ["서울에서 만나요"],
+    "Tokyo trip": ["Meeting in 東京 at noon"],
+}
+
+
+@pytest.fixture
+def cjk(store: HistoryStore) -> dict[str, str]:
+    return {title: saved(store, title, float(n), *texts).id for n, (title, texts) in enumerate(CJK.items())}
+
+
+CJK_SEARCHES = [
+    pytest.param("世界", {"中文"}, id="chinese-word-in-a-sentence"),
+    pytest.param("東京", {"日本語", "Tokyo trip"}, id="japanese-word-in-a-sentence"),
+    pytest.param("天气很好", {"中文"}, id="four-characters"),
+    pytest.param("東京へ行", {"日本語"}, id="kanji-and-kana"),
+    pytest.param("世", {"中文"}, id="one-character"),
+    pytest.param("世界 天气", {"中文"}, id="words-anded"),
+    pytest.param("世界 東京", set(), id="words-in-different-conversations"),
+    pytest.param("东京", set(), id="simplified-is-another-word"),
+    pytest.param("에서", {"한국어"}, id="korean-inside-a-word"),
+    pytest.param("京 noon", {"Tokyo trip"}, id="with-a-spaced-word"),
+    pytest.param("日本", {"日本語"}, id="title"),
+]
+
+
+@pytest.mark.parametrize("query, expected", CJK_SEARCHES)
+def test_store_search_finds_words_inside_unspaced_text(store: HistoryStore, cjk: dict[str, str], query: str,
+                                                       expected: set[str]):
+    """Regression (#19 item 11): unicode61 sees 你好世界 as one token, so 世界 inside it was never found."""
+    assert {s.title for s in store.list(search=query)} == expected
+
+
+def test_store_search_snippet_brackets_an_unspaced_match(store: HistoryStore, cjk: dict[str, str]):
+    [found] = store.list(search="世界")
+    assert found.snippet == "你好[世界]，今天天气很好"
+    [by_title] = store.list(search="日本")
+    assert by_title.snippet is None
+
+
+@pytest.mark.parametrize("query, expected", CJK_SEARCHES)
+def test_store_search_without_a_trigram_index_scans(path: Path, query: str, expected: set[str]):
+    """An SQLite older than 3.34 migrates without the trigram index: search scans and finds the same."""
+    with HistoryStore(path) as store:
+        for n, (title, texts) in enumerate(CJK.items()):
+            saved(store, title, float(n), *texts)
+    db = sqlite3.connect(path)
+    db.executescript("DROP TABLE message_trigram; DROP TRIGGER message_trigram_insert; "
+                     "DROP TRIGGER message_trigram_delete; DROP TRIGGER message_trigram_update;")
+    db.close()
+    with HistoryStore(path) as store:
+        assert {s.title for s in store.list(search=query)} == expected
+
+
+def test_store_migrates_a_version_3_history_into_the_trigram_index(path: Path):
+    """The text saved before the trigram index existed is indexed by the migration."""
+    make_v2(path)
+    db = sqlite3.connect(path, isolation_level=None)
+    db.executescript(MIGRATIONS[2])
+    db.execute("UPDATE messages SET content = '你好世界，今天天气很好' WHERE id = 'm2'")
+    db.execute("PRAGMA user_version = 3")
+    db.close()
+    with HistoryStore(path) as store:
+        assert [s.id for s in store.list(search="天气很好")] == ["c1"]
+        assert [s.id for s in store.list(search="世界")] == ["c1"]
+    assert rows(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    assert rows(path.with_name("history.sqlite3.v3.bak"), "PRAGMA user_version") == [(3,)]
+    rows(path, "INSERT INTO message_trigram(message_trigram, rank) VALUES ('integrity-check', 1)")
+
+
+@pytest.mark.parametrize("query", ["?!", "，。", "...", "🙂", "*", '"'])
+def test_store_search_without_words_finds_nothing(store: HistoryStore, corpus: dict[str, str], query: str):
+    """Regression (#19 item 11): a search of only punctuation listed every chat."""
+    assert store.list(search=query) == []
+    assert len(store.list()) == len(CORPUS)  # no search: all of them
