@@ -61,6 +61,7 @@ from .errors import (
     ImportFormatError,
     InferenceError,
     LLMError,
+    MaxTokensExhaustedError,
     McpConfigError,
     McpConnectionError,
     McpError,
@@ -107,12 +108,17 @@ from .events import (
 )
 from .history import (
     INTERRUPTED,
+    UNKNOWN_TIME,
     AnswerSaver,
     ConversationSummary,
     HistoryStore,
     data_dir,
     default_history_path,
     from_json,
+    from_json_file,
+    local_datetime,
+    local_time_text,
+    search_terms,
     to_json,
     to_markdown,
 )
@@ -162,9 +168,8 @@ from .mcp import (
     parse_mcp_config,
     present_sources,
 )
+from .tools.approval import Approval, ApprovalDecision, ApprovalHook, ApprovalPolicy, approval_key, approve_call
 from .tools.loop import (
-    Approval,
-    ApprovalHook,
     LoopEvent,
     LoopFinished,
     LoopNotice,
@@ -181,10 +186,12 @@ from .tools.registry import default_tools_dir
 __all__ = [
     "ContextOverflowError", "ModelNotServedError", "INTERRUPTED", "StepRecord", "answer_turns", "curl_command", "key_file_expression", "AnswerSaver", "ConversationNotFoundError", "ConversationSummary", "HistoryDamagedError",
     "HistoryError", "HistoryStore", "HistoryVersionError", "ImportFormatError", "data_dir", "default_history_path",
-    "from_json", "to_json", "to_markdown",
+    "from_json", "to_json", "to_markdown", "UNKNOWN_TIME", "from_json_file", "local_datetime", "local_time_text",
+    "search_terms",
     "DEFAULT_TOOLS", "USER_STOP", "ApprovalHook", "BackendConnectionError", "BackendError", "BackendStatusError",
     "BackendTimeoutError", "BackendsConfig", "BuildProgress", "ChatClient", "ConfigError", "Conversation", "Done",
     "EmptyResponseError", "EngineBuildError", "EngineProps", "GenerationCancelled", "GenerationSettings", "InferenceConfig", "InferenceError",
+    "MaxTokensExhaustedError",
     "InferenceResponse", "LLMError", "LoopEvent", "LoopFinished", "LoopNotice", "Message", "Metrics",
     "MetricsMeter", "ModelEntry", "ModelNotFoundError", "Notice", "ParsedOutput", "PortInUseError", "ProbeReport",
     "ReasoningDelta", "ResourceNotAvailableError", "Runtime", "ServerError", "ServerEvent", "ServerExitedError",
@@ -199,7 +206,8 @@ __all__ = [
     "EVAL_MODES", "EvalEvent", "EvalFinished", "EvalReport", "EvalStep", "ModeFinished", "ModeSummary", "Suite",
     "SuiteError", "TaskFinished", "TaskOutcome", "TaskStarted", "arun_eval", "default_suite_path", "load_suite",
     "parse_eval_modes", "parse_suite", "run_eval",
-    "Approval", "ImportSource", "McpConfig", "McpConfigError", "McpConnectionError", "McpError", "McpEvent",
+    "Approval", "ApprovalDecision", "ApprovalPolicy", "approval_key", "approve_call",
+    "ImportSource", "McpConfig", "McpConfigError", "McpConnectionError", "McpError", "McpEvent",
     "McpManager", "McpServerStatus", "McpStartError", "McpState", "McpTimeoutError", "McpToolCallError",
     "McpToolSpec", "default_mcp_config_path", "load_mcp_config", "parse_mcp_config", "present_sources",
 ]

@@ -9,7 +9,8 @@ boundary where they happen, chained with ``from``, so callers catch one family::
     ├── ServerError                      a model server we manage
     │   ├── PortInUseError               port taken by a process that is not our server
     │   ├── ServerStartTimeout           not ready before startup_timeout_s
-    │   └── ServerExitedError            the process died (carries the last log lines)
+    │   ├── ServerExitedError            the process died (carries the last log lines)
+    │   └── ServerRetired                a config reload replaced this server; the manager retries on the new one
     ├── ResourceNotAvailableError        not enough memory / missing engine, compiler or package
     ├── EngineBuildError                 building llama.cpp's llama-server failed (carries the build log tail)
     │   └── AdapterConversionError       a PEFT adapter could not be converted to a GGUF LoRA (names the file)
@@ -21,6 +22,7 @@ boundary where they happen, chained with ``from``, so callers catch one family::
     │   │   └── ModelNotServedError      the server does not serve that model name (HTTP 404)
     │   └── EmptyResponseError           HTTP 200 with an empty body (a real llama.cpp quirk)
     ├── InferenceError                   the request itself (empty answer, bad reply shape)
+    │   └── MaxTokensExhaustedError      max_tokens ran out before any answer (a reasoning model still thinking)
     ├── ToolError                        tool registry / tool loading problems
     ├── McpError                         an MCP tool server (names the server; carries its stderr tail)
     │   ├── McpConfigError               mcp.json unreadable or not an mcpServers object (also a ConfigError)
@@ -32,7 +34,7 @@ boundary where they happen, chained with ``from``, so callers catch one family::
     │   ├── HistoryDamagedError          the file is not a readable database; it is left untouched
     │   ├── HistoryVersionError          written by a newer version of the workbench; left untouched
     │   ├── ConversationNotFoundError    no conversation with that id (or id prefix)
-    │   └── ImportFormatError            an import file that is not an exported conversation (names the key)
+    │   └── ImportFormatError            an import file unreadable, too large or deep, or not an export (names the key)
     └── GenerationCancelled              the caller cancelled (Stop, Ctrl-C)
 """
 
@@ -73,6 +75,15 @@ class ServerError(LLMError):
     def __init__(self, message: str, model_id: str | None = None) -> None:
         super().__init__(message)
         self.model_id = model_id
+
+
+class ServerRetired(ServerError):
+    """A retired supervisor refused a start. The manager catches it and serves the request from the successor;
+    it reaches nobody else unless they hold a ModelServer of their own."""
+
+    def __init__(self, model_id: str) -> None:
+        super().__init__(f"the server of '{model_id}' was replaced by a config reload; send again to use the "
+                         "new settings", model_id)
 
 
 class PortInUseError(ServerError):
@@ -188,6 +199,18 @@ class InferenceError(LLMError):
     """The server answered, but not with a usable reply."""
 
 
+class MaxTokensExhaustedError(InferenceError):
+    """The answer hit max_tokens before the model wrote any of it: a reasoning model spent the whole budget
+    inside ``<think>``. ``reasoning_text`` keeps what it thought; raising max_tokens is the cure."""
+
+    def __init__(self, max_tokens: int | None, reasoning_text: str = "") -> None:
+        spent = f"all {max_tokens} max_tokens" if max_tokens else "all its max_tokens"
+        doing = " reasoning" if reasoning_text.strip() else ""
+        super().__init__(f"the model used {spent}{doing} and gave no answer; raise max_tokens (max_new_tokens)")
+        self.max_tokens = max_tokens
+        self.reasoning_text = reasoning_text
+
+
 class ToolError(LLMError):
     """Defining, loading or looking up a tool failed."""
 
@@ -261,4 +284,5 @@ class ConversationNotFoundError(HistoryError):
 
 
 class ImportFormatError(HistoryError):
-    """A file to import is not an exported conversation; the message says which key is wrong."""
+    """A file to import cannot be read, is over the size or nesting limits, or is not an exported conversation;
+    the message names the file and, for a wrong value, its key path."""

@@ -13,18 +13,11 @@ from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QAbstractButton, QDialog, QFileDialog, QInputDialog, QMessageBox, QWidget
 
-from LLM.core import Tool, ToolCall
+from LLM.core import ApprovalDecision, Tool, ToolCall  # ApprovalDecision: the core policy's answers, used here
 
 from .widgets.approval_dialog import ALWAYS, DENY_AND_STOP, ONCE, McpApprovalDialog
 
 T = TypeVar("T")
-
-
-class ApprovalDecision(str, enum.Enum):
-    ONCE = "once"
-    ALWAYS = "always"  # for the rest of this chat (an MCP tool: for good, saved in its server's autoApprove)
-    DENY = "deny"
-    DENY_AND_STOP = "deny_and_stop"  # deny, and end the run without asking the model again
 
 
 class SwitchDecision(str, enum.Enum):

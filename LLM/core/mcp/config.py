@@ -15,6 +15,10 @@ Every key has a default: ``args`` [], ``env`` {}, ``cwd`` the current directory,
 (Roo Code's name) is read as ``autoApprove``; ``type`` (``stdio``, ``http``/``streamable-http``/
 ``streamableHttp``, ``sse``) is optional. Other keys are ignored: other apps add their own.
 A bad entry is reported naming its key and the other servers still load.
+
+``${env:NAME}`` values are expanded only to launch or connect. What people see (``target``: ``llmctl mcp list``,
+the MCP panel, the server's log) is the display form: the text as written in mcp.json, ``${env:NAME}`` unexpanded,
+with URL query values and userinfo masked (``?token=***``), since that is where keys end up.
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import platformdirs
 
@@ -43,7 +48,7 @@ Transport = Literal["stdio", "http", "sse"]
 
 @dataclass(frozen=True)
 class McpServerConfig:
-    """One valid entry of ``mcpServers``, with ``${env:NAME}`` already expanded."""
+    """One valid entry of ``mcpServers``, with ``${env:NAME}`` already expanded (to launch with; never shown)."""
 
     name: str
     transport: Transport
@@ -57,6 +62,8 @@ class McpServerConfig:
     timeout_s: float = DEFAULT_TIMEOUT_S
     auto_approve: frozenset[str] = frozenset()
     disabled_tools: frozenset[str] = frozenset()
+    display: str = ""  # the target as written in mcp.json, masked (see ``target``); "" when built in code
+    secrets: Mapping[str, str] = field(default_factory=dict)  # an expanded ${env:NAME} value -> "${env:NAME}"
 
     @property
     def start_timeout_s(self) -> float:
@@ -65,10 +72,22 @@ class McpServerConfig:
 
     @property
     def target(self) -> str:
-        """What it connects to, for people: the command line or the URL (never the env or headers)."""
+        """What it connects to, for people: the command line or the URL as written in mcp.json (``${env:NAME}``
+        unexpanded, URL query values and userinfo masked); never the env or headers."""
+        if self.display:
+            return self.display
         if self.transport == "stdio":
-            return " ".join([self.command or "", *self.args])
-        return str(self.url)
+            return display_command(self.command or "", self.args)
+        return masked_url(str(self.url))
+
+    def redact(self, text: str) -> str:
+        """``text`` (an error, a stderr line) with the expanded URL and every expanded ``${env:NAME}`` value put
+        back as written: what a server or the HTTP library says may quote them."""
+        if self.url and self.display:
+            text = text.replace(self.url, self.display)
+        for value, written in sorted(self.secrets.items(), key=lambda item: -len(item[0])):
+            text = text.replace(value, written)
+        return text
 
 
 @dataclass
@@ -103,6 +122,8 @@ def parse_mcp_config(text: str, source: str = "mcp.json", environ: Mapping[str, 
     for name, entry in servers.items():
         problems: list[str] = []
         server = _server(name, entry, environ, problems)
+        if server is not None and not problems:
+            server = replace(server, secrets=_secrets(entry, environ))
         if problems or server is None:
             config.invalid[name] = [f"{source}: mcpServers.{name}.{p}" if not p.startswith(":") else
                                     f"{source}: mcpServers.{name}{p}" for p in problems]
@@ -132,6 +153,9 @@ def _server(name: str, entry: Any, environ: Mapping[str, str], problems: list[st
             return ()
         out = [text(f"{key}[{i}]", item) for i, item in enumerate(value)]
         return tuple(item for item in out if item is not None)
+
+    def raw_texts(key: str) -> tuple[str, ...]:  # as written, for the display form (valid: checked by texts)
+        return tuple(entry.get(key, []))
 
     def mapping(key: str) -> dict[str, str]:
         value = entry.get(key, {})
@@ -177,7 +201,9 @@ def _server(name: str, entry: Any, environ: Mapping[str, str], problems: list[st
         cwd = text("cwd", entry["cwd"]) if entry.get("cwd") is not None else None
         if problems:
             return None
-        return McpServerConfig(transport="stdio", command=command, args=args, env=env, cwd=cwd, **common)
+        display = display_command(entry["command"], raw_texts("args"))
+        return McpServerConfig(transport="stdio", command=command, args=args, env=env, cwd=cwd, display=display,
+                               **common)
     if has_url and not has_command:
         url = text("url", entry["url"])
         if url is not None and not re.match(r"^https?://", url):
@@ -187,8 +213,19 @@ def _server(name: str, entry: Any, environ: Mapping[str, str], problems: list[st
             return None
         transport = _HTTP_TYPES.get(str(kind).lower(), "http") if kind else ("sse" if url.rstrip("/").endswith(
             "/sse") else "http")
-        return McpServerConfig(transport=transport, url=url, headers=headers, **common)  # type: ignore[arg-type]
+        return McpServerConfig(transport=transport, url=url, headers=headers,  # type: ignore[arg-type]
+                               display=masked_url(entry["url"]), **common)
     return None
+
+
+def _secrets(entry: dict[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
+    """Each ``${env:NAME}`` value the entry uses (of 4 characters or more: shorter ones would redact ordinary
+    words) -> how it is written."""
+    texts = [v for v in [entry.get("command"), entry.get("url"), entry.get("cwd"), *(entry.get("args") or []),
+                         *(entry.get("env") or {}).values(), *(entry.get("headers") or {}).values()]
+             if isinstance(v, str)]
+    names = {name for text in texts for name in _ENV_REF.findall(text)}
+    return {environ[name]: f"${{env:{name}}}" for name in sorted(names) if len(environ.get(name, "")) >= 4}
 
 
 def _expand(key: str, value: str, environ: Mapping[str, str], problems: list[str]) -> str | None:
@@ -198,6 +235,37 @@ def _expand(key: str, value: str, environ: Mapping[str, str], problems: list[str
         problems.append(f"{key}: uses ${{env:{missing[0]}}}, which is not set")
         return None
     return _ENV_REF.sub(lambda m: environ[m.group(1)], value)
+
+
+# ----- the display form (pure) -----
+_URL_START = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+MASK = "***"
+
+
+def display_command(command: str, args: tuple[str, ...] | list[str]) -> str:
+    """A command line for people, from the texts as written: an argument that is a URL has its query masked."""
+    return " ".join([command, *(masked_url(arg) if _URL_START.match(arg) else arg for arg in args)])
+
+
+def masked_url(url: str) -> str:
+    """``url`` with every query and fragment value and the userinfo masked: ``https://u:***@h/p?token=***``.
+    Only the secret-bearing parts change; the scheme, host, port and path stay readable."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # not parseable (a bad IPv6 host): show only what comes before any query
+        return re.split(r"[?#@]", url, maxsplit=1)[0] + (f"?{MASK}" if re.search(r"[?#@]", url) else "")
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        colon = _ENV_REF.sub(lambda m: "_" * len(m.group(0)), userinfo).find(":")  # not the one in ${env:...}
+        netloc = f"{userinfo[:colon]}:{MASK}@{host}" if colon >= 0 else f"{MASK}@{host}"  # a lone user: a token
+    return urlunsplit((parts.scheme, netloc, parts.path, _masked_pairs(parts.query), _masked_pairs(parts.fragment)))
+
+
+def _masked_pairs(text: str) -> str:
+    if not text:
+        return text
+    return "&".join(f"{pair.partition('=')[0]}={MASK}" if "=" in pair else MASK for pair in text.split("&"))
 
 
 # ----- the file -----

@@ -29,6 +29,7 @@ from ..errors import (
     McpTimeoutError,
     McpToolCallError,
 )
+from ..logfiles import open_private
 from .config import McpServerConfig
 from .results import ConvertedResult, convert_result
 from .states import McpState
@@ -301,9 +302,8 @@ class McpConnection:
     # ----- stderr -----
     def _open_stderr(self) -> IO[str]:
         if self._stderr is None or self._stderr.closed:
-            if self._log_path is not None:
-                self._log_path.parent.mkdir(parents=True, exist_ok=True)
-                self._stderr = open(self._log_path, "a+", encoding="utf-8", errors="replace")
+            if self._log_path is not None:  # private: a server may print its command line or its keys
+                self._stderr = open_private(self._log_path, "a+", encoding="utf-8", errors="replace")
             else:  # append mode: the child's writes always land at the end
                 self._stderr = tempfile.TemporaryFile("a+", encoding="utf-8", errors="replace")
         self._stderr.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {self.config.target}\n")

@@ -2,8 +2,9 @@
 
 The manager owns one McpConnection per valid entry of mcp.json (each with its own owner task, see
 ``connection``) and mirrors the tools of the ready ones into the ToolRegistry it is attached to, named
-``<server>__<tool>``. Edits the user makes (enable a server or a tool, always allow a tool) are written to
-mcp.json and applied at once. Listeners get an McpEvent for every change.
+``<server>__<tool>`` (see ``naming``: every configured server's prefix is fixed with the configuration, so a
+name never moves to another server's tool). Edits the user makes (enable a server or a tool, always allow a
+tool) are written to mcp.json and applied at once. Listeners get an McpEvent for every change.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import McpConfigError, McpConnectionError, McpToolCallError
+from ..errors import McpConfigError, McpToolCallError
 from ..tools.registry import ToolRegistry
 from . import store
 from .config import McpConfig, McpServerConfig, default_mcp_config_path, load_mcp_config
 from .connection import McpConnection
 from .imports import ImportSource, read_servers
-from .naming import assign_names, sanitise
+from .naming import assign_names, log_file_name, prefix_collisions, prefixed_name, server_prefixes
 from .results import ConvertedResult
 from .states import McpEvent, McpServerStatus, McpState, McpToolSpec
 from .tools import registry_tool
@@ -52,6 +53,7 @@ class McpManager:
         self._registered: dict[str, McpToolSpec] = {}
         self._listeners: list[Listener] = []
         self.collisions: list[str] = []
+        self._prefixes = _prefixes_of(self.config)
         self._reload_lock = asyncio.Lock()
         self._reload_generation = 0
         self._build_connections()
@@ -74,7 +76,7 @@ class McpManager:
             self._connections[name] = self._new_connection(server)
 
     def _new_connection(self, server: McpServerConfig) -> McpConnection:
-        log_path = self.logs_dir / f"mcp-{sanitise(server.name)}.log" if self.logs_dir is not None else None
+        log_path = self.logs_dir / log_file_name(server.name) if self.logs_dir is not None else None
         return McpConnection(server, self._changed, log_path=log_path, in_process=self._in_process.get(server.name),
                              **self._backoff)
 
@@ -96,6 +98,7 @@ class McpManager:
                     self._emit_all()
                     return []
             self.config_problem = None
+            self._prefixes = _prefixes_of(config)
             old, stops, starts, touched = self._connections, [], [], []
             connections: dict[str, McpConnection] = {}
             for name, server in config.servers.items():
@@ -164,15 +167,18 @@ class McpManager:
         conn = self.connection(name)
         if self.logs_dir is None or conn.config.transport != "stdio" or name in self._in_process:
             return None
-        return self.logs_dir / f"mcp-{sanitise(name)}.log"
+        return self.logs_dir / log_file_name(name)
 
     def status(self, name: str) -> McpServerStatus:
         conn = self.connection(name)
         server = conn.config
+        # Everything here is shown to people: the expanded ${env:NAME} values go back to how they are written.
         return McpServerStatus(
             name=name, state=conn.state, enabled=not server.disabled, transport=server.transport,
-            target=server.target, detail=conn.detail, error=str(conn.error) if conn.error else None,
-            stderr_tail=tuple(conn.stderr_tail()), tools=tuple(self.tool_specs(name)), restarts=conn.restarts)
+            target=server.target, detail=server.redact(conn.detail),
+            error=server.redact(str(conn.error)) if conn.error else None,
+            stderr_tail=tuple(server.redact(line) for line in conn.stderr_tail()), tools=tuple(self.tool_specs(name)),
+            restarts=conn.restarts)
 
     def statuses(self) -> list[McpServerStatus]:
         return [self.status(name) for name in self._connections]
@@ -198,10 +204,19 @@ class McpManager:
                            auto_approved=tool["name"] in server.auto_approve)
 
     def _named_specs(self) -> list[McpToolSpec]:
-        pairs = [(conn.name, tool["name"]) for conn in self._connections.values() if conn.state is McpState.READY
-                 for tool in conn.tools]
+        """The ready servers' tools, named: each server's names depend only on its own prefix (fixed with the
+        configuration), its own tool list and the local tools, never on which other servers are ready."""
         local = [] if self._registry is None else [t.name for t in self._registry if t.server is None]
-        named, self.collisions = assign_names(pairs, taken=local)
+        collisions = prefix_collisions(self._prefixes)
+        named = []
+        for conn in self._connections.values():
+            if conn.state is not McpState.READY:
+                continue
+            tools, notes = assign_names(conn.name, self._prefixes[conn.name], [tool["name"] for tool in conn.tools],
+                                        taken=local)
+            named += tools
+            collisions += notes
+        self.collisions = collisions
         return [McpToolSpec(n.server, n.tool, n.name, "", {}) for n in named]
 
     # ----- lifecycle -----
@@ -283,14 +298,12 @@ class McpManager:
         self._sync_registry()
         self._emit(conn, "tools")
 
-    def always_allow(self, function_name: str) -> None:
-        """Save the tool behind ``function_name`` into its server's ``autoApprove``: it is no longer asked about."""
-        spec = next((s for s in self.tool_specs() if s.name == function_name), None)
-        if spec is None:
-            raise McpConnectionError(f"no ready MCP tool named '{function_name}'")
-        conn = self.connection(spec.server)
-        store.edit_file(self.path, store.auto_approve(spec.server, spec.tool))
-        self._replace_config(spec.server, auto_approve=conn.config.auto_approve | {spec.tool})
+    def always_allow(self, server: str, tool: str) -> None:
+        """Save ``tool`` (the server's own name for it) into the server's ``autoApprove``: it is no longer asked
+        about. Kept by server and tool, never by the function name the model sees."""
+        conn = self.connection(server)
+        store.edit_file(self.path, store.auto_approve(server, tool))
+        self._replace_config(server, auto_approve=conn.config.auto_approve | {tool})
         self._sync_registry()
         self._emit(conn, "tools")
 
@@ -345,14 +358,14 @@ class McpManager:
     def missing_tool_reason(self, name: str) -> str | None:
         """Why a requested tool name that looks like ``<server>__<tool>`` is not available, if a server says."""
         for server, conn in self._connections.items():
-            if name.startswith(sanitise(server) + "__"):
+            prefix = self._prefixes.get(server)
+            if prefix is not None and name.startswith(prefix + "__"):
                 if conn.state is McpState.FAILED:
-                    return f"its MCP server '{server}' failed: {conn.detail}"
+                    return f"its MCP server '{server}' failed: {conn.config.redact(conn.detail)}"
                 if conn.config.disabled:
                     return f"its MCP server '{server}' is disabled in {self.path}"
                 if conn.state is McpState.READY:
-                    tool = name[len(sanitise(server)) + 2:]
-                    if tool in conn.config.disabled_tools:
+                    if any(prefixed_name(prefix, t) == name for t in conn.config.disabled_tools):
                         return f"it is disabled (disabledTools of MCP server '{server}')"
                     return f"MCP server '{server}' lists no such tool"
         return None
@@ -362,3 +375,9 @@ def _connection_settings(server: McpServerConfig) -> tuple:
     """What the connection is made from: a change to any of it restarts the server."""
     return (server.transport, server.command, server.args, dict(server.env), server.cwd, server.url,
             dict(server.headers), server.timeout_s)
+
+
+def _prefixes_of(config: McpConfig) -> dict[str, str]:
+    """Every configured server's name prefix, the invalid entries' included: fixing one later does not rename
+    the others' tools."""
+    return server_prefixes([*config.servers, *config.invalid])

@@ -65,6 +65,7 @@ class Tool:
     _args_model: type[BaseModel] | None = field(default=None, repr=False)
     canned: CannedTool | None = None  # the JSON definition of a tool without code; None for Python tools
     server: str | None = None  # the MCP server that provides it (LLM.core.mcp); None for local tools
+    server_tool: str | None = None  # an MCP tool's own name on its server (approvals are kept by server and this)
 
     @classmethod
     def from_function(
@@ -125,8 +126,10 @@ class Tool:
                 self.name, [f"arguments must be a JSON object, got {type(arguments).__name__}"]
             )
         model = self._args_model
-        if model is None and self.canned is not None:  # a tool without code: its JSON Schema is the contract
-            problems = value_problems(self.parameters, arguments)
+        if model is None and (self.canned is not None or self.server is not None):
+            # A tool without code, or an MCP tool: its JSON Schema is the contract (an MCP server would coerce
+            # or drop what does not fit, after the user approved the call).
+            problems = _schema_problems(self, arguments)
             if problems:
                 raise ToolArgumentsError(self.name, [f"argument '{path}': {message}" if path else message
                                                      for path, message in problems])
@@ -208,7 +211,8 @@ async def execute(tool: Tool, arguments: Any, *, max_output_chars: int = MAX_OUT
         return ToolResult(ok, output, error, (time.perf_counter() - start) * 1000)
 
     try:
-        kwargs = tool.validate(arguments)
+        # In a thread: a schema `pattern` check may wait on a child process (tools/safe_regex).
+        kwargs = await asyncio.to_thread(tool.validate, arguments)
     except ToolArgumentsError as exc:
         return finish(False, error=f"invalid arguments for {exc}")
 
@@ -417,6 +421,15 @@ def _line_in(file: Path, exc: BaseException) -> int | None:
         if Path(frame.filename) == file:
             line = frame.lineno
     return line
+
+
+def _schema_problems(tool: Tool, arguments: dict[str, Any]) -> list[tuple[str, str]]:
+    if tool.canned is not None:
+        return value_problems(tool.parameters, arguments)
+    try:
+        return value_problems(tool.parameters, arguments)
+    except (KeyError, TypeError, ValueError, AttributeError, re.error, RecursionError):
+        return []  # an MCP server's schema beyond the subset the checker reads: the server checks the call itself
 
 
 def _argument_problem(problem: FieldProblem) -> str:

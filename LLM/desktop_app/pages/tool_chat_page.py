@@ -12,7 +12,8 @@ from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QListWidget, QList
 from LLM.core import (
     DEFAULT_TOOLS,
     Approval,
-    LLMError,
+    ApprovalDecision,
+    ApprovalPolicy,
     answer_turns,
     InferenceConfig,
     LoopFinished,
@@ -30,7 +31,6 @@ from LLM.core import (
 )
 
 from ..context import AppContext
-from ..interaction import ApprovalDecision
 from ..widgets.tool_editor import ToolFileButtons
 from .chat_page import ActiveRequest, ChatPage
 from .tool_replay import ToolReplay, step_record
@@ -228,20 +228,31 @@ class ToolChatPage(ChatPage):
         request_id = cfg.request_id
         max_iterations = cfg.max_iterations
 
-        async def before_call(call: ToolCall, tool: Tool) -> bool:
-            return await self._approve(request_id, call, tool)
+        # The core policy decides; "always" is kept in this chat (by server and tool for an MCP tool) and, for an
+        # MCP tool, saved in its server's autoApprove.
+        mcp = self.ctx.runtime.mcp
+        policy = ApprovalPolicy(self.conversation.always_allowed,
+                                save_always=mcp.always_allow if mcp is not None else None)
+
+        async def ask(call: ToolCall, tool: Tool) -> ApprovalDecision:
+            return await self._ask(request_id, call, tool)
+
+        async def before_call(call: ToolCall, tool: Tool) -> Approval:
+            if self._active is None or self._active.request_id != request_id:
+                return Approval.DENY
+            verdict = await policy.decide(call, tool, ask)
+            if policy.problem is not None:
+                self.activity.setText(policy.problem)
+                policy.problem = None
+            return verdict
 
         self._max_iterations_of_request = max_iterations
         return self.replay.events(cfg, before_call)
 
-    async def _approve(self, request_id: str, call: ToolCall, tool: Tool) -> bool | Approval:
-        """The approval hook: per-chat "always" first, else ask through the interaction facade. "Always" for an
-        MCP tool is saved in its server's autoApprove; "deny and stop" ends the run."""
+    async def _ask(self, request_id: str, call: ToolCall, tool: Tool) -> ApprovalDecision:
+        """Ask the user through the interaction facade, showing on the call's card that it waits."""
         if self._active is None or self._active.request_id != request_id:
-            return False
-        conversation = self.conversation
-        if tool.name in conversation.always_allowed:
-            return True
+            return ApprovalDecision.DENY
         self.activity.setText(f"Waiting for your approval to run {tool.name}…")
         message = self._active.message
         card = next((c for c in reversed(message.tool_cards) if c.call_id == call.id), None)
@@ -249,20 +260,10 @@ class ToolChatPage(ChatPage):
             card.output = "waiting for your approval…"
             self.transcript.render_now(message)
         try:
-            decision = await self.ctx.interaction.approve_tool(self, call, tool)
+            return await self.ctx.interaction.approve_tool(self, call, tool)
         finally:
             if self._active is not None and self._active.request_id == request_id:
                 self.activity.setText("")
-        if decision is ApprovalDecision.ALWAYS:
-            conversation.always_allowed.add(tool.name)
-            if tool.server is not None and self.ctx.runtime.mcp is not None:
-                try:
-                    self.ctx.runtime.mcp.always_allow(tool.name)
-                except LLMError as exc:
-                    self.activity.setText(f"Allowed for this chat, but not saved: {exc}")
-        if decision is ApprovalDecision.DENY_AND_STOP:
-            return Approval.DENY_AND_STOP
-        return decision is not ApprovalDecision.DENY
 
     def _apply(self, active: ActiveRequest, event: Any) -> None:
         message = active.message

@@ -16,8 +16,10 @@ from LLM.core import (
     ToolCall,
     ToolCard,
     ToolEnabledInferenceConfig,
+    ToolResult,
     ToolStep,
     answer_turns,
+    approve_call,
     key_file_expression,
     stream_tool_inference,
 )
@@ -30,6 +32,7 @@ def step_record(step: ToolStep, offset: int = 0) -> StepRecord:
     """The loop's account of one request, as the answer keeps it (steps numbered after ``offset`` kept ones)."""
     return StepRecord(
         iteration=step.iteration + offset, mode=step.mode, tool_choice=step.tool_choice, constrained=step.constrained,
+        constraint_note=step.constraint_note,
         url=step.url, request=step.request_body, raw_output=step.raw_text, native_calls=step.native_calls,
         calls=[{"name": call.name, "arguments": call.arguments, "id": call.id, "source": source}
                for call, source in step.calls],
@@ -140,10 +143,14 @@ class ToolReplay:
 
     async def _run(self, card: ToolCard, before_call: ApprovalHook) -> None:
         tools = self.page.ctx.runtime.tools
-        if card.name in tools and tools.get(card.name).needs_approval:
+        if card.name in tools:  # as the loop does: arguments checked, then approval where the tool needs it
             call = ToolCall(card.name, dict(card.arguments), id=card.call_id) if card.call_id else \
                 ToolCall(card.name, dict(card.arguments))
-            if not await before_call(call, tools.get(card.name)):
+            verdict = await approve_call(tools.get(card.name), call, before_call)
+            if isinstance(verdict, ToolResult):
+                card.ok, card.error, card.duration_ms = False, verdict.error, 0.0
+                return
+            if not verdict:
                 card.ok, card.error, card.duration_ms = False, f"the user denied the call to '{card.name}'", 0.0
                 return
         result = await tools.execute(card.name, card.arguments)

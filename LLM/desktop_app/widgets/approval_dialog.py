@@ -29,8 +29,9 @@ class McpApprovalDialog(QDialog):
         self.setWindowTitle("Allow MCP tool call?")
         self.resize(620, 460)
         layout = QVBoxLayout(self)
+        own = f" (its tool '{_escape(tool.server_tool)}')" if tool.server_tool and tool.server_tool != call.name else ""
         head = QLabel(f"The model wants to call <b>{_escape(call.name)}</b> of the MCP server "
-                      f"<b>{_escape(tool.server or '?')}</b>.", objectName="mcpApprovalHead")
+                      f"<b>{_escape(tool.server or '?')}</b>{own}.", objectName="mcpApprovalHead")
         head.setWordWrap(True)
         layout.addWidget(head)
         description = QLabel(tool.description or "(the server gives no description)", objectName="mcpApprovalDescription")
@@ -55,7 +56,7 @@ class McpApprovalDialog(QDialog):
             buttons.addButton(button, QDialogButtonBox.ButtonRole.ActionRole)
             self.buttons[name] = button
         self.buttons["mcpAllowAlways"].setToolTip(
-            "Saved in the server's autoApprove list in mcp.json: this tool is no longer asked about")
+            "Saved in this server's autoApprove list in mcp.json: this server's tool is no longer asked about")
         self.buttons["mcpDeny"].setDefault(True)
         layout.addWidget(buttons)
 

@@ -47,7 +47,8 @@ async def mcp_ready(window, server: str = "fake") -> None:
     manager = window.ctx.runtime.mcp
     await wait_until(lambda: server in manager.names() and manager.status(server).state is McpState.READY, 30,
                      f"MCP server {server} ready")
-    await wait_until(lambda: f"{server}__add" in listed_tools(page(window, "toolChatPage")), 10, "its tools listed")
+    add = next(spec.name for spec in manager.tool_specs(server) if spec.tool == "add")
+    await wait_until(lambda: add in listed_tools(page(window, "toolChatPage")), 10, "its tools listed")
 
 
 def test_desktop_mcp_servers_start_when_shown_and_their_tools_join_the_tool_chat(qloop, fake_server, tmp_path):
@@ -246,3 +247,55 @@ def test_desktop_mcp_unreadable_mcp_json_is_shown_and_the_window_works(qloop, fa
             await wait_until(lambda: last_answer(chat).status == "done", 20, "an answer all the same")
 
     run(qloop, go())
+
+
+def test_desktop_mcp_panel_and_log_never_show_env_secrets(qloop, fake_server, tmp_path, monkeypatch):
+    """Regression (#19 item 2): the panel's tooltip and the server's log (created 0644) showed a ${env:NAME} value
+    of `args` expanded."""
+    monkeypatch.setenv("MCP_SECRET", "s3cr3t-value-42")
+    entry = stdio_entry(args=["-X", "key=${env:MCP_SECRET}", "-m", "LLM.tests.fakes.mcp_server"])
+    mcp_json = write_mcp_json(tmp_path / "mcp.json", {"fake": entry})
+
+    async def go():
+        async with open_window(tmp_path, openai_yaml(fake_server.url), mcp_config=mcp_json) as window:
+            await mcp_ready(window)
+            p = panel(window)
+            await wait_until(lambda: p.server_item("fake") is not None and p.server_item("fake").text(1) == "ready",
+                             10, "the server in the panel")
+            item = p.server_item("fake")
+            return [item.toolTip(column) for column in range(3)] + [item.text(column) for column in range(3)]
+
+    shown = run(qloop, go())
+    assert "key=${env:MCP_SECRET}" in shown[0] and not any("s3cr3t" in text for text in shown)
+    log = tmp_path / "logs" / "mcp-fake.log"
+    assert "key=${env:MCP_SECRET}" in log.read_text() and "s3cr3t" not in log.read_text()
+    assert log.stat().st_mode & 0o777 == 0o600
+
+
+def test_desktop_mcp_always_allow_is_kept_per_server_and_tool(qloop, fake_server, tmp_path):
+    """Regression (#19 item 3): servers `x.y` and `x_y` (names that sanitise alike) each have `add`; "Always allow"
+    for one server's tool must not approve the other's, and each name keeps its server."""
+    mcp_json = write_mcp_json(tmp_path / "mcp.json", {"x.y": stdio_entry(), "x_y": stdio_entry()})
+    fake_server.script({"tool_calls": [{"name": "x_y__add", "arguments": {"a": 1, "b": 1}}]}, {"text": "2"},
+                       {"tool_calls": [{"name": "x_y_2__add", "arguments": {"a": 2, "b": 2}}]}, {"text": "4"})
+    interaction = ScriptedInteraction(ApprovalDecision.ALWAYS, ApprovalDecision.ONCE)
+
+    async def go():
+        async with open_window(tmp_path, openai_yaml(fake_server.url), interaction=interaction,
+                               mcp_config=mcp_json) as window:
+            await mcp_ready(window, "x.y")
+            await mcp_ready(window, "x_y")
+            tools = page(window, "toolChatPage")
+            registry = window.ctx.runtime.tools
+            assert (registry.get("x_y__add").server, registry.get("x_y_2__add").server) == ("x_y", "x.y")
+            type_and_send(tools, "Add")
+            await wait_until(lambda: last_answer(tools).status == "done", 30)
+            type_and_send(tools, "Add on the other server")
+            await wait_until(lambda: len(tools.conversation.messages) == 4 and last_answer(tools).status == "done", 30)
+            return [card.output for m in tools.conversation.messages for card in getattr(m, "tool_cards", [])]
+
+    outputs = run(qloop, go())
+    assert outputs == ["2", "4"]
+    assert interaction.asked == [("x_y__add", {"a": 1, "b": 1}), ("x_y_2__add", {"a": 2, "b": 2})]
+    saved = json.loads(mcp_json.read_text())["mcpServers"]
+    assert saved["x_y"]["autoApprove"] == ["add"] and "autoApprove" not in saved["x.y"]

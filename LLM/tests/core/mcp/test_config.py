@@ -9,8 +9,10 @@ import pytest
 from LLM.core.errors import ConfigError, McpConfigError
 from LLM.core.mcp.config import (
     DEFAULT_TIMEOUT_S,
+    McpServerConfig,
     default_mcp_config_path,
     load_mcp_config,
+    masked_url,
     parse_mcp_config,
 )
 
@@ -102,6 +104,29 @@ def test_mcp_config_keeps_file_order_and_target_hides_env(tmp_path):
     config = parse({"b": {"command": "run", "args": ["--x"], "env": {"K": "${env:TOKEN}"}}, "a": {"url": "http://h/m"}})
     assert list(config.servers) == ["b", "a"]
     assert config.servers["b"].target == "run --x" and "s3cret" not in config.servers["b"].target
+
+
+@pytest.mark.parametrize("entry, shown", [
+    pytest.param({"command": "srv", "args": ["--token", "${env:TOKEN}"]}, "srv --token ${env:TOKEN}", id="args"),
+    pytest.param({"command": "srv", "args": ["--key=${env:TOKEN}", "https://h/x?k=${env:TOKEN}&plain=1"]},
+                 "srv --key=${env:TOKEN} https://h/x?k=***&plain=***", id="url-in-args"),
+    pytest.param({"url": "https://h/mcp?token=${env:TOKEN}"}, "https://h/mcp?token=***", id="url-query"),
+    pytest.param({"url": "https://me:${env:TOKEN}@h:8443/mcp"}, "https://me:***@h:8443/mcp", id="url-password"),
+    pytest.param({"url": "https://${env:TOKEN}@h/mcp"}, "https://***@h/mcp", id="url-user-token"),
+    pytest.param({"url": "https://h/mcp?literal-key#frag=x"}, "https://h/mcp?***#frag=***", id="literal-query"),
+])
+def test_mcp_config_display_form_never_holds_a_secret(entry, shown):
+    """Regression (#19 item 2): the target people see showed ${env:NAME} values of `args` and `url` expanded."""
+    server = parse({"s": entry}).servers["s"]
+    assert server.target == shown and "s3cret" not in server.target
+
+
+def test_mcp_config_redact_puts_env_values_back_as_written():
+    server = parse({"s": {"url": "https://h/mcp?token=${env:TOKEN}"}}).servers["s"]
+    message = "Client error '401' for url 'https://h/mcp?token=s3cret'; token s3cret refused"
+    assert server.redact(message) == "Client error '401' for url 'https://h/mcp?token=***'; token ${env:TOKEN} refused"
+    built = McpServerConfig(name="x", transport="http", url="https://h/?k=v")  # built in code: masked all the same
+    assert built.target == "https://h/?k=***" and masked_url("http://[::1/x?a=b") == "http://[::1/x?***"
 
 
 def test_mcp_config_path_env_override(tmp_path, monkeypatch):

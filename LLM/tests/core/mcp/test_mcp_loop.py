@@ -10,6 +10,7 @@ from LLM.core.errors import ToolError
 from LLM.core.inference import ToolEnabledInferenceConfig, arun_tool_inference
 from LLM.core.mcp import McpManager
 from LLM.core.runtime import Runtime
+from LLM.core.tools.approval import ApprovalDecision, ApprovalPolicy
 from LLM.core.tools.builtin import build_default_registry
 from LLM.core.tools.loop import Approval
 from LLM.tests.conftest import openai_config
@@ -107,3 +108,51 @@ def test_mcp_loop_a_failed_server_is_named_before_anything_is_sent(fake_server, 
     with pytest.raises(ToolError, match="'broken' failed: MCP server 'broken' exited before it was ready"):
         tool_run(fake_server, tmp_path, ["broken__add"], servers={"broken": stdio_entry("--exit-at-start")})
     assert fake_server.requests() == []
+
+
+def test_mcp_loop_arguments_are_checked_against_the_input_schema_before_approval(fake_server, tmp_path):
+    """Regression (#19 item 4): an MCP call with a wrong type or an unknown key went to the approval prompt and on
+    to the server, which coerced "2" to 2 and dropped the unknown key."""
+    fake_server.script({"tool_calls": [{"name": "fake__add", "arguments": {"a": "2", "b": 3}},
+                                       {"name": "fake__grow", "arguments": {"name": "sprout", "colour": "red"}}]},
+                       {"text": "Fixed nothing."})
+    asked = []
+
+    async def go():
+        runtime = runtime_with(fake_server, tmp_path, {"fake": stdio_entry(timeout=3)})
+        try:
+            cfg = ToolEnabledInferenceConfig(prompt="Use tools", model_id="fake", enable_tools=True,
+                                             tools=["fake__add", "fake__grow"])
+            result = await arun_tool_inference(cfg, runtime, lambda call, tool: asked.append(call.name) or True)
+            grown = [spec.tool for spec in runtime.mcp.tool_specs("fake") if spec.tool == "sprout"]
+            return result, grown
+        finally:
+            await runtime.aclose()
+
+    result, grown = asyncio.run(asyncio.wait_for(go(), 90))
+    wrong_type, unknown_key = result.steps[0].results
+    assert not wrong_type.ok and "argument 'a': expected an integer, got \"2\"" in wrong_type.error
+    assert not unknown_key.ok and "unknown argument 'colour'" in unknown_key.error
+    assert asked == [] and grown == [], "nobody was asked and no call reached the server"
+    contents = [m["content"] for m in sent_tool_messages(fake_server)]
+    assert "expected an integer" in contents[0] and "'colour'" in contents[1]
+
+
+def test_mcp_loop_always_allow_for_one_servers_tool_does_not_approve_the_others(fake_server, tmp_path):
+    """Regression (#19 item 3): servers `x.y` and `x_y` both have `add`; "always" for one must not allow the other,
+    whatever the function names."""
+    fake_server.script({"tool_calls": [{"name": "x_y__add", "arguments": {"a": 1, "b": 1}}]},
+                       {"tool_calls": [{"name": "x_y__add", "arguments": {"a": 2, "b": 2}},
+                                       {"name": "x_y_2__add", "arguments": {"a": 3, "b": 3}}]},
+                       {"text": "done"})
+    asked = []
+
+    async def ask(call, tool):
+        asked.append((tool.server, call.arguments["a"]))
+        return ApprovalDecision.ALWAYS
+
+    policy = ApprovalPolicy()
+    result = tool_run(fake_server, tmp_path, ["x_y__add", "x_y_2__add"], policy.hook(ask),
+                      servers={"x.y": stdio_entry(timeout=3), "x_y": stdio_entry(timeout=3)})
+    assert [r.output for step in result.steps for r in step.results] == ["2", "4", "6"]
+    assert asked == [("x_y", 1), ("x.y", 3)]
