@@ -11,6 +11,19 @@ from pathlib import Path
 from ..core import Runtime, log_tail
 
 
+def line_count(text: str) -> int:
+    """`servers logs -n`: how many of the last lines to print; 0 prints none (with -f: only new lines, as
+    `tail -n 0 -f`). A negative or non-numeric count is refused by argparse with a one-line usage error."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of lines, got {text!r}") from None
+    if count < 0:
+        raise argparse.ArgumentTypeError(f"the number of lines cannot be negative (got {count}); "
+                                         "0 prints none")
+    return count
+
+
 async def cmd_models(runtime: Runtime) -> int:
     """Every model with backend, server state and name; a running engine's capabilities on the line below.
     Models sharing a server (a base and its adapters) are listed under one line for that server."""

@@ -97,6 +97,8 @@ class Runtime:
             if self.servers is None:
                 raise LLMError(f"model '{model_id}' needs a server manager to launch its {entry.backend} server")
             await self.servers.ensure_ready(model_id)
+            # Read again: a reload may have replaced the entry (and the server) while the start waited for it.
+            entry = self.entry(model_id)
         servers = self.servers if entry.launchable else None
         # The adapter a grouped model selects rides on every request; it depends on the running server.
         extras = servers.request_extras(model_id) if servers is not None else {}
@@ -155,13 +157,15 @@ class Runtime:
         async with self._reload_lock:
             if mine != self._reload_generation:
                 return []  # a newer config arrived meanwhile: it is the one to adopt
+            restarted = await self.servers.reload(config) if self.servers is not None else []
+            # After the servers' reload, with no await between this and the switch of config: a client a
+            # request made from the old entry while the reload waited is retired too.
             for model_id, client in list(self._clients.items()):
                 new = config.models.get(model_id)
                 if new is None or _connection(new) != _connection(self.config.models.get(model_id)):
                     # Not closed: an answer may still be streaming through it. Closed with the runtime.
                     self._retired_clients.append(self._clients.pop(model_id))
                     self._attached_props.pop(model_id, None)
-            restarted = await self.servers.reload(config) if self.servers is not None else []
             self.config = config
             return restarted
 

@@ -28,6 +28,7 @@ from platformdirs import user_cache_dir, user_data_dir
 
 from ..config import APP_NAME
 from ..errors import EngineBuildError, ResourceNotAvailableError
+from ..logfiles import open_private
 from .process import log_tail
 
 SOURCE_PACKAGE = "llama-cpp-python"
@@ -144,7 +145,7 @@ def build_llama_server(
         source = _source_tree(build.cache_dir, work, progress)
         build_dir = work / "build"
         log_path = build.cache_dir / f"build-{build.flavor}.log"
-        with open(log_path, "w", encoding="utf-8") as log:
+        with open_private(log_path, "w", encoding="utf-8") as log:
             progress(BuildProgress("configure", 8, "configuring with cmake"))
             _run([cmake, "-S", str(source), "-B", str(build_dir), *build.cmake_args], log, log_path)
             progress(BuildProgress("compile", 10, "compiling llama-server"))

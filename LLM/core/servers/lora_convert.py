@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import AdapterConversionError, EngineBuildError
+from ..logfiles import open_private
 from .gguf import read_metadata
 from .llama_build import LLAMA_CPP_COMMIT, default_build, extract_source, source_archive
 from .process import log_tail
@@ -75,7 +76,7 @@ def convert_adapter(
         progress(f"converting the PEFT adapter {adapter_dir.name} to GGUF")
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
         env.pop("NO_LOCAL_GGUF", None)  # use the gguf-py of the same pinned source
-        with open(log_path, "w", encoding="utf-8") as log:
+        with open_private(log_path, "w", encoding="utf-8") as log:
             code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
         if code != 0 or not staged.is_file():
             staged.unlink(missing_ok=True)

@@ -1,4 +1,8 @@
-"""ServerManager: one supervised server per launchable model, attach-only for ``openai`` entries."""
+"""ServerManager: one supervised server per launchable model, attach-only for ``openai`` entries.
+
+A config reload retires the supervisors whose launch settings changed (states.py, RETIRED) and drops them;
+requests that meet one wait for the reload and are served by its successor, built from the new config.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from pathlib import Path
 from platformdirs import user_log_dir, user_state_dir
 
 from ..config import APP_NAME, BackendsConfig, ModelEntry
-from ..errors import LLMError, ResourceNotAvailableError, ServerExitedError
+from ..errors import LLMError, ResourceNotAvailableError, ServerExitedError, ServerRetired
 from ..server_groups import ServerGroup
 from ..protocol.client import ChatClient
 from ..protocol.props import EngineProps
@@ -86,12 +90,22 @@ class ServerManager:
         # Asked before a `keep_alive: forever` server is unloaded to make room: (its id, the one starting).
         self.confirm_unload = confirm_unload
         self._admission = asyncio.Lock()  # one start at a time decides what must make room
-        self._admitting: dict[str, asyncio.Task[None]] = {}
+        self._admitting: dict[str, tuple[ModelServer, asyncio.Task[None]]] = {}
+        self._reload_lock = asyncio.Lock()
+        self._reloads = 0  # reloads begun and not finished (one runs, the others wait for the lock)
+        self._settled = asyncio.Event()  # set while no reload is under way
+        self._settled.set()
+        # Supervisors a reload retired that may still hold a process (a reload cancelled or failed midway):
+        # shutdown stops them, since no one else knows them any more.
+        self._retired: set[ModelServer] = set()
+        self._replaced: set[str] = set()  # server ids retired by the reloads under way: wait for their successor
 
     def add_listener(self, listener: Callable[[ServerEvent], None]) -> None:
         self._listeners.append(listener)
 
     def _dispatch(self, event: ServerEvent) -> None:
+        if event.state is ServerState.RETIRED:
+            return  # the supervisor is gone, not the model: its successor starts STOPPED, as it last reported
         # A server speaks for its whole group: every model id of it hears the event under its own id.
         group = self.config.groups.get(event.model_id)
         for model_id in group.model_ids if group is not None else (event.model_id,):
@@ -191,28 +205,61 @@ class ServerManager:
         return spec.argv[0] if spec.engine != "llama-cpp-python" else f"{spec.argv[0]} -m llama_cpp.server"
 
     async def ensure_ready(self, model_id: str, detach: bool = False) -> None:
-        """Start (or re-attach to) the model's server, unloading idle ones first if it would not fit."""
-        server = self.server(model_id)
-        if server is None:
-            return
+        """Start (or re-attach to) the model's server, unloading idle ones first if it would not fit.
+
+        A supervisor that a reload retires refuses the start; the call then waits for the reload and starts
+        the successor with the new settings (a READY one still serves the request already in flight)."""
+        # A retiring READY server is joined: the request in flight on it (in_use came first) must not wait for
+        # the reload, which waits for that request.
+        server = await self._serving(model_id, join_retiring=True)
+        while server is not None:
+            try:
+                await self._ensure_ready(server, detach)
+                return
+            except ServerRetired:
+                server = await self._serving(model_id)
+
+    async def _ensure_ready(self, server: ModelServer, detach: bool) -> None:
         server.last_used = time.monotonic()
         if server.loaded:
             await server.ensure_ready(detach=detach)
             return
         # Callers for one server share one admission and start, and so its outcome (a start called off by a
         # stop is a typed error for all of them); shielded, so one impatient caller cannot abort it for the rest.
-        task = self._admitting.get(server.entry.id)
-        if task is None or task.done():
-            task = self._admitting[server.entry.id] = asyncio.ensure_future(self._admit(server, detach))
+        admitting = self._admitting.get(server.entry.id)
+        if admitting is None or admitting[0] is not server or admitting[1].done():
+            admitting = self._admitting[server.entry.id] = (server, asyncio.ensure_future(self._admit(server, detach)))
             # Its outcome is read here too: when every waiter was cancelled, nobody else would.
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
-        await asyncio.shield(task)
+            admitting[1].add_done_callback(lambda t: t.cancelled() or t.exception())
+        await asyncio.shield(admitting[1])
+
+    async def _serving(self, model_id: str, join_retiring: bool = False) -> ModelServer | None:
+        """The supervisor a request of ``model_id`` uses (None for attached models). Never one a reload has
+        retired (unless ``join_retiring``), nor a new one made from the config a reload is replacing: those
+        wait for the reload and get the successor built from the new config (which may have dropped the
+        model: ModelNotFoundError)."""
+        while True:
+            if not self.config.get(model_id).launchable:
+                return None
+            server_id = self.group_id(model_id)
+            server = self._servers.get(server_id)
+            if server is None and server_id not in self._replaced:
+                return self.server(model_id)
+            if server is not None and (join_retiring or not server.retiring):
+                return server
+            while not self._settled.is_set():  # checked on waking: a newer reload may have begun meanwhile
+                await self._settled.wait()
+            if server is not None and server.retiring and self._servers.get(server_id) is server:
+                del self._servers[server_id]  # retired outside a reload: nothing else would replace it
+                self._retired.add(server)
 
     async def _admit(self, server: ModelServer, detach: bool) -> None:
         # Two starts must not both take the last place: admission (deciding and starting) is one at a time.
         async with self._admission:
+            if server.retiring:  # retired while this waited its turn: make no room for it
+                raise ServerRetired(server.entry.id)
             if not server.loaded:
-                await self._make_room(server.entry.id)
+                await self._make_room(server)
             await server.ensure_ready(detach=detach)
 
     def estimate(self, model_id: str) -> MemoryEstimate | None:
@@ -228,7 +275,8 @@ class ServerManager:
             return None
         return estimate_memory(Path(spec.model_path), entry.context_size, quantized_4bit=entry.use_4bit)
 
-    async def _make_room(self, model_id: str) -> None:
+    async def _make_room(self, server: ModelServer) -> None:
+        model_id = server.entry.id
         loaded = [
             Loaded(s.entry.id, s.last_used, process_memory_bytes(s.pid) if s.pid else None, s.owned, s.busy,
                    s.entry.keep_alive == "forever")
@@ -244,7 +292,7 @@ class ServerManager:
             plan = plan_room(model_id, need, loaded, limit, available, frozenset(confirmed))
         if plan.problem:
             error = ResourceNotAvailableError(plan.problem)
-            self._servers[model_id].refuse(error)
+            server.refuse(error)
             raise error
         for victim in plan.unload:
             await self._servers[victim].stop(reason=f"unloaded to make room for '{model_id}'")
@@ -260,7 +308,12 @@ class ServerManager:
             await self.stop(server_id)
 
     async def shutdown(self) -> None:
-        """App exit: stop what this process started under the session (or TTL) policy; leave the rest."""
+        """App exit: stop what this process started under the session (or TTL) policy; leave the rest.
+        A retired server that still runs (its reload was cancelled or failed midway) is stopped in any case."""
+        for server in list(self._retired):
+            await server.retire(wait_for_requests=False)
+            if server.pid is None:
+                self._retired.discard(server)
         for server in list(self._servers.values()):
             if server.owned and server.entry.keep_alive != "forever":
                 await server.stop()
@@ -271,7 +324,10 @@ class ServerManager:
 
     @asynccontextmanager
     async def in_use(self, model_id: str) -> AsyncIterator[None]:
-        server = self.server(model_id)
+        """Marks a request of ``model_id`` in flight. A new request never joins a retiring server: it waits
+        for the reload and counts on the successor (so do not nest in_use for one model: a reload would wait
+        for the outer request, which waits for the reload)."""
+        server = await self._serving(model_id)
         if server is None:
             yield
             return
@@ -306,26 +362,56 @@ class ServerManager:
         added to or removed from a running group are loaded or unloaded in place where the engine can
         (see ``_change_adapters``); the events say which happened.
 
+        A server that must restart is retired: it refuses new starts, finishes the answers in flight,
+        stops and is dropped; requests meeting it wait for the reload and start its successor from the
+        new config. Reloads run one at a time.
+
         Returns the model ids whose server was stopped for that reason (they restart on next use).
         """
-        restarted = []
-        for server_id, server in list(self._servers.items()):
-            new_entry, new_group = config.models.get(server_id), config.groups.get(server_id)
-            old_group = self.config.groups.get(server_id)
-            if new_entry is not None and new_group is not None and new_entry.launchable:
-                new_hash = self._launch_hash(new_entry, config)
-                if new_hash is not None and new_hash == self._launch_hash(server.entry, self.config):
-                    server.update_entry(new_entry)
-                    continue
-                if await self._change_adapters(server, new_entry, config, old_group, new_group):
-                    server.update_entry(new_entry)
-                    continue
-            if server.state is not ServerState.STOPPED:
-                await server.stop()
-                restarted += old_group.model_ids if old_group is not None else [server_id]
-            self._servers.pop(server_id, None)
+        self._reloads += 1
+        self._settled.clear()
+        try:
+            async with self._reload_lock:
+                return await self._reload(config)
+        finally:
+            self._reloads -= 1
+            if self._reloads == 0:
+                self._replaced.clear()
+                self._settled.set()
+
+    async def _reload(self, config: BackendsConfig) -> list[str]:
+        restarted: list[str] = []
+        decided: set[ModelServer] = set()
+        # Until none is left undecided: a request may make a supervisor (from the old config) while this awaits.
+        while pending := [(i, s) for i, s in self._servers.items() if s not in decided]:
+            for server_id, server in pending:
+                decided.add(server)
+                new_entry, new_group = config.models.get(server_id), config.groups.get(server_id)
+                old_group = self.config.groups.get(server_id)
+                if new_entry is not None and new_group is not None and new_entry.launchable:
+                    new_hash = self._launch_hash(new_entry, config)
+                    if new_hash is not None and new_hash == self._launch_hash(server.entry, self.config):
+                        server.update_entry(new_entry)
+                        continue
+                    if await self._change_adapters(server, new_entry, config, old_group, new_group):
+                        server.update_entry(new_entry)
+                        continue
+                if server.state is not ServerState.STOPPED:
+                    restarted += old_group.model_ids if old_group is not None else [server_id]
+                await self._retire(server_id, server)
         self.config = config
         return restarted
+
+    async def _retire(self, server_id: str, server: ModelServer) -> None:
+        self._replaced.add(server_id)
+        self._retired.add(server)
+        try:
+            await server.retire()
+        finally:
+            if self._servers.get(server_id) is server:
+                del self._servers[server_id]
+            if server.state is ServerState.RETIRED:
+                self._retired.discard(server)
 
     async def _change_adapters(self, server: ModelServer, entry: ModelEntry, config: BackendsConfig,
                                old: ServerGroup | None, new: ServerGroup) -> bool:

@@ -11,12 +11,13 @@ from collections import deque
 from pathlib import Path
 
 from ..errors import ResourceNotAvailableError
+from ..logfiles import open_private
 
 
 def spawn(argv: list[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """Start argv in its own process group (so stop can signal all of it) with output appended to log_path."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
+    """Start argv in its own process group (so stop can signal all of it) with output appended to log_path
+    (readable by the user alone: it holds the command line and whatever the engine prints)."""
+    with open_private(log_path, "ab") as log:
         log.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(argv)}\n".encode())
         log.flush()
         try:
@@ -174,9 +175,10 @@ def port_owner(port: int) -> str | None:
 
 
 def log_tail(path: Path, lines: int = 20) -> list[str]:
+    """The last ``lines`` lines (none for 0 or less); [] when the file cannot be read."""
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
-            return [line.rstrip("\n") for line in deque(f, maxlen=lines)]
+            return [line.rstrip("\n") for line in deque(f, maxlen=max(lines, 0))]
     except OSError:
         return []
 

@@ -1,7 +1,8 @@
 """One supervised model server: the single owner of its state (see states.py).
 
-Every transition goes through ``_set``; callers only ask (``ensure_ready``, ``stop``),
-so concurrent callers share one start and cannot race a transition.
+Every transition goes through ``_set``; callers only ask (``ensure_ready``, ``stop``, ``retire``),
+so concurrent callers share one start and cannot race a transition. What each request does in
+each state is written down in states.py.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ..errors import (
     PortInUseError,
     ServerError,
     ServerExitedError,
+    ServerRetired,
     ServerStartTimeout,
 )
 from ..protocol.props import EngineProps
@@ -76,6 +78,7 @@ class ModelServer:
         self._idle_handle: asyncio.TimerHandle | None = None
         self._stopped = asyncio.Event()  # set while no stop is in progress
         self._stopped.set()
+        self._retiring = False  # one-way: a config reload replaced it (see retire)
 
     # ----- transitions (the only place state changes) -----
     def _set(self, state: ServerState, detail: str = "", error: LLMError | None = None) -> None:
@@ -110,12 +113,15 @@ class ModelServer:
         self._emit(ServerEvent(self.entry.id, self.state, detail, pid=self.pid))
 
     async def ensure_ready(self, detach: bool = False) -> None:
-        """Start (or re-attach to) the server unless it is ready; concurrent calls share one start."""
+        """Start (or re-attach to) the server unless it is ready; concurrent calls share one start.
+        A retired supervisor starts nothing: ServerRetired (a READY one still serves answers in flight)."""
         await self._stopped.wait()  # a stop in progress (idle TTL, reload) finishes first
         if self.state is ServerState.READY and not self._proc_exited.is_set():
             if detach:
                 self._mark_detached()
             return
+        if self._retiring:
+            raise ServerRetired(self.entry.id)
         if self._start_task is None or self._start_task.done():
             self._start_task = asyncio.ensure_future(self._start(detach))
         task = self._start_task
@@ -124,9 +130,16 @@ class ModelServer:
             await asyncio.shield(task)
         except asyncio.CancelledError:
             if task.cancelled():  # the start itself was called off (a stop or a reload), not this caller
+                if self._retiring:
+                    raise ServerRetired(self.entry.id) from None
                 raise ServerError(f"the start of '{self.entry.id}' was cancelled: its server was stopped or "
                                   "reloaded; send again to start it", self.entry.id) from None
             raise
+
+    @property
+    def retiring(self) -> bool:
+        """A config reload replaced it: it refuses starts, and ends RETIRED once stopped."""
+        return self._retiring
 
     @property
     def loaded(self) -> bool:
@@ -148,7 +161,13 @@ class ModelServer:
 
     async def stop(self, wait_for_requests: bool = True, reason: str = "") -> None:
         """Stop the server; answers in flight finish first unless ``wait_for_requests`` is False."""
-        if wait_for_requests and self.state is ServerState.READY:
+        if self.state is ServerState.RETIRED:
+            return  # it holds nothing; the record under its id, if any, is its successor's
+        if not self._stopped.is_set():  # a stop under way (idle TTL, unload) does this one's work
+            await self._stopped.wait()
+            return
+        # A loop: a request that began while the last one ended (before this resumed) is waited for too.
+        while wait_for_requests and self.state is ServerState.READY and self._in_flight:
             await self._no_requests.wait()
         if self._start_task is not None and not self._start_task.done():
             self._start_task.cancel()
@@ -173,6 +192,20 @@ class ModelServer:
             self._set(ServerState.STOPPED, "stopped")
         finally:
             self._stopped.set()
+
+    async def retire(self, wait_for_requests: bool = True) -> None:
+        """A config reload replaced this supervisor: from now on it refuses starts, so no request can revive
+        the old settings outside the manager. It stops (answers in flight finish first unless
+        ``wait_for_requests`` is False) and ends RETIRED for good. Called again, it finishes what a
+        cancelled call left."""
+        self._retiring = True
+        if self.state is ServerState.RETIRED:
+            return
+        if self.state is not ServerState.STOPPED or self.pid is not None:
+            await self.stop(wait_for_requests, reason="its settings changed in the config: stopping")
+        # A start not yet begun (its task only scheduled) finds the supervisor retired and refuses.
+        if self.state is ServerState.STOPPED:  # else a stop that failed: the manager's shutdown tries again
+            self._set(ServerState.RETIRED, "replaced by a config reload")
 
     async def crash_error(self, wait_s: float = 1.5) -> ServerExitedError | None:
         """After a dropped connection: the ServerExitedError if the process died (or dies within wait_s)."""
@@ -203,6 +236,8 @@ class ModelServer:
 
     # ----- start -----
     async def _start(self, detach: bool) -> None:
+        if self._retiring:  # retired between this task's creation and its first step
+            raise ServerRetired(self.entry.id)
         spec: LaunchSpec | None = None
         try:
             self._set(ServerState.STARTING, "preparing")
