@@ -8,13 +8,17 @@ import dataclasses
 import json
 import signal
 import sys
+import threading
 import time
-from collections.abc import Awaitable
-from contextlib import aclosing
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import aclosing, contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import TextIO, TypeVar
 
 from ..core import (
+    ApprovalDecision,
+    ApprovalPolicy,
+    ConfigError,
     Conversation,
     Done,
     GenerationCancelled,
@@ -68,13 +72,41 @@ async def cmd_run(runtime: Runtime, args: argparse.Namespace) -> int:
 
 async def _ctrl_c_stops(coro: Awaitable[T]) -> T:
     """Run ``coro`` with Ctrl-C as the user's Stop: the generation ends as "cancelled", the process goes on."""
-    loop = asyncio.get_running_loop()
-    task = asyncio.ensure_future(coro)
-    loop.add_signal_handler(signal.SIGINT, stop_generation, task)
-    try:
-        return await task
-    finally:
-        loop.remove_signal_handler(signal.SIGINT)
+    ctrl_c = CtrlC()
+    with ctrl_c.installed():
+        return await ctrl_c.stops(coro)
+
+
+class CtrlC:
+    """What Ctrl-C does, from one SIGINT handler: set by the moment (``doing``), e.g. the user's Stop while
+    an answer streams or a fresh prompt at ``you>``; ignored in between, so a Ctrl-C that lands just as an
+    answer ends never quits a chat."""
+
+    def __init__(self) -> None:
+        self._react: Callable[[], object] = lambda: None
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, lambda: self._react())
+        try:
+            yield
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+
+    @contextmanager
+    def doing(self, react: Callable[[], object]) -> Iterator[None]:
+        previous, self._react = self._react, react
+        try:
+            yield
+        finally:
+            self._react = previous
+
+    async def stops(self, coro: Awaitable[T]) -> T:
+        """Await ``coro`` with Ctrl-C as the user's Stop of it."""
+        task = asyncio.ensure_future(coro)
+        with self.doing(lambda: stop_generation(task)):
+            return await task
 
 
 async def cmd_run_tools(runtime: Runtime, args: argparse.Namespace) -> int:
@@ -93,26 +125,39 @@ async def cmd_run_tools(runtime: Runtime, args: argparse.Namespace) -> int:
         tool_choice=args.tool_choice,
     )
 
-    async def approve(call, tool) -> bool:
-        if getattr(args, "yes", False):
-            return True
+    # The core policy decides (as in the window): "a" allows a tool for the rest of this run, kept by server and
+    # tool for an MCP tool; --yes allows everything.
+    policy = ApprovalPolicy(allow_all=getattr(args, "yes", False))
+
+    # With --json, stdout carries only the JSON document: the questions go to stderr with the trace.
+    out = sys.stderr if args.json else sys.stdout
+
+    async def ask(call, tool) -> ApprovalDecision:
         if tool.server is not None:  # an MCP tool: say whose it is and what it does, with the full arguments
             print(f"\n[approve] MCP server '{tool.server}' tool {call.name}: {tool.description.strip()[:300]}\n"
-                  f"[approve] arguments: {json.dumps(call.arguments, ensure_ascii=False, indent=2)}")
-        question = f"\n[approve] {call.name}({json.dumps(call.arguments)})? [y/N] "
-        try:
-            answer = await asyncio.get_running_loop().run_in_executor(None, input, question)
+                  f"[approve] arguments: {json.dumps(call.arguments, ensure_ascii=False, indent=2)}", file=out)
+        question = (f"\n[approve] {call.name}({json.dumps(call.arguments)})? [y/N] "
+                    "(a: always in this run, s: no, and stop the run) ")
+        try:  # Ctrl-C here is the run's Stop (CtrlC): the read is left to its daemon thread
+            answer = await _read_line(question, out)
         except EOFError:  # stdin closed or not a terminal: nobody can approve
             print("\n[approve] no answer (stdin closed): denied", file=sys.stderr)
-            return False
-        return answer.strip().lower() in ("y", "yes")
+            return ApprovalDecision.DENY
+        return _APPROVAL_ANSWERS.get(answer.strip().lower(), ApprovalDecision.DENY)
+
+    approve = policy.hook(ask)
 
     try:
         await _ctrl_c_stops(_show_tool_run(runtime, cfg, approve, args.json))
     except GenerationCancelled:
-        print("\n[cancelled]")
+        print("\n[cancelled]", file=sys.stderr if args.json else sys.stdout)
         return 130
     return 0
+
+
+_APPROVAL_ANSWERS = {"y": ApprovalDecision.ONCE, "yes": ApprovalDecision.ONCE, "a": ApprovalDecision.ALWAYS,
+                     "always": ApprovalDecision.ALWAYS, "s": ApprovalDecision.DENY_AND_STOP,
+                     "stop": ApprovalDecision.DENY_AND_STOP}
 
 
 async def _show_tool_run(runtime: Runtime, cfg: ToolEnabledInferenceConfig, approve, as_json: bool) -> None:
@@ -126,31 +171,34 @@ async def _show_tool_run(runtime: Runtime, cfg: ToolEnabledInferenceConfig, appr
 
 
 async def _print_tool_events(runtime, cfg, approve, as_json: bool, text: list[str]) -> None:
+    # With --json, stdout carries the JSON document alone (`| jq` works); the trace goes to stderr.
+    out = sys.stderr if as_json else sys.stdout
     async with aclosing(stream_tool_inference(cfg, runtime, approve)) as events:
         async for event in events:
             if isinstance(event, StepStarted):
                 extras = [event.mode] + (["tools sent"] if event.tools_sent else [])
                 if event.tool_choice != "auto":
                     extras.append(f"tool_choice {event.tool_choice}" + (", grammar" if event.constrained else ""))
-                print(f"\n--- step {event.iteration} ({', '.join(extras)})")
+                print(f"\n--- step {event.iteration} ({', '.join(extras)})", file=out)
             elif isinstance(event, TextDelta):
                 text.append(event.text)
-                sys.stdout.write(event.text)
+                out.write(event.text)
             elif isinstance(event, ReasoningDelta):
-                sys.stdout.write(f"\033[2m{event.text}\033[0m" if sys.stdout.isatty() else event.text)
+                out.write(f"\033[2m{event.text}\033[0m" if out.isatty() else event.text)
             elif isinstance(event, ToolCallEvent):
-                print(f"\n[call {event.source}] {event.call.name}({json.dumps(event.call.arguments, ensure_ascii=False)})")
+                arguments = json.dumps(event.call.arguments, ensure_ascii=False)
+                print(f"\n[call {event.source}] {event.call.name}({arguments})", file=out)
             elif isinstance(event, ToolResultEvent):
                 r = event.result
-                print(f"[result {'ok' if r.ok else 'error'} {r.duration_ms:.1f} ms] {r.text[:500]}")
+                print(f"[result {'ok' if r.ok else 'error'} {r.duration_ms:.1f} ms] {r.text[:500]}", file=out)
             elif isinstance(event, LoopNotice):
-                print(f"\n[{event.kind}] {event.message}")
+                print(f"\n[{event.kind}] {event.message}", file=out)
             elif isinstance(event, StepFinished):
-                print(f"\n[step {event.iteration}: {event.finish_reason}, {event.duration_ms:.0f} ms]")
+                print(f"\n[step {event.iteration}: {event.finish_reason}, {event.duration_ms:.0f} ms]", file=out)
             elif isinstance(event, LoopFinished):
                 if as_json:
                     print(json.dumps(dataclasses.asdict(event.result), default=str, indent=2))
-            sys.stdout.flush()
+            out.flush()
 
 
 async def _stream_answer(runtime: Runtime, cfg: InferenceConfig) -> tuple[str, str]:
@@ -210,10 +258,15 @@ RECAP_MESSAGES = 2  # chat --resume shows the last exchange
 
 
 async def cmd_chat(runtime: Runtime, args: argparse.Namespace) -> int:
-    entry = runtime.entry(args.model)
+    entry = runtime.entry(args.model) if args.model else None
     log = ChatLog.open(args.resume)  # before any server starts: a bad --resume fails fast
     try:
-        taken = _take_saved_settings(args, log.conversation) if args.resume else []
+        taken = []
+        if entry is None:  # --resume without -m: the saved chat's model
+            args.model = _saved_model(runtime, log)
+            entry = runtime.entry(args.model)
+            taken.append(f"model {args.model}")
+        taken += _take_saved_settings(args, log.conversation) if args.resume else []
         log.conversation.settings = _settings(args)  # saved with the chat (the Markdown export shows the system prompt)
         print(f"Chatting with {entry.label} ({entry.backend}). Starting its server if needed...", flush=True)
         await runtime.client_for(args.model)
@@ -222,21 +275,20 @@ async def cmd_chat(runtime: Runtime, args: argparse.Namespace) -> int:
         print("Ready. Type a message; Ctrl-C stops an answer, Ctrl-D or /exit quits, /reset starts a new chat, "
               "/model ID switches the model.")
         _announce(log)
-        return await _chat_loop(runtime, args, log)
+        ctrl_c = CtrlC()
+        with ctrl_c.installed():
+            return await _chat_loop(runtime, args, log, ctrl_c)
     finally:
         log.close()
 
 
-async def _chat_loop(runtime: Runtime, args: argparse.Namespace, log: ChatLog) -> int:
-    loop = asyncio.get_running_loop()
+async def _chat_loop(runtime: Runtime, args: argparse.Namespace, log: ChatLog, ctrl_c: CtrlC) -> int:
     while True:
         try:
-            line = await loop.run_in_executor(None, _read_line, "you> ")
+            line = await _prompt("you> ", ctrl_c)
         except EOFError:
             print()
             return 0
-        if line is None:
-            continue  # Ctrl-C at the prompt: just a fresh prompt
         if line.strip() in ("/exit", "/quit"):
             return 0
         if line.strip() == "/reset":
@@ -246,7 +298,7 @@ async def _chat_loop(runtime: Runtime, args: argparse.Namespace, log: ChatLog) -
             _announce(log)
             continue
         if line.strip() == "/model" or line.strip().startswith("/model "):
-            await _switch_model(runtime, args, line.strip()[len("/model"):].strip())
+            await _switch_model(runtime, args, line.strip()[len("/model"):].strip(), ctrl_c)
             continue
         if not line.strip():
             continue
@@ -258,10 +310,10 @@ async def _chat_loop(runtime: Runtime, args: argparse.Namespace, log: ChatLog) -
                          if getattr(args, flag) is not None}
         log.save(answer)
         sys.stdout.write("assistant> ")
-        await _ctrl_c_stops(_answer_into(runtime, args, answer, log))
+        await ctrl_c.stops(_answer_into(runtime, args, answer, log))
 
 
-async def _switch_model(runtime: Runtime, args: argparse.Namespace, model_id: str) -> None:
+async def _switch_model(runtime: Runtime, args: argparse.Namespace, model_id: str, ctrl_c: CtrlC) -> None:
     """``/model ID``: the rest of the chat goes to another model. Models sharing a running server (a base and
     its adapters) switch at once; another model's server starts first. ``/model`` alone says which is in use."""
     if not model_id:
@@ -277,7 +329,7 @@ async def _switch_model(runtime: Runtime, args: argparse.Namespace, model_id: st
     shared = servers is not None and entry.launchable and servers.server(model_id).loaded
     started = time.monotonic()
     try:
-        await _ctrl_c_stops(runtime.client_for(model_id))
+        await ctrl_c.stops(runtime.client_for(model_id))
     except asyncio.CancelledError as exc:
         if not absorb_user_stop(exc):
             raise
@@ -338,6 +390,20 @@ def _settings(args: argparse.Namespace) -> GenerationSettings:
                               max_new_tokens=args.max_new_tokens, stop=list(args.stop or []))
 
 
+def _saved_model(runtime: Runtime, log: ChatLog) -> str:
+    """The model of a resumed chat's last answer; an error naming it where the config no longer has it."""
+    answers = [m for m in log.conversation.messages if m.role == "assistant" and m.model_id]
+    configured = f"configured: {', '.join(runtime.config.models) or 'none'}"
+    if not answers:
+        raise ConfigError(f"the saved chat {log.short_id} does not say which model it was with ({configured}); "
+                          "pass -m MODEL")
+    model_id = answers[-1].model_id
+    if model_id not in runtime.config.models:
+        raise ConfigError(f"the saved chat {log.short_id} was with model '{model_id}', which is no longer in the "
+                          f"config ({configured}); pass -m MODEL to go on with one of them")
+    return model_id
+
+
 def _take_saved_settings(args: argparse.Namespace, conversation: Conversation) -> list[str]:
     """A resumed chat keeps its system prompt and sampling settings; a flag given now wins.
     Returns what was taken from the saved chat, for the user to see."""
@@ -370,9 +436,60 @@ def _announce(log: ChatLog) -> None:
         print(f"Saving as {log.short_id} (llmctl chat --resume {log.short_id})")
 
 
-def _read_line(prompt: str) -> str | None:
-    try:
-        return input(prompt)
-    except KeyboardInterrupt:
-        print()
-        return None
+async def _prompt(prompt: str, ctrl_c: CtrlC) -> str:
+    """The next line typed at ``prompt`` (without its newline); EOFError at the end of input (Ctrl-D).
+
+    The terminal has already dropped a half-typed line when Ctrl-C arrives (a tty in canonical mode flushes
+    its input on ^C): a fresh prompt is all it takes, and the same read goes on with the next line. GNU
+    readline is deliberately not used: it keeps typed text in its own buffer, which a Ctrl-C seen on another
+    thread cannot clear.
+    """
+
+    def fresh_prompt() -> None:
+        sys.stdout.write("\n" + prompt)
+        sys.stdout.flush()
+
+    with ctrl_c.doing(fresh_prompt):
+        return await _read_line(prompt)
+
+
+async def _read_line(prompt: str, out: TextIO | None = None) -> str:
+    """The next line typed after ``prompt`` is written to ``out`` (stdout by default), without its newline;
+    EOFError at the end of input.
+
+    The line is read in a daemon thread, so the event loop goes on meanwhile (servers' idle timers, MCP
+    servers, Ctrl-C handled by ``CtrlC``: a signal never reaches that thread), and a read still waiting when
+    the awaiting task is cancelled never holds the process at exit.
+    """
+    out = out or sys.stdout
+    loop = asyncio.get_running_loop()
+    line: asyncio.Future[str] = loop.create_future()
+
+    def settle(text: str, error: BaseException | None) -> None:
+        if line.done():
+            return
+        if error is not None:
+            line.set_exception(error)
+        else:
+            line.set_result(text)
+
+    def read() -> None:
+        text, error = "", None
+        try:
+            text = sys.stdin.readline()
+        except OSError as exc:  # stdin unreadable: llmctl reports it in one line
+            error = exc
+        except (AttributeError, ValueError):  # no stdin, or a closed one: the end of input
+            pass
+        try:
+            loop.call_soon_threadsafe(settle, text, error)
+        except RuntimeError:
+            pass  # the loop is gone: nobody waits for this line any more
+
+    out.write(prompt)
+    out.flush()
+    threading.Thread(target=read, name="llmctl-prompt", daemon=True).start()
+    text = await line
+    if not text:
+        raise EOFError
+    return text[:-1] if text.endswith("\n") else text

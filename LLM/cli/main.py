@@ -12,7 +12,7 @@ from .engine import add_engine_parser, cmd_engine
 from .evaluate import add_eval_parser, cmd_eval
 from .history import add_history_parser, cmd_history
 from .mcp import add_mcp_parser, cmd_mcp
-from .servers import cmd_models, cmd_probe, cmd_servers
+from .servers import cmd_models, cmd_probe, cmd_servers, line_count
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     _generation_flags(run)
 
     chat = sub.add_parser("chat", help="interactive chat (Ctrl-C stops an answer, Ctrl-D quits)")
-    chat.add_argument("-m", "--model", required=True)
+    chat.add_argument("-m", "--model", help="required unless --resume (default then: the saved chat's model)")
     chat.add_argument("--resume", metavar="ID",
                       help="continue a saved conversation (an id or a unique prefix, see `llmctl history list`)")
     _generation_flags(chat)
@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     logs = servers_sub.add_parser("logs")
     logs.add_argument("model")
     logs.add_argument("-f", "--follow", action="store_true")
-    logs.add_argument("-n", "--lines", type=int, default=40)
+    logs.add_argument("-n", "--lines", type=line_count, default=40, help="how many of the last lines (default 40; "
+                      "0: none, e.g. with -f to see only what comes)")
     add_engine_parser(sub)
     add_history_parser(sub)
     add_eval_parser(sub)
@@ -96,7 +97,10 @@ async def _main(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "chat" and not args.model and not args.resume:
+        parser.error("chat: -m/--model is required (with --resume ID it defaults to the saved chat's model)")
     try:
         if args.command == "history":  # the store only: works without a model config and starts nothing
             return cmd_history(args)

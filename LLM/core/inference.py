@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import aclosing
+from contextlib import aclosing, asynccontextmanager
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -18,7 +18,7 @@ from .cancellation import absorb_user_stop
 from .chat.messages import build_messages, completion_prompt, fit_to_context
 from .chat.metrics import MetricsMeter
 from .chat.params import InferenceConfig, merged_stop, request_params
-from .errors import ConfigError, GenerationCancelled, LLMError
+from .errors import ConfigError, GenerationCancelled, LLMError, MaxTokensExhaustedError
 from .events import Done, ReasoningDelta, StreamEvent, TextDelta, Usage
 from .protocol.stop_sequences import StopSequenceFilter
 from .runtime import Runtime, default_portal
@@ -77,15 +77,14 @@ async def stream_inference(cfg: InferenceConfig, runtime: Runtime | None = None)
     Client-side stop sequences: text from a stop sequence on is never yielded, the HTTP
     stream is closed at once (so the server stops), and Done says ``stop_sequence``.
     Pass a long-lived ``runtime``; without one a temporary Runtime is built and closed.
+    A reasoning model cut off by max_tokens before it answered ends with ReasoningDelta events and
+    ``Done("length")``: the events show it; ``ainfer`` and ``run_inference`` name it as an error.
     """
     if runtime is None:
-        owned = Runtime.from_config_path()
-        try:
+        async with _runtime_or_owned(None) as owned:
             async with aclosing(stream_inference(cfg, owned)) as events:
                 async for event in events:
                     yield event
-        finally:
-            await owned.aclose()
         return
     model_id = str(cfg.model_id)
     entry = runtime.entry(model_id)
@@ -125,19 +124,44 @@ async def ainfer(cfg: InferenceConfig, runtime: Runtime | None = None) -> Infere
 
     A user's stop (``stop_generation`` on the awaiting task) gives the partial answer with
     ``finish_reason="cancelled"``; any other cancellation raises CancelledError (asyncio's contract).
+    max_tokens spent before any answer (reasoning) is reported as MaxTokensExhaustedError with
+    ``finish_reason="length"`` and the reasoning in ``reasoning_text``.
     """
     response = InferenceResponse(request_id=cfg.request_id, model_id=str(cfg.model_id))
     try:
-        await _collect(response, cfg, runtime)
+        async with _runtime_or_owned(runtime) as runtime:
+            await _collect(response, cfg, runtime)
     except LLMError as exc:
         response.error_message = str(exc)
         response.error_type = type(exc).__name__
-        response.finish_reason = "cancelled" if isinstance(exc, GenerationCancelled) else "error"
+        if not isinstance(exc, MaxTokensExhaustedError):  # that one came after a stream that ended normally
+            response.finish_reason = "cancelled" if isinstance(exc, GenerationCancelled) else "error"
     return response
 
 
-async def _collect(response: InferenceResponse, cfg: InferenceConfig, runtime: Runtime | None) -> None:
-    """Fill ``response`` from the stream as it arrives, so a failure keeps the partial answer."""
+@asynccontextmanager
+async def _runtime_or_owned(runtime: Runtime | None) -> AsyncIterator[Runtime]:
+    """The caller's runtime, or a temporary one built from the config file and closed after."""
+    if runtime is not None:
+        yield runtime
+        return
+    owned = Runtime.from_config_path()
+    try:
+        yield owned
+    finally:
+        await owned.aclose()
+
+
+def _require_answer(text: str, reasoning: str, finish_reason: str, cfg: InferenceConfig, runtime: Runtime) -> None:
+    """Raise MaxTokensExhaustedError where max_tokens ran out before the model wrote any answer."""
+    if finish_reason == "length" and not text.strip():
+        max_tokens = request_params(cfg, runtime.entry(str(cfg.model_id))).get("max_tokens")
+        raise MaxTokensExhaustedError(max_tokens, reasoning)
+
+
+async def _collect(response: InferenceResponse, cfg: InferenceConfig, runtime: Runtime) -> None:
+    """Fill ``response`` from the stream as it arrives, so a failure keeps the partial answer; an answer
+    cut off by max_tokens before it began raises MaxTokensExhaustedError (the response filled)."""
     text: list[str] = []
     reasoning: list[str] = []
     meter = MetricsMeter()
@@ -164,6 +188,7 @@ async def _collect(response: InferenceResponse, cfg: InferenceConfig, runtime: R
         response.inference_time_ms = metrics.duration_ms or 0.0
         response.time_to_first_token_ms = metrics.time_to_first_token_ms
         response.tokens_per_second = metrics.tokens_per_second
+    _require_answer(response.generated_text, response.reasoning_text, response.finish_reason, cfg, runtime)
 
 
 def _finish_reason(reason: str) -> FinishReason:
@@ -178,11 +203,18 @@ def infer(cfg: InferenceConfig) -> InferenceResponse:
 
 def run_inference(cfg: InferenceConfig) -> str:
     """Blocking: the generated text (the final answer, with tools). Raises typed errors, never returns ''
-    for a failure."""
+    for a failure: max_tokens spent reasoning before any answer raises MaxTokensExhaustedError."""
+    return default_portal.get().call(lambda runtime: _answer_text(cfg, runtime))
+
+
+async def _answer_text(cfg: InferenceConfig, runtime: Runtime) -> str:
     if isinstance(cfg, ToolEnabledInferenceConfig) and cfg.enable_tools:
-        return run_tool_inference(cfg).final_text
+        result = await arun_tool_inference(cfg, runtime)
+        reasoning = result.steps[-1].reasoning if result.steps else ""
+        _require_answer(result.final_text, reasoning, result.finish_reason, cfg, runtime)
+        return result.final_text
     response = InferenceResponse(request_id=cfg.request_id, model_id=str(cfg.model_id))
-    default_portal.get().call(lambda runtime: _collect(response, cfg, runtime))
+    await _collect(response, cfg, runtime)
     return response.generated_text
 
 

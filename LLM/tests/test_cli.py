@@ -8,14 +8,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from LLM.tests.fakes.handle import REPO_ROOT, FakeServerHandle, wait_until
 
 
-def llmctl(config: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def llmctl(config: Path, *args: str, timeout: float = 60, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """One llmctl run with a private state, history and config home; ``stdin`` is written up front."""
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "LLM_STATE_DIR": str(config.parent / "state"),
-           "XDG_CONFIG_HOME": str(config.parent / "xdg")}
+           "LLM_DATA_DIR": str(config.parent / "data"), "XDG_CONFIG_HOME": str(config.parent / "xdg")}
+    stream = {"stdin": subprocess.DEVNULL} if stdin is None else {"input": stdin}
     return subprocess.run([sys.executable, "-m", "LLM", "--config", str(config), *args],
-                          capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+                          capture_output=True, text=True, timeout=timeout, env=env, **stream)
 
 
 def write_config(tmp_path: Path, server: FakeServerHandle) -> Path:
@@ -70,6 +74,65 @@ def test_cli_run_with_tools_shows_each_step(fake_server: FakeServerHandle, tmp_p
     assert '[call native] calculator({"expression": "7*6"})' in out.stdout
     assert "[result ok" in out.stdout and "] 42" in out.stdout and out.stdout.rstrip().endswith("ms]")
     assert "42!" in out.stdout
+
+
+@pytest.mark.parametrize("tools", [
+    pytest.param((), id="answer"),
+    pytest.param(("--tools", "calculator", "--tool-mode", "native"), id="tool-run"),
+])
+def test_cli_run_json_stdout_is_one_json_document(fake_server: FakeServerHandle, tmp_path: Path,
+                                                  tools: tuple[str, ...]):
+    """Regression (#19, run --json): with --tools, the streamed trace came on stdout before the JSON, so
+    `llmctl run --json ... | jq` failed. stdout carries only the document; a tool run's trace goes to stderr."""
+    fake_server.script({"tool_calls": [{"name": "calculator", "arguments": {"expression": "7*6"}}]} if tools
+                       else {"text": "42!"}, {"text": "42!"})
+    out = llmctl(write_config(tmp_path, fake_server), "run", "-m", "fake", "--json", *tools, "what is 7*6")
+    assert out.returncode == 0, out.stderr
+    document = json.loads(out.stdout)  # the whole of stdout, nothing before or after
+    if tools:
+        assert document["final_text"] == "42!" and len(document["steps"]) == 2
+        assert "--- step 1 (native, tools sent)" in out.stderr and '[call native] calculator' in out.stderr
+    else:
+        assert document["generated_text"] == "42!"
+
+
+def _saved_chat(fake_server: FakeServerHandle, config: Path) -> str:
+    fake_server.script({"text": "Paris."})
+    out = llmctl(config, "chat", "-m", "fake", stdin="Capital of France?\n")
+    assert out.returncode == 0, out.stderr
+    [saved] = json.loads(llmctl(config, "history", "list", "--json").stdout)
+    return saved["id"]
+
+
+def test_cli_chat_resume_uses_the_saved_chats_model(fake_server: FakeServerHandle, tmp_path: Path):
+    """Regression (#19, chat --resume): resuming refused to start without -m although the saved chat knows
+    which model it was with."""
+    config = write_config(tmp_path, fake_server)
+    chat_id = _saved_chat(fake_server, config)
+    fake_server.script({"text": "Yes, the Seine."})
+    out = llmctl(config, "chat", "--resume", chat_id[:8], stdin="On a river?\n")
+    assert out.returncode == 0, out.stderr
+    assert "Chatting with fake" in out.stdout and "Yes, the Seine." in out.stdout
+    sent = fake_server.requests()[-1]["body"]["messages"]
+    assert [m["content"] for m in sent] == ["Capital of France?", "Paris.", "On a river?"]
+
+
+def test_cli_chat_resume_names_a_saved_model_no_longer_configured(fake_server: FakeServerHandle, tmp_path: Path):
+    config = write_config(tmp_path, fake_server)
+    chat_id = _saved_chat(fake_server, config)
+    config.write_text(f"models:\n  other:\n    backend: openai\n    server_url: {fake_server.url}/v1\n"
+                      "    model_name: fake-model\n  second:\n    backend: openai\n"
+                      f"    server_url: {fake_server.url}/v1\n    model_name: fake-model\n")
+    out = llmctl(config, "chat", "--resume", chat_id[:8], stdin="hello?\n")
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert "'fake'" in out.stderr and "other, second" in out.stderr and "-m" in out.stderr
+    assert len(fake_server.requests()) == 1  # only the first chat's question
+
+
+def test_cli_chat_needs_a_model_or_a_chat_to_resume(fake_server: FakeServerHandle, tmp_path: Path):
+    out = llmctl(write_config(tmp_path, fake_server), "chat")
+    assert out.returncode == 2 and "-m/--model" in out.stderr and "--resume" in out.stderr
 
 
 def test_cli_errors_are_one_line_without_traceback(fake_server: FakeServerHandle, tmp_path: Path):

@@ -227,13 +227,12 @@ class ChatClient:
                     for event in _decode_plain_body(raw, url, decoder):
                         yield event
                     return
-                # Read to the end even after [DONE]: a fully read response returns its
-                # connection to the pool, a broken-off one costs a new connect next time.
+                # Read to the end even after [DONE] (the decoder ignores what follows it): a fully read
+                # response returns its connection to the pool, a broken-off one costs a new connect next time.
                 async for chunk in response.aiter_raw():
                     for sse_event in sse.feed(chunk):
-                        if not decoder.saw_done:
-                            for event in decoder.decode(sse_event.data):
-                                yield event
+                        for event in decoder.decode(sse_event.data):
+                            yield event
                 for sse_event in sse.flush():
                     for event in decoder.decode(sse_event.data):
                         yield event

@@ -81,7 +81,10 @@ class _StreamDecoder:
         self.saw_data = False
 
     def _payload(self, data: str) -> Any:
-        """The decoded payload, or None for the [DONE] marker."""
+        """The decoded payload, or None for the [DONE] marker and for anything after the stream's end
+        ([DONE], or llama.cpp's ``stop: true``): a server's trailing bytes are not part of the answer."""
+        if self.saw_done:
+            return None
         if data.strip() == "[DONE]":
             self.saw_done = True
             return None

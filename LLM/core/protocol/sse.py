@@ -17,11 +17,13 @@ class SSEDecoder:
     """Feed raw byte chunks as they arrive; get complete events back.
 
     Handles LF, CRLF and CR line endings (also split across chunks), comments, ``event:``
-    and ``id:`` fields, multi-line ``data:`` and UTF-8 characters split across chunks.
+    and ``id:`` fields, multi-line ``data:``, UTF-8 characters split across chunks and a
+    byte-order mark opening the stream (stripped once, as the event-stream spec says).
     """
 
     def __init__(self) -> None:
-        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        # utf-8-sig drops one leading BOM, holding back its first bytes until the next chunk decides.
+        self._utf8 = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
         self._pending = ""  # text not yet ending in a line break
         self._data: list[str] = []
         self._event = ""

@@ -143,6 +143,61 @@ def test_inference_other_cancellations_keep_asyncio_semantics(fake_server: FakeS
     asyncio.run(go())
 
 
+THINKING_CUT_OFF = {"text": "<think>Let me weigh every option carefully before I", "finish_reason": "length",
+                    "usage": {"prompt_tokens": 5, "completion_tokens": 9}}
+
+
+@pytest.mark.parametrize("whole_body", [False, True], ids=["streamed", "server-ignores-stream"])
+def test_inference_reports_max_tokens_spent_reasoning(fake_server: FakeServerHandle, whole_body: bool):
+    """Regression (#19, run_inference): a reasoning model that spent max_tokens inside <think> gave an empty
+    answer and no error. The response keeps the reasoning and says why there is no answer, whether the reply
+    streamed or came as one JSON body."""
+    fake_server.script({**THINKING_CUT_OFF, "ignore_stream": whole_body})
+    response = infer_on(fake_server, InferenceConfig(prompt="hi", model_id="fake", max_new_tokens=9))
+    assert response.generated_text == "" and response.reasoning_text.startswith("Let me weigh")
+    assert response.finish_reason == "length" and response.error_type == "MaxTokensExhaustedError"
+    assert response.error_message == ("the model used all 9 max_tokens reasoning and gave no answer; raise "
+                                      "max_tokens (max_new_tokens)")
+
+
+def test_inference_a_cut_off_answer_with_text_is_no_error(fake_server: FakeServerHandle):
+    fake_server.script({"text": "<think>short</think>The answer is", "finish_reason": "length"})
+    response = infer_on(fake_server, InferenceConfig(prompt="hi", model_id="fake"))
+    assert response.generated_text == "The answer is" and response.finish_reason == "length"
+    assert response.error_type is None
+
+
+def test_run_inference_raises_when_max_tokens_ran_out_in_reasoning(fake_server: FakeServerHandle, tmp_path: Path):
+    """Regression (#19, run_inference): its docstring promises it never returns '' for a failure, yet it
+    returned '' when a reasoning model spent max_tokens inside <think>; with tools too (the final step)."""
+    import subprocess
+    import sys
+
+    config = tmp_path / "backends.yaml"
+    config.write_text(
+        f"models:\n  fake:\n    backend: openai\n    server_url: {fake_server.url}/v1\n    model_name: fake-model\n"
+        "    default_params: {max_new_tokens: 48}\n"
+    )
+    fake_server.script(THINKING_CUT_OFF, THINKING_CUT_OFF)
+    script = (
+        "from LLM.core import MaxTokensExhaustedError, InferenceError\n"
+        "from LLM.core.inference import InferenceConfig, ToolEnabledInferenceConfig, run_inference\n"
+        "for cfg in (InferenceConfig(prompt='a', model_id='fake'),\n"
+        "            ToolEnabledInferenceConfig(prompt='b', model_id='fake', enable_tools=True,\n"
+        "                                       tools=['calculator'], tool_mode='native')):\n"
+        "    try:\n        print(repr(run_inference(cfg)))\n"
+        "    except MaxTokensExhaustedError as e:\n"
+        "        assert isinstance(e, InferenceError) and e.reasoning_text.startswith('Let me')\n"
+        "        print(type(e).__name__, e.max_tokens, e)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+        env={**__import__("os").environ, "LLM_BACKENDS_CONFIG": str(config)},
+    )
+    message = "the model used all 48 max_tokens reasoning and gave no answer; raise max_tokens (max_new_tokens)"
+    assert out.stdout.splitlines() == [f"MaxTokensExhaustedError 48 {message}"] * 2, out.stderr
+
+
 def test_inference_unknown_model_is_typed(fake_server: FakeServerHandle):
     response = infer_on(fake_server, InferenceConfig(prompt="hi", model_id="nope"))
     assert response.error_type == "ModelNotFoundError"

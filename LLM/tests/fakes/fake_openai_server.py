@@ -13,7 +13,8 @@ A reply is a dict; all keys optional:
   tool_calls ([{"name", "arguments"}]), finish_reason, delay_s (between chunks),
   first_delay_s, status + body (HTTP error), error_mid_stream (after N chunks),
   empty_body, no_done, drop_after (close the socket after N chunks, like a crash),
-  reject_tools_status (error status when the request carries "tools"), usage
+  reject_tools_status (error status when the request carries "tools"), usage,
+  ignore_stream (answer a stream=true request with one JSON body, as some servers do)
 Process flags: --port, --startup-delay (sleep before listening), --exit-after (exit with
 --exit-code after S seconds), --loading-s (/health answers 503 for S seconds), --model-name,
 --props tools|no-tools (GET /props like llama-server's; without it /props is 404), --context-size,
@@ -180,7 +181,7 @@ class Handler:
         if reply.get("empty_body"):
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 0\r\n\r\n")
             return True
-        if not request.get("stream"):
+        if not request.get("stream") or reply.get("ignore_stream"):
             simple(writer, 200, self.whole_reply(request, reply))
             return True
         return await self.stream(path, request, reply, index, reader, writer)

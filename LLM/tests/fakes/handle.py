@@ -41,7 +41,7 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str, interval
 
 
 async def async_wait_until(
-    condition: Callable[[], T], timeout: float = 10, what: str = "condition"
+    condition: Callable[[], T], timeout: float = 30, what: str = "condition"
 ) -> T:
     """``wait_until`` for coroutines: polls without blocking the event loop (asyncio or qasync)."""
     deadline = time.monotonic() + timeout
@@ -73,7 +73,7 @@ class FakeServerHandle:
         )
         self._http = httpx.Client(base_url=self.url, timeout=5)
 
-    def wait_ready(self, timeout: float = 10) -> "FakeServerHandle":
+    def wait_ready(self, timeout: float = 30) -> "FakeServerHandle":
         wait_until(lambda: port_open(self.port) or self.process.poll() is not None, timeout, "fake server port")
         if self.process.poll() is not None:
             raise RuntimeError(f"fake server exited with {self.process.returncode}")
@@ -94,7 +94,7 @@ class FakeServerHandle:
     def chunks_sent(self) -> int:
         return int(self._http.get("/_progress").json()["chunks_sent"])
 
-    def wait_for_event(self, kind: str, timeout: float = 5) -> dict[str, Any]:
+    def wait_for_event(self, kind: str, timeout: float = 30) -> dict[str, Any]:
         return wait_until(
             lambda: next((e for e in self.log() if e["type"] == kind), None), timeout, f"fake server event {kind}"
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx
 import pytest
@@ -168,6 +169,46 @@ def test_client_httpx_errors_are_translated_and_chained(exc: Exception, expected
     with pytest.raises(expected) as info:
         with_client("http://test", collect, transport=httpx.MockTransport(handler))
     assert info.value.__cause__ is exc
+
+
+def _sse_bytes(*deltas: dict, finish: str = "stop") -> bytes:
+    chunks = [{"choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in deltas]
+    chunks.append({"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+    return b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks)
+
+
+LATE = json.dumps({"choices": [{"index": 0, "delta": {"content": " LATE"}, "finish_reason": None}]}).encode()
+
+
+@pytest.mark.parametrize(
+    "wire, text",
+    [
+        pytest.param([b"\xef\xbb\xbf" + _sse_bytes({"content": "first"}, {"content": " second"}) + b"data: [DONE]\n\n"],
+                     "first second", id="bom-first-event-kept"),
+        pytest.param([b"\xef", b"\xbb", b"\xbf" + _sse_bytes({"content": "first"}), b"data: [DONE]\n\n"],
+                     "first", id="bom-split-across-chunks"),
+        pytest.param([_sse_bytes({"content": "answer"}) + b"data: [DONE]\n\ndata: " + LATE + b"\n\n"],
+                     "answer", id="terminated-event-after-done"),
+        pytest.param([_sse_bytes({"content": "answer"}) + b"data: [DONE]\n\n", b"data: " + LATE],
+                     "answer", id="unterminated-event-after-done"),
+        pytest.param([_sse_bytes({"content": "answer"}) + b"data: [DONE]\n\ndata: {not json"],
+                     "answer", id="unterminated-garbage-after-done"),
+    ],
+)
+def test_client_decodes_the_wire_bytes_up_to_done(wire: list[bytes], text: str):
+    """Regression (#19, SSE): a stream opening with a byte-order mark lost its first event, and an event
+    after [DONE] left unterminated at the end of the body was still decoded (garbage there even failed the
+    answer). Hand-made bytes on the wire, chunked as given."""
+
+    async def body():
+        for piece in wire:
+            yield piece
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body())
+
+    events = with_client("http://test", collect, transport=httpx.MockTransport(handler))
+    assert text_of(events) == text and events[-1] == Done("stop")
 
 
 def test_api_key_env_missing_is_a_config_error(monkeypatch: pytest.MonkeyPatch):

@@ -42,6 +42,28 @@ def test_sse_decoder(chunks: list[bytes], expected: list[tuple[str, str]]):
     assert decode_all(chunks) == expected
 
 
+BOM = b"\xef\xbb\xbf"
+
+
+@pytest.mark.parametrize(
+    "chunks, expected",
+    [
+        pytest.param([BOM + b"data: a\n\n"], [("message", "a")], id="bom-in-the-first-chunk"),
+        pytest.param([BOM, b"data: a\n\n"], [("message", "a")], id="bom-alone-in-the-first-chunk"),
+        pytest.param([b"\xef", b"\xbb\xbfdata: a\n\n"], [("message", "a")], id="bom-split-after-one-byte"),
+        pytest.param([b"\xef\xbb", b"\xbf", b"data: a\n", b"\n"], [("message", "a")], id="bom-split-in-three"),
+        pytest.param([BOM + b"event: e\ndata: a\n\n"], [("e", "a")], id="bom-before-an-event-field"),
+        pytest.param([BOM + b"data: a\n\n" + BOM + b"data: b\n\n", BOM + b"data: c\n\n"], [("message", "a")],
+                     id="only-the-stream-s-first-bom-is-stripped"),
+    ],
+)
+def test_sse_decoder_strips_a_leading_byte_order_mark(chunks: list[bytes], expected: list[tuple[str, str]]):
+    """Regression (#19, SSE): a stream that started with a UTF-8 byte-order mark lost its first event (the
+    first field was read as "\\ufeffdata"). The event-stream spec strips one leading BOM, also when its three
+    bytes arrive in different chunks; a BOM anywhere else belongs to the line (an unknown field, ignored)."""
+    assert decode_all(chunks) == expected
+
+
 def test_sse_decoder_byte_at_a_time_equals_whole():
     raw = "event: x\ndata: {\"a\": \"ü\"}\r\n\r\n: c\ndata: 2\n\n".encode()
     assert decode_all([raw[i : i + 1] for i in range(len(raw))]) == decode_all([raw])
@@ -70,6 +92,25 @@ def test_chat_stream_decoder(payloads: list[str], expected: list):
     decoder = ChatStreamDecoder()
     events = [e for p in payloads for e in decoder.decode(p)] + decoder.finish()
     assert events == expected
+
+
+@pytest.mark.parametrize(
+    "decoder, payloads, expected",
+    [
+        pytest.param(ChatStreamDecoder(), [chunk({"content": "a"}), "[DONE]", chunk({"content": "late"}, "length")],
+                     [TextDelta("a"), Done("stop")], id="chat"),
+        pytest.param(ChatStreamDecoder(), [chunk({"content": "a"}), "[DONE]", "not json"],
+                     [TextDelta("a"), Done("stop")], id="chat-garbage-after-done"),
+        pytest.param(CompletionStreamDecoder(), ['{"content": "a", "stop": true, "stop_type": "eos"}',
+                                                 '{"content": "late", "stop": true, "stop_type": "limit"}'],
+                     [TextDelta("a"), Done("stop")], id="native-completion-stop"),
+    ],
+)
+def test_stream_decoders_decode_nothing_after_the_end(decoder, payloads: list[str], expected: list):
+    """Regression (#19, SSE): the stream ends at [DONE] (or llama.cpp's stop=true); whatever a server sends
+    after it is not part of the answer."""
+    events = [e for p in payloads for e in decoder.decode(p)] + decoder.finish()
+    assert [e for e in events if not isinstance(e, Usage)] == expected
 
 
 def test_chat_stream_decoder_accumulates_tool_calls_by_index():
