@@ -67,6 +67,7 @@ class StepRecord:
     mode: str
     tool_choice: str = "auto"
     constrained: bool = False  # a grammar held the output to a valid call
+    constraint_note: str = ""  # what that grammar held the call to beyond the schemas (strings it capped)
     url: str = ""
     request: dict[str, Any] = field(default_factory=dict)  # the exact body sent
     raw_output: str = ""  # the model's text before parsing, tags included

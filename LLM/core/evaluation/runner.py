@@ -26,6 +26,7 @@ cancelling the consuming task stops the request in flight.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import aclosing
@@ -242,5 +243,6 @@ async def run_task(
     if error is not None:
         score = failed_score(task, f"error: {error}")
     else:
-        score = score_task(task, [s.calls for s in steps], [s.text for s in steps])
+        # In a thread: a schema `pattern` check may wait on a child process (tools/safe_regex).
+        score = await asyncio.to_thread(score_task, task, [s.calls for s in steps], [s.text for s in steps])
     return TaskOutcome(mode, task, score, steps, latency_ms, error, notices)

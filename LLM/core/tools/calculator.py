@@ -25,6 +25,9 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
 }
 MAX_EXPRESSION_CHARS = 1000
 MAX_EXPONENT = 10_000
+# Our own limit, so every Python refuses the same expressions with the same words (3.13's parser and
+# stack take "-" * 990 + "1", older ones ran out of recursion); a chain such as 1 + 2 + ... + 400 is flat.
+MAX_NESTING = 100
 # Python refuses to print ints over 4300 digits; stop well before building one.
 MAX_INT_BITS = 14_000
 
@@ -33,45 +36,65 @@ def calculate(expression: str) -> str:
     """Evaluate arithmetic by walking the AST; raises ValueError with a readable reason."""
     if len(expression) > MAX_EXPRESSION_CHARS:
         raise ValueError(f"expression is longer than {MAX_EXPRESSION_CHARS} characters")
+    too_deep = f"expression is nested too deeply (more than {MAX_NESTING} levels)"
     try:
         tree = ast.parse(expression.strip(), mode="eval")
     except SyntaxError as exc:
         raise ValueError(f"invalid expression: {exc.msg}") from None
+    except (RecursionError, MemoryError):  # a parser's own limit, on Pythons that have a lower one
+        raise ValueError(too_deep) from None
     try:
-        value = _eval(tree.body)
+        value = _eval(tree.body, 0)
     except ZeroDivisionError:
         raise ValueError("division by zero") from None
     except OverflowError:
         raise ValueError("result too large") from None
-    except RecursionError:
-        raise ValueError("expression is nested too deeply") from None
+    except (_TooDeep, RecursionError):  # RecursionError: a caller already deep in its stack
+        raise ValueError(too_deep) from None
     return _format_number(value)
 
 
-def _eval(node: ast.AST) -> int | float:
+class _TooDeep(Exception):
+    pass
+
+
+def _eval(node: ast.AST, depth: int) -> int | float:
+    if depth > MAX_NESTING:
+        raise _TooDeep
+    depth += 1
     if isinstance(node, ast.Constant):
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
             raise ValueError(f"only numbers are allowed, not {node.value!r}")
         return node.value
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY_OPS:
-        left, right = _eval(node.left), _eval(node.right)
-        if isinstance(node.op, ast.Pow):
-            _check_power(left, right)
-        return _check_size(_BINARY_OPS[type(node.op)](left, right))
+        # A left-leaning chain (1 + 2 + 3 ...) is walked in a loop: it is long, not nested.
+        chain = [node]
+        while isinstance(chain[-1].left, ast.BinOp) and type(chain[-1].left.op) in _BINARY_OPS:
+            chain.append(chain[-1].left)
+        value = _eval(chain[-1].left, depth)
+        for link in reversed(chain):
+            value = _apply(link.op, value, _eval(link.right, depth))
+        return value
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY_OPS:
-        return _UNARY_OPS[type(node.op)](_eval(node.operand))
+        return _UNARY_OPS[type(node.op)](_eval(node.operand, depth))
     if isinstance(node, ast.Name):
         if node.id in _CONSTANTS:
             return _CONSTANTS[node.id]
         raise ValueError(f"name '{node.id}' is not allowed (constants: {', '.join(_CONSTANTS)})")
     if isinstance(node, ast.Call):
-        return _call(node)
+        return _call(node, depth)
     if isinstance(node, ast.Attribute):
         raise ValueError("attribute access is not allowed")
     raise ValueError(f"unsupported syntax: {type(node).__name__}")
 
 
-def _call(node: ast.Call) -> int | float:
+def _apply(op: ast.operator, left: int | float, right: int | float) -> int | float:
+    if isinstance(op, ast.Pow):
+        _check_power(left, right)
+    return _check_size(_BINARY_OPS[type(op)](left, right))
+
+
+def _call(node: ast.Call, depth: int) -> int | float:
     if isinstance(node.func, ast.Attribute):
         raise ValueError("attribute access is not allowed")
     if not isinstance(node.func, ast.Name):
@@ -82,7 +105,7 @@ def _call(node: ast.Call) -> int | float:
     name = node.func.id
     if node.keywords or any(isinstance(arg, ast.Starred) for arg in node.args):
         raise ValueError(f"{name}: only plain positional arguments are allowed")
-    args = [_eval(arg) for arg in node.args]
+    args = [_eval(arg, depth) for arg in node.args]
     if name == "round" and len(args) == 2:
         # round(x, -n) on an int computes 10**n internally.
         if not isinstance(args[1], int) or abs(args[1]) > 100:

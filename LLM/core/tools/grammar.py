@@ -16,7 +16,7 @@ from typing import Any
 
 MAX_CALLS = 3  # a forced step may make several calls, but not repeat them until max_tokens
 # A string without maxLength is capped: a small model that loses its way inside a string would otherwise
-# fill max_tokens and the call would never close.
+# fill max_tokens and the call would never close. string_cap_note says which strings, so the user is told.
 MAX_STRING_CHARS = 200
 
 _BASE_RULES = r"""
@@ -37,6 +37,28 @@ def tool_call_grammar(
     tools: list[dict[str, Any]], *, max_calls: int = MAX_CALLS, max_string_chars: int = MAX_STRING_CHARS
 ) -> str:
     """Grammar for 1..max_calls ``<tool_call>`` blocks calling any of ``tools`` (OpenAI tool entries)."""
+    builder, calls = _build(tools, max_string_chars)
+    builder.add("call", " | ".join(calls))
+    more = f' ( "\\n" call ){{0,{max_calls - 1}}}' if max_calls > 1 else ""
+    return f"root ::= call{more}\n" + "\n".join(builder.rules) + "\n" + _BASE_RULES + "\n"
+
+
+def string_cap_note(tools: list[dict[str, Any]], *, max_string_chars: int = MAX_STRING_CHARS) -> str:
+    """What the grammar for ``tools`` holds a call to beyond their schemas, for the user to see: which
+    strings it caps (those without ``maxLength``), or "" when it caps none."""
+    capped = _build(tools, max_string_chars)[0].capped
+    if not capped:
+        return ""
+    shown = ", ".join(capped[:_NOTE_PATHS]) + (f" and {len(capped) - _NOTE_PATHS} more"
+                                                if len(capped) > _NOTE_PATHS else "")
+    return f"forced call: strings without maxLength capped at {max_string_chars} characters ({shown})"
+
+
+_NOTE_PATHS = 6
+
+
+def _build(tools: list[dict[str, Any]], max_string_chars: int) -> tuple[_Builder, list[str]]:
+    """The rules of each tool's call, and the call rules' names."""
     if not tools:
         raise ValueError("a tool-call grammar needs at least one tool")
     builder = _Builder(max_string_chars)
@@ -44,13 +66,11 @@ def tool_call_grammar(
     for tool in tools:
         function = tool.get("function", tool)
         name = function["name"]
-        args = builder.value(function.get("parameters") or {"type": "object"}, f"{name}-args")
+        args = builder.value(function.get("parameters") or {"type": "object"}, f"{name}-args", name)
         header = json.dumps(f'{{"name": {json.dumps(name)}, "arguments": ')
         rule = builder.add(f"call-{name}", f'"<tool_call>\\n" {header} {args} "}}\\n</tool_call>"')
         calls.append(rule)
-    builder.add("call", " | ".join(calls))
-    more = f' ( "\\n" call ){{0,{max_calls - 1}}}' if max_calls > 1 else ""
-    return f"root ::= call{more}\n" + "\n".join(builder.rules) + "\n" + _BASE_RULES + "\n"
+    return builder, calls
 
 
 class _Builder:
@@ -58,6 +78,7 @@ class _Builder:
         self.rules: list[str] = []
         self._names: set[str] = set()
         self._max_string = max_string_chars
+        self.capped: list[str] = []  # where a string without maxLength was capped: "tool.arg", "tool.list[]"
 
     def add(self, name: str, body: str) -> str:
         rule = self._unique(name)
@@ -74,8 +95,8 @@ class _Builder:
         self._names.add(rule)
         return rule
 
-    def value(self, schema: Any, name: str) -> str:
-        """A grammar expression (a rule name or a literal) for values of ``schema``."""
+    def value(self, schema: Any, name: str, path: str) -> str:
+        """A grammar expression (a rule name or a literal) for values of ``schema``, found at ``path``."""
         if not isinstance(schema, dict) or not schema:
             return "value"
         if "const" in schema:
@@ -85,29 +106,32 @@ class _Builder:
         for key in ("anyOf", "oneOf"):
             options = schema.get(key)
             if isinstance(options, list) and options:
-                parts = [self.value(option, f"{name}-{i}") for i, option in enumerate(options)]
+                parts = [self.value(option, f"{name}-{i}", path) for i, option in enumerate(options)]
                 return self.add(name, " | ".join(parts))
         kind = schema.get("type")
         if isinstance(kind, list):
-            parts = [self.value({**schema, "type": k}, f"{name}-{k}") for k in kind]
+            parts = [self.value({**schema, "type": k}, f"{name}-{k}", path) for k in kind]
             return self.add(name, " | ".join(parts))
         if kind == "object" or (kind is None and "properties" in schema):
-            return self._object(schema, name)
+            return self._object(schema, name, path)
         if kind == "array":
-            return self._array(schema, name)
+            return self._array(schema, name, path)
         if kind == "string":
             low = schema.get("minLength") if isinstance(schema.get("minLength"), int) else 0
             high = schema.get("maxLength") if isinstance(schema.get("maxLength"), int) else self._max_string
+            if not isinstance(schema.get("maxLength"), int) and path not in self.capped:
+                self.capped.append(path)
             return self.add(name, f'"\\"" char{{{low},{max(low, high)}}} "\\""')
         return {"string": "string", "integer": "integer", "number": "number", "boolean": "boolean",
                 "null": "null"}.get(kind, "value")
 
-    def _object(self, schema: dict[str, Any], name: str) -> str:
+    def _object(self, schema: dict[str, Any], name: str, path: str) -> str:
         properties = schema.get("properties")
         if not isinstance(properties, dict):
             return "object"
         required = set(schema.get("required") or ())
-        members = [(key, key in required, self.value(sub, f"{name}-{key}")) for key, sub in properties.items()]
+        members = [(key, key in required, self.value(sub, f"{name}-{key}", f"{path}.{key}"))
+                   for key, sub in properties.items()]
         # Members in schema order, optional ones skippable. rest[i]: members i.. after one was written (each
         # starts with a comma); first[i]: members i.. when none was written yet (None: nothing can follow).
         n = len(members)
@@ -128,8 +152,8 @@ class _Builder:
         inside = f" {first[0]}" if first[0] else ""
         return self.add(name, f'"{{"{inside} "}}"')
 
-    def _array(self, schema: dict[str, Any], name: str) -> str:
-        item = self.value(schema.get("items"), f"{name}-item")
+    def _array(self, schema: dict[str, Any], name: str, path: str) -> str:
+        item = self.value(schema.get("items"), f"{name}-item", f"{path}[]")
         low = schema.get("minItems") if isinstance(schema.get("minItems"), int) else 0
         high = schema.get("maxItems") if isinstance(schema.get("maxItems"), int) else None
         if high == 0:

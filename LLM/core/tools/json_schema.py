@@ -1,4 +1,7 @@
-"""The JSON Schema subset a tool defined in JSON may use: checking a schema, validating arguments against it (pure).
+"""The JSON Schema subset a tool defined in JSON may use: checking a schema, validating arguments against it.
+
+Pure, except that ``pattern`` checks go through :mod:`.safe_regex`, which may run them in a child process
+under a deadline (a pattern can backtrack for minutes): call :func:`value_problems` from a worker thread.
 
 ``jsonschema`` is not a dependency, and the schema goes to small models and into the fallback
 grammar (``grammar.py``), so a subset is checked strictly instead: a keyword outside it is
@@ -25,7 +28,10 @@ import copy
 import difflib
 import json
 import re
+from collections.abc import Callable
 from typing import Any
+
+from .safe_regex import PATTERN_DEADLINE_S, Outcome, search_all
 
 TYPES = ("string", "integer", "number", "boolean", "array", "object", "null")
 _ANNOTATIONS = frozenset({"title", "description", "default", "examples", "$comment"})
@@ -102,7 +108,7 @@ def _check(schema: Any, path: str, problems: list[tuple[str, str]], *, root: boo
         else:
             try:
                 re.compile(schema["pattern"])
-            except re.error as exc:
+            except (re.error, OverflowError, RecursionError, ValueError) as exc:
                 report("pattern", f"not a valid regular expression: {exc}")
     if "format" in schema and not isinstance(schema["format"], str):
         report("format", f"must be a string, got {_shown(schema['format'])}")
@@ -142,13 +148,36 @@ def _unknown_keyword(key: str) -> str:
 # --- validating a value -------------------------------------------------------------------
 
 
-def value_problems(schema: dict[str, Any], value: Any, path: str = "") -> list[tuple[str, str]]:
+def value_problems(schema: dict[str, Any], value: Any, path: str = "", *,
+                   pattern_deadline_s: float = PATTERN_DEADLINE_S) -> list[tuple[str, str]]:
     """Every way ``value`` does not satisfy ``schema`` (one that passed :func:`schema_problems`),
-    as (path, message); paths are dotted with ``[i]`` for list items: ``days[2]``."""
+    as (path, message); paths are dotted with ``[i]`` for list items: ``days[2]``.
+
+    Blocks for up to ``pattern_deadline_s`` where a ``pattern`` must be checked in a child process
+    (see :mod:`.safe_regex`); a check stopped there is a problem that says so.
+    """
+    # Two walks: the first gathers every (pattern, string) pair, assuming each matches (which pairs are
+    # visited does not depend on the answers); all are then checked at once under one deadline.
+    checks: dict[tuple[str, str], Outcome] = {}
+    problems = _problems(schema, value, path, lambda *check: checks.setdefault(check, Outcome.MATCHED))
+    if not checks:
+        return problems
+    outcomes = dict(zip(checks, search_all(list(checks), pattern_deadline_s)))
+    return _problems(schema, value, path, lambda *check: outcomes[check], pattern_deadline_s)
+
+
+_Searcher = Callable[[str, str], Outcome]
+
+
+def _problems(schema: dict[str, Any], value: Any, path: str, search: _Searcher,
+              deadline_s: float = PATTERN_DEADLINE_S) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     if "type" in schema:
         kinds = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
-        if not any(_is_type(value, kind) for kind in kinds):
+        # A type name outside JSON Schema's (only an MCP server's schema, unchecked, has one) constrains nothing
+        # here: the rest of the schema is still checked.
+        kinds = [kind for kind in kinds if isinstance(kind, str) and kind in _TYPE_WORDS]
+        if kinds and not any(_is_type(value, kind) for kind in kinds):
             expected = " or ".join(_TYPE_WORDS[k] for k in kinds)
             return [(path, f"expected {expected}, got {_shown(value)}")]  # the other checks would only echo this
     if "const" in schema and not _json_equal(value, schema["const"]):
@@ -158,8 +187,18 @@ def value_problems(schema: dict[str, Any], value: Any, path: str = "") -> list[t
         problems.append((path, f"must be one of {options}, got {_shown(value)}"))
     if isinstance(value, str):
         _length(schema, path, len(value), "character", "minLength", "maxLength", problems)
-        if "pattern" in schema and re.search(schema["pattern"], value) is None:
-            problems.append((path, f"must match the pattern {schema['pattern']!r}, got {_shown(value)}"))
+        if "pattern" in schema:
+            outcome = search(schema["pattern"], value)
+            if outcome is Outcome.NOT_MATCHED:
+                problems.append((path, f"must match the pattern {schema['pattern']!r}, got {_shown(value)}"))
+            elif outcome is Outcome.TIMED_OUT:
+                problems.append((path, f"the check against the pattern {schema['pattern']!r} took longer than "
+                                 f"{deadline_s:g} s and was stopped; the pattern may be catastrophic (nested "
+                                 "repetition such as (a+)+ can take exponential time)"))
+            elif outcome is Outcome.FAILED:
+                problems.append((path, f"the check against the pattern {schema['pattern']!r} could not run (no "
+                                 "process could be started for it); try again"))
+            # INVALID: a pattern Python cannot read (an MCP server's ECMA-only syntax) is not ours to enforce
     if _is_number(value):
         for key, ok, words in (("minimum", lambda v, b: v >= b, ">="), ("maximum", lambda v, b: v <= b, "<="),
                                ("exclusiveMinimum", lambda v, b: v > b, ">"),
@@ -170,7 +209,7 @@ def value_problems(schema: dict[str, Any], value: Any, path: str = "") -> list[t
         _length(schema, path, len(value), "item", "minItems", "maxItems", problems)
         if "items" in schema:
             for i, item in enumerate(value):
-                problems += value_problems(schema["items"], item, f"{path}[{i}]")
+                problems += _problems(schema["items"], item, f"{path}[{i}]", search, deadline_s)
     if isinstance(value, dict):
         properties = schema.get("properties", {})
         for name in schema.get("required", ()):
@@ -185,12 +224,12 @@ def value_problems(schema: dict[str, Any], value: Any, path: str = "") -> list[t
             problems.append((path, f"unknown {noun} {names} (expected: {expected})"))
         for key, item in value.items():
             if key in properties:
-                problems += value_problems(properties[key], item, _join(path, key))
+                problems += _problems(properties[key], item, _join(path, key), search, deadline_s)
             elif isinstance(extra, dict):
-                problems += value_problems(extra, item, _join(path, key))
+                problems += _problems(extra, item, _join(path, key), search, deadline_s)
     for key in ("anyOf", "oneOf"):
         if key in schema:
-            matching = sum(not value_problems(choice, value, path) for choice in schema[key])
+            matching = sum(not _problems(choice, value, path, search, deadline_s) for choice in schema[key])
             if matching == 0:
                 problems.append((path, f"matches none of the {key} choices, got {_shown(value)}"))
             elif key == "oneOf" and matching > 1:

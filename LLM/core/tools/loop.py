@@ -10,12 +10,10 @@ a context overflow is raised, never a reason to switch), off.
 
 from __future__ import annotations
 
-import enum
-import inspect
 import json
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -26,7 +24,8 @@ from ..events import Done, ReasoningDelta, TextDelta, ToolCall, Usage
 from ..protocol.client import ChatClient
 from ..config import ModelEntry
 from ..protocol.props import EngineProps
-from .grammar import tool_call_grammar
+from .approval import Approval, ApprovalHook, approve_call
+from .grammar import string_cap_note, tool_call_grammar
 from .parsing import ParserEvent, TurnParser
 from .prompts import (
     assistant_message,
@@ -56,19 +55,6 @@ Mode = Literal["auto", "native", "fallback", "off"]
 Source = Literal["native", "fallback"]
 
 
-class Approval(enum.Enum):
-    """What an approval hook may answer besides True (allow) and False (deny). Only ALLOW is truthy, so code that
-    treats the answer as a bool never runs a denied call."""
-
-    ALLOW = "allow"
-    DENY = "deny"
-    DENY_AND_STOP = "deny_and_stop"  # deny, skip the step's other calls, and end the run without asking the model
-
-    def __bool__(self) -> bool:
-        return self is Approval.ALLOW
-
-
-ApprovalHook = Callable[[ToolCall, Tool], "bool | Approval | Awaitable[bool | Approval]"]
 REPEAT_LIMIT = 3  # the same call with the same result this many times is a loop
 
 
@@ -121,6 +107,7 @@ class ToolStep:
     tools_sent: bool
     tool_choice: str = "auto"
     constrained: bool = False
+    constraint_note: str = ""  # what the grammar held the call to beyond the schemas (strings it capped)
     url: str = ""
     request_body: dict[str, Any] = field(default_factory=dict)  # exactly as sent
     native_calls: list[dict[str, Any]] = field(default_factory=list)  # tool_calls as the server sent them
@@ -273,10 +260,11 @@ class ToolLoop:
             if send_tools and choice != "auto":
                 params["tool_choice"] = choice if choice in ("required", "none") else {
                     "type": "function", "function": {"name": choice}}
+            note = ""
             if mode == "fallback" and choice not in ("auto", "none"):
-                grammar = await self._grammar(choice)
-                if grammar is not None:
-                    params["grammar"] = grammar
+                forced = await self._grammar(choice)
+                if forced is not None:
+                    params["grammar"], note = forced
                 elif not self._warned_unconstrained:
                     self._warned_unconstrained = True
                     yield LoopNotice("unconstrained", "this engine cannot constrain output with a grammar: the call "
@@ -287,7 +275,7 @@ class ToolLoop:
                 request = with_tool_prompt(request, self.openai_tools)
             request = await fit_to_context(request, self.budget, client.count_prompt_tokens)
             step.mode, step.tools_sent, step.request_messages = mode, send_tools, [dict(m) for m in request]
-            step.tool_choice, step.constrained = choice, "grammar" in params
+            step.tool_choice, step.constrained, step.constraint_note = choice, "grammar" in params, note
             step.url = f"{client.base_url}/v1/chat/completions"
             # (a copy: the loop appends to `history`, which may be this very list)
             step.request_body = client.chat_body(step.request_messages, params,
@@ -323,14 +311,16 @@ class ToolLoop:
         yield StepFinished(step.iteration, step.finish_reason, step.prompt_tokens, step.completion_tokens,
                            step.duration_ms, step)
 
-    async def _grammar(self, choice: str) -> str | None:
-        """The grammar forcing ``choice`` (required: any enabled tool; a name: that one), where the engine
-        takes per-request grammars (llama-server, known by its /props); None elsewhere."""
+    async def _grammar(self, choice: str) -> tuple[str, str] | None:
+        """The grammar forcing ``choice`` (required: any enabled tool; a name: that one) and the note saying
+        which strings it caps, where the engine takes per-request grammars (llama-server, known by its
+        /props); None elsewhere."""
         if await self.runtime.engine_props(self.model_id) is None:
             return None
         if choice == "required":
-            return tool_call_grammar(self.openai_tools)
-        return tool_call_grammar([self.tools[choice].to_openai()], max_calls=1)
+            return tool_call_grammar(self.openai_tools), string_cap_note(self.openai_tools)
+        forced = [self.tools[choice].to_openai()]
+        return tool_call_grammar(forced, max_calls=1), string_cap_note(forced)
 
     def _switch_to_fallback(self, why: str) -> LoopNotice:
         self.mode = "fallback"
@@ -408,16 +398,13 @@ class ToolLoop:
                                          f"{call.invalid_arguments[:200]}", 0.0)
         if self._denied_and_stopped:
             return ToolResult(False, "", f"not run: the user stopped the run before the call to '{call.name}'", 0.0)
-        if tool.needs_approval:
-            decision: Any = False
-            if self.before_call is not None:
-                decision = self.before_call(call, tool)
-                if inspect.isawaitable(decision):
-                    decision = await decision
-            if decision is Approval.DENY_AND_STOP:
-                self._denied_and_stopped = True
-            if not decision:
-                return ToolResult(False, "", f"the user denied the call to '{call.name}'", 0.0)
+        verdict = await approve_call(tool, call, self.before_call)  # the arguments are checked before anyone is asked
+        if isinstance(verdict, ToolResult):
+            return verdict
+        if verdict is Approval.DENY_AND_STOP:
+            self._denied_and_stopped = True
+        if not verdict:
+            return ToolResult(False, "", f"the user denied the call to '{call.name}'", 0.0)
         return await execute(tool, call.arguments)
 
 

@@ -7,6 +7,7 @@ and gives the file tools bounded, safe ways to open, walk, read and search files
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import re
@@ -69,10 +70,21 @@ class Sandbox:
             raise refuse("'..' components are not allowed")
         if any(len(part.encode()) > 255 for part in parts):
             raise refuse("a path component is longer than 255 bytes")
+        joined = self.root.joinpath(*parts)
+        # Strictly first: a symlink loop is an error there on every Python (RuntimeError before 3.13, ELOOP
+        # since), while 3.13's non-strict resolve hands the loop back as a path. Anything else strict
+        # refuses (a path that does not exist yet, for writes) is resolved non-strictly, as before.
         try:
-            resolved = (self.root.joinpath(*parts)).resolve()
-        except (OSError, RuntimeError) as exc:  # RuntimeError: symlink loop
-            raise refuse(f"it cannot be resolved ({exc})") from None
+            try:
+                resolved = joined.resolve(strict=True)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    raise RuntimeError("symlink loop") from None
+                resolved = joined.resolve()
+        except RuntimeError:  # pathlib's "Symlink loop from ..." before 3.13
+            raise refuse("it cannot be resolved (symlink loop)") from None
+        except OSError as exc:
+            raise refuse(f"it cannot be resolved ({exc.strerror or exc})") from None
         if not resolved.is_relative_to(self.root):
             raise refuse("it resolves outside the workspace (through a symbolic link)")
         return resolved

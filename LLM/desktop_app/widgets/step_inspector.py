@@ -31,7 +31,8 @@ def step_summary(step: StepRecord) -> str:
     parts.append(f"{step.request_ms:.0f} ms")
     if step.finish_reason:
         parts.append(f"finish: {step.finish_reason}")
-    return "  ·  ".join(parts)
+    summary = "  ·  ".join(parts)
+    return f"{summary}\n{step.constraint_note}" if step.constraint_note else summary
 
 
 def parsed_view(step: StepRecord) -> dict[str, Any]:

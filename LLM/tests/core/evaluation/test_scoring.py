@@ -191,3 +191,19 @@ def test_scoring_summary_metrics_and_empty_kinds():
     only_calls = summarize("m", outcomes[:1])
     assert only_calls.abstention_accuracy is None and only_calls.valid_call_rate == 1.0
     assert summarize("m", []).median_latency_ms is None
+
+
+def test_scoring_catastrophic_pattern_is_an_invalid_call_not_a_hang():
+    """Regression (#19 item 8): scoring checked a tool's ``pattern`` with an unbounded in-process regex, so a
+    catastrophic one stalled the eval (and the window's event loop) for minutes; the check is now stopped at its
+    deadline and the call judged invalid, saying why."""
+    from LLM.tests.core.tools.test_safe_regex import within_deadline
+
+    greet = {"name": "greet", "parameters": {"type": "object", "required": ["who"],
+                                             "properties": {"who": {"type": "string", "pattern": r"^(\w+\s?)*$"}}}}
+    scored = task([expected("greet", who={"match": "any"})], tools=(greet,))
+    score = within_deadline(score_task, scored, [[call("greet", who="a" * 30 + "!")]])
+    assert score.valid_call is False and score.tool_match is True
+    (problem,) = score.problems
+    assert problem.startswith('invalid call greet({"who": "aaaa') and "took longer than" in problem
+    assert score_task(scored, [[call("greet", who="Ada Lovelace")]]).passed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from LLM.core.tools.grammar import tool_call_grammar
+from LLM.core.tools.grammar import string_cap_note, tool_call_grammar
 
 
 def rules(schema: dict, **options) -> dict[str, str]:
@@ -62,3 +62,27 @@ def test_grammar_calls_any_of_the_tools_and_keeps_rule_names_apart():
 def test_grammar_needs_a_tool():
     with pytest.raises(ValueError, match="at least one tool"):
         tool_call_grammar([])
+
+
+def tool(name: str, properties: dict) -> dict:
+    return {"type": "function", "function": {"name": name, "parameters": {"type": "object", "properties": properties}}}
+
+
+@pytest.mark.parametrize("tools, capped", [
+    pytest.param([tool("t", {"s": {"type": "string"}})], "t.s", id="string"),
+    pytest.param([tool("t", {"s": {"type": "string", "maxLength": 500}, "n": {"type": "integer"}})], None,
+                 id="bounded-or-not-a-string"),
+    pytest.param([tool("t", {"e": {"type": "string", "enum": ["a", "b"]}})], None, id="enum-is-not-capped"),
+    pytest.param([tool("t", {"o": {"type": "object", "properties": {"q": {"type": "string"}}},
+                             "l": {"type": "array", "items": {"type": ["string", "null"]}}})], "t.o.q, t.l[]",
+                 id="nested"),
+    pytest.param([tool("a", {"x": {"type": "string"}}), tool("b", {"y": {"anyOf": [{"type": "string"}]}})],
+                 "a.x, b.y", id="several-tools"),
+    pytest.param([tool("t", {f"s{i}": {"type": "string"} for i in range(8)})],
+                 "t.s0, t.s1, t.s2, t.s3, t.s4, t.s5 and 2 more", id="many"),
+])
+def test_grammar_string_cap_note_names_the_capped_strings(tools, capped):
+    """Regression (#19, forced calls): the grammar cut every string without maxLength at 200 characters and
+    nobody was told; the note says so, naming the strings, and is empty when nothing is capped."""
+    expected = f"forced call: strings without maxLength capped at 200 characters ({capped})" if capped else ""
+    assert string_cap_note(tools) == expected

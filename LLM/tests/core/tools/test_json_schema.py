@@ -109,3 +109,48 @@ def test_json_schema_with_defaults_fills_left_out_arguments_only():
     assert filled == {"unit": "F", "tags": []}
     filled["tags"].append("x")
     assert schema["properties"]["tags"]["default"] == []  # a default is copied, never shared
+
+
+PATTERNS = {"type": "object", "properties": {
+    "code": {"type": "string", "pattern": r"^[A-Z]{3}$"},
+    "words": {"type": "array", "items": {"type": "string", "pattern": r"^(\w+\s?)*$"}},
+    "either": {"anyOf": [{"type": "string", "pattern": "^a"}, {"type": "string", "pattern": "^b"}]},
+}}
+
+
+@pytest.mark.parametrize("value, expected", [
+    pytest.param({"code": "OSL", "words": ["hello world"], "either": "b1"}, [], id="all-match"),
+    pytest.param({"code": "osl"}, [("code", "must match the pattern '^[A-Z]{3}$', got \"osl\"")], id="no-match"),
+    pytest.param({"words": ["ok", "not ok!"]}, [("words[1]", "must match the pattern '^(\\\\w+\\\\s?)*$', got "
+                                                            "\"not ok!\"")], id="checked-in-the-child"),
+    pytest.param({"either": "c"}, [("either", 'matches none of the anyOf choices, got "c"')], id="any-of"),
+])
+def test_json_schema_pattern_checks(value, expected):
+    assert value_problems(PATTERNS, value) == expected
+
+
+def test_json_schema_pattern_check_is_stopped_at_its_deadline():
+    """Regression (#19 item 8): a catastrophic ``pattern`` ran unbounded in-process (30 characters: about a
+    minute, holding the GIL); the check is stopped at its deadline and the problem says why."""
+    from LLM.tests.core.tools.test_safe_regex import within_deadline
+
+    problems = within_deadline(lambda: value_problems(PATTERNS, {"words": ["a" * 30 + "!"]}, pattern_deadline_s=0.5))
+    assert len(problems) == 1
+    path, message = problems[0]
+    assert path == "words[0]"
+    assert "took longer than 0.5 s" in message and "may be catastrophic" in message
+
+
+def test_json_schema_pattern_python_cannot_read_is_not_enforced():
+    """An MCP server's schema may use ECMA-only syntax; that is the server's to enforce, not a fault of the call."""
+    assert value_problems({"type": "string", "pattern": r"^\p{L}+$"}, "Zoë") == []
+
+
+def test_json_schema_an_unknown_type_name_leaves_the_rest_checked():
+    """Review of #19 item 4: an MCP server's schema with a type name outside JSON Schema's (`int64`) raised
+    KeyError, which switched off the whole argument check, unknown keys included."""
+    schema = {"type": "object", "properties": {"a": {"type": "int64"}, "b": {"type": ["string", "uuid"]}},
+              "additionalProperties": False}
+    assert value_problems(schema, {"a": 1, "b": "x"}) == []
+    assert sorted(value_problems(schema, {"a": 1, "b": 2, "c": 3})) == [
+        ("", "unknown argument 'c' (expected: a, b)"), ("b", "expected a string, got 2")]

@@ -271,6 +271,17 @@ def test_tool_loop_fallback_forced_call_is_held_to_a_grammar_on_llama_server(lla
     assert result.steps[0].results[0].output == "5" and result.final_text == "It is 5."
 
 
+def test_tool_loop_forced_call_records_which_strings_its_grammar_capped(llama_like_server, tmp_path: Path):
+    """Regression (#19, forced calls): a grammar-forced call caps strings without maxLength at 200 characters;
+    the step says so (the window shows it on the tool card and in the inspector), and only that step."""
+    call = '<tool_call>\n{"name": "calculator", "arguments": {"expression": "2+3"}}\n</tool_call>'
+    llama_like_server.script({"text": call}, {"text": "It is 5."})
+    result, _, _ = run_loop(llama_like_server, tmp_path, mode="fallback", tools=["calculator"],
+                            tool_choice="required")
+    assert [s.constraint_note for s in result.steps] == [
+        "forced call: strings without maxLength capped at 200 characters (calculator.expression)", ""]
+
+
 def test_tool_loop_fallback_forced_call_without_grammar_support_says_so(fake_server: FakeServerHandle,
                                                                         tmp_path: Path):
     fake_server.script({"text": "no call"})

@@ -443,7 +443,8 @@ def test_search_files_catastrophic_regex_keeps_the_event_loop_responsive(tmp_pat
     """Bug 4: `re` never releases the GIL, so `(a+)+$` on a 31-character line froze the loop for 71 s.
 
     Here a 25-character line (seconds of backtracking per line) and a short deadline: the call must come back
-    with a clear error while other coroutines keep running; 1 s is a generous bound (the bench holds 100 ms).
+    with a clear error while other coroutines keep running: a loop frozen for the search would tick once or
+    twice in all, a free one ticks every few milliseconds of the deadline (its speed is the bench's business).
     """
     ws = catastrophic_workspace(tmp_path, lines=2, width=25)
     registry = ToolRegistry(make_builtin_tools(ws, search_deadline_s=1.0))
@@ -466,12 +467,12 @@ def test_search_files_catastrophic_regex_keeps_the_event_loop_responsive(tmp_pat
         finally:
             done.set()
             await task
-        return result, max(gaps)
+        return result, len(gaps)
 
-    result, worst_gap = asyncio.run(go())
+    result, ticks = asyncio.run(go())
     assert not result.ok and "took too long" in (result.error or "")
     assert "(a+)+$" in result.error
-    assert worst_gap < 1.0
+    assert ticks >= 10
 
 
 needs_proc = pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="child processes are read from /proc")

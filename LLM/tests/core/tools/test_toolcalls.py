@@ -479,7 +479,8 @@ def test_stream_parser_long_block_char_by_char_stays_linear():
     for ch in text:
         parser.feed(ch)
     result = parser.finish()
-    assert time.perf_counter() - started < 20
+    # Not a speed: a bound that only a quadratic parser (minutes) exceeds; it takes about a second, even loaded.
+    assert time.perf_counter() - started < 60
     assert result.calls[0].arguments["content"].count("</tool_call>") == 24_000
 
 

@@ -615,6 +615,9 @@ def call(registry: ToolRegistry, name: str, **arguments: Any) -> ToolResult:
         pytest.param("floor(2.7) + ceil(2.1)", "5", id="floor-ceil"),
         pytest.param("abs(-4)", "4", id="abs"),
         pytest.param("cos(0) + sin(0) + tan(0)", "1", id="trig"),
+        pytest.param("10 - 2 - 3 * 2 ** 2", "-4", id="precedence-and-left-to-right"),
+        pytest.param("+".join(["1"] * 450), "450", id="long-flat-sum-is-not-nesting"),
+        pytest.param("-" * 100 + "1", "1", id="deepest-nesting-allowed"),
     ],
 )
 def test_calculator_evaluates(builtins: ToolRegistry, expression: str, expected: str) -> None:
@@ -653,6 +656,10 @@ def test_calculator_evaluates(builtins: ToolRegistry, expression: str, expected:
         pytest.param("2 +", "invalid expression", id="syntax-error"),
         pytest.param("1" * 1001, "longer than 1000", id="too-long"),
         pytest.param("-" * 990 + "1", "nested too deeply", id="too-deep"),
+        # Regression (#19, newer Pythons): the limit was whatever the parser and stack of the running Python
+        # allowed (3.13 took the line above); it is the calculator's own now, the same on every Python.
+        pytest.param("-" * 101 + "1", "nested too deeply (more than 100 levels)", id="too-deep-own-limit"),
+        pytest.param("sqrt(" * 101 + "4" + ")" * 101, "nested too deeply", id="too-deep-calls"),
     ],
 )
 def test_calculator_refuses(builtins: ToolRegistry, expression: str, reason: str) -> None:
@@ -855,7 +862,12 @@ ESCAPES = [
     ("symlink-dir-list", "list_directory", {"path": "linkdir"}, "outside the workspace", "symlink-dir"),
     ("symlink-chain", "read_file", {"path": "hop1"}, "outside the workspace", "symlink-chain"),
     ("relative-symlink", "read_file", {"path": "sub/up"}, "outside the workspace", "relative-symlink"),
-    ("symlink-loop", "read_file", {"path": "loop"}, "cannot be resolved", "symlink-loop"),
+    # Regression (#19, newer Pythons): 3.13 resolves a loop without error and said "Too many levels of symbolic
+    # links" later; the sandbox's own words are the same on every Python.
+    ("symlink-loop", "read_file", {"path": "loop"}, "cannot be resolved (symlink loop)", "symlink-loop"),
+    ("symlink-loop-inside", "read_file", {"path": "loop/x.txt"}, "cannot be resolved (symlink loop)", "symlink-loop"),
+    ("symlink-loop-write", "write_file", {"path": "loop", "content": "x"}, "cannot be resolved (symlink loop)",
+     "symlink-loop"),
     ("proc-symlink", "read_file", {"path": "proc/self/environ"}, "outside the workspace", "proc-symlink"),
     ("fifo", "read_file", {"path": "pipe"}, "only regular files", "fifo"),
     ("fifo-write", "write_file", {"path": "pipe", "content": "x"}, "only regular files", "fifo"),
