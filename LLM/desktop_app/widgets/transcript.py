@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
-from PySide6.QtCore import QTimer, Qt, Signal
-from PySide6.QtGui import QFont, QFontDatabase, QGuiApplication
+from PySide6.QtCore import QEvent, QSize, QTimer, Qt, Signal
+from PySide6.QtGui import QFont, QFontDatabase, QFontMetricsF, QGuiApplication, QResizeEvent
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -61,6 +63,57 @@ def _restyle(widget: QWidget) -> None:
     style.polish(widget)
 
 
+class ElidedLabel(QLabel):
+    """One line that gives way to the buttons beside it: cut short with "…" when the card is narrow, the whole
+    text in its tooltip. ``text()`` is always the whole text."""
+
+    def __init__(self, text: str = "", *, name: str | None = None) -> None:
+        super().__init__()
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        if name:
+            self.setObjectName(name)
+        self._full = ""
+        self.setText(text)
+
+    def setText(self, text: str) -> None:
+        self._full = text
+        self.setToolTip(text)
+        self.updateGeometry()
+        self._elide()
+
+    def text(self) -> str:
+        return self._full
+
+    def sizeHint(self) -> QSize:
+        margins = self.contentsMargins()
+        return QSize(self._text_width() + margins.left() + margins.right(), super().sizeHint().height())
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(min(self.sizeHint().width(), self.fontMetrics().horizontalAdvance("M…")),
+                     super().minimumSizeHint().height())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._elide()
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):  # the stylesheet's bold, italic
+            self.updateGeometry()
+            self._elide()
+
+    def _text_width(self) -> int:
+        # Fractional advances rounded up: elidedText cuts a text given exactly its rounded width ("Y…" for "You").
+        return math.ceil(QFontMetricsF(self.font()).horizontalAdvance(self._full))
+
+    def _elide(self) -> None:
+        width = self.contentsRect().width()
+        shown = self._full if self._text_width() <= width else \
+            self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, width)
+        if shown != super().text():
+            super().setText(shown)
+
+
 class ToolCardWidget(QFrame):
     """A tool call: name, source, arguments as JSON, then the result or error and its duration; once the
     answer is finished, the experimenter's actions (edit the call or its result and go on, re-run the step)."""
@@ -76,7 +129,10 @@ class ToolCardWidget(QFrame):
         self.title = _label(name="toolCardTitle")
         self.arguments = _label(selectable=True, mono=True, name="toolCardArguments")
         self.result = _label(selectable=True, mono=True, name="toolCardResult")
-        for widget in (self.title, self.arguments, self.result):
+        # What a grammar-forced call was held to beyond the schema (strings capped): from the call's step.
+        self.note = _label(name="toolCardNote")
+        self.note.hide()
+        for widget in (self.title, self.note, self.arguments, self.result):
             layout.addWidget(widget)
         self.actions = QWidget(objectName="toolCardActions")
         row = QHBoxLayout(self.actions)
@@ -99,11 +155,13 @@ class ToolCardWidget(QFrame):
         self._shown: tuple | None = None
         self.update_from(card)
 
-    def update_from(self, card: ToolCard) -> None:
-        key = (card.ok, card.output, card.error, card.duration_ms)
+    def update_from(self, card: ToolCard, note: str = "") -> None:
+        key = (card.ok, card.output, card.error, card.duration_ms, note)
         if key == self._shown:
             return
         self._shown = key
+        self.note.setText(note)
+        self.note.setVisible(bool(note))
         source = "native call" if card.source == "native" else "parsed from text (fallback)"
         if card.ok is None:
             state, outcome = "running…", "pending"
@@ -128,7 +186,8 @@ class ToolCardWidget(QFrame):
         _restyle(self)
 
     def text(self) -> str:
-        return "\n".join((self.title.text(), self.arguments.text(), self.result.text()))
+        note = [self.note.text()] if self.note.text() else []
+        return "\n".join((self.title.text(), *note, self.arguments.text(), self.result.text()))
 
 
 class NoticeWidget(QLabel):
@@ -163,10 +222,9 @@ class MessageWidget(QFrame):
 
         header = QHBoxLayout()
         header.setSpacing(8)
-        self.author = _label(author, name="messageAuthor")
-        self.author.setWordWrap(False)
-        self.badge = _label(name="messageStatus")
-        self.badge.setWordWrap(False)
+        # The name and the status give way (elided) so that the buttons at the right always fit the card.
+        self.author = ElidedLabel(author, name="messageAuthor")
+        self.badge = ElidedLabel(name="messageStatus")
         self.copy_button = QToolButton(text="Copy", objectName="copyButton", autoRaise=True)
         self.copy_button.setToolTip("Copy this message as Markdown")
         self.regenerate_button = QToolButton(text="Regenerate", objectName="regenerateButton", autoRaise=True)
@@ -252,7 +310,8 @@ class MessageWidget(QFrame):
             if isinstance(part, TextPart):
                 widget.set_text(part.text)  # type: ignore[attr-defined]
             elif isinstance(part, ToolCard):
-                widget.update_from(part)  # type: ignore[attr-defined]
+                note = next((s.constraint_note for s in message.steps if s.iteration == part.iteration), "")
+                widget.update_from(part, note)  # type: ignore[attr-defined]
         self._update_reasoning(message)
         if message.status != self._status:
             self._status = message.status
@@ -371,6 +430,10 @@ class TranscriptView(QScrollArea):
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         body = QWidget(objectName="transcriptBody")
+        # The body is exactly as wide as the viewport, never wider: with a minimum width of its own (a long model
+        # name beside the buttons, an unbreakable word in a label), the scroll area made it wider than the view
+        # once the scroll bar took its share, and every card's right-hand buttons were cut off (#19).
+        body.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self._layout = QVBoxLayout(body)
         self._layout.setContentsMargins(16, 16, 16, 16)
         self._layout.setSpacing(10)

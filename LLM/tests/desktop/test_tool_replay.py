@@ -10,7 +10,9 @@ import subprocess
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QPushButton, QToolButton
 
+from LLM.core import HistoryStore
 from LLM.desktop_app.widgets.step_inspector import StepInspector
+from LLM.tests.fakes.handle import FakeServerHandle
 from LLM.tests.desktop.harness import (
     ScriptedInteraction,
     click,
@@ -161,3 +163,41 @@ def test_desktop_replay_rerun_step_uses_the_tool_choice_chosen_now(qloop, fake_s
             assert [m["role"] for m in body["messages"] if m["role"] != "system"] == ["user"]
 
     run(qloop, go())
+
+
+def test_desktop_forced_call_says_its_strings_were_capped(qloop, tmp_path):
+    """Regression (#19, forced calls): a grammar-forced call caps every string without maxLength at 200
+    characters and the window did not say so; the tool card and the step's inspector do now, and so does the
+    saved step."""
+    capped = "forced call: strings without maxLength capped at 200 characters (calculator.expression)"
+    server = FakeServerHandle(None, "--props", "no-tools").wait_ready()  # answers /props: it takes grammars
+    try:
+        call = '<tool_call>\n{"name": "calculator", "arguments": {"expression": "6*7"}}\n</tool_call>'
+        server.script({"text": call}, {"text": "It is 42."})
+
+        async def go():
+            async with open_window(tmp_path, openai_yaml(server.url)) as window:
+                tools = page(window, "toolChatPage")
+                window.tabs.setCurrentWidget(tools)
+                tools.tool_mode.setCurrentIndex(tools.tool_mode.findData("fallback"))
+                tools.tool_choice.setCurrentIndex(tools.tool_choice.findData("calculator"))
+                type_and_send(tools, "What is 6*7?")
+                await wait_until(lambda: last_answer(tools).final, what="the tool answer")
+                answer = last_answer(tools)
+                assert [s.constraint_note for s in answer.steps] == [capped, ""]
+                widget = transcript(tools).widget_for(answer.id)
+                (card,) = widget.tool_cards()
+                await wait_until(lambda: capped in card.text(), what="the note on the tool card")
+                assert not card.note.isHidden()
+                click(widget.findChildren(QToolButton, "stepButton")[0])
+                await wait_until(lambda: tools.replay.inspectors, what="the inspector")
+                assert capped in tools.replay.inspectors[-1].summary.text()
+                return tools.conversation.id, answer.id
+
+        conversation_id, answer_id = run(qloop, go())
+        assert "grammar" in bodies(server)[0]
+    finally:
+        server.stop()
+    with HistoryStore(tmp_path / "data" / "history.sqlite3") as store:
+        saved = store.load(conversation_id)
+    assert [s.constraint_note for s in saved.nodes[answer_id].steps] == [capped, ""]
