@@ -34,10 +34,19 @@ def main(check: Callable[[], list[str]], title: str) -> int:
     return 0
 
 
+def shipped_config_text(port: int) -> str:
+    """The shipped llm_backends.yaml with its default model on ``port`` and on one engine thread: beside another
+    busy process on a 2-core machine, llama.cpp's spinning thread barriers made each token take seconds."""
+    text = SHIPPED_CONFIG.read_text()
+    entry = "\n    port: 9100\n"  # the default model's own line (the commented reference says more after it)
+    assert text.count(entry) == 1, f"{SHIPPED_CONFIG} no longer has one {entry.strip()!r} line"
+    return text.replace(entry, f"\n    port: {port}\n    threads: 1\n")
+
+
 def run_as_user(script: str, tmp_path: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """Run ``LLM/tests/<script>`` as the guide says, from the repository root, isolated from the user's servers."""
     config = tmp_path / "llm_backends.yaml"
-    config.write_text(SHIPPED_CONFIG.read_text().replace("port: 9100", f"port: {free_port()}"))
+    config.write_text(shipped_config_text(free_port()))
     env = {**os.environ, "LLM_BACKENDS_CONFIG": str(config), "LLM_STATE_DIR": str(tmp_path / "state"),
            "LLM_LOGS_DIR": str(tmp_path / "logs"), "PYTHONPATH": str(REPO_ROOT)}
     return subprocess.run([sys.executable, f"LLM/tests/{script}"], cwd=REPO_ROOT, env=env, capture_output=True,

@@ -117,7 +117,7 @@ async def soak(tmp_path: Path, operations: int, seed: int = 7) -> SoakReport:
         window.close()
         await asyncio.wait_for(window.wait_closed(), 30)
     try:
-        await wait_until(lambda: not any(pid_alive(pid) for pid in report.pids), timeout=15, what="engines gone")
+        await wait_until(lambda: not any(pid_alive(pid) for pid in report.pids), timeout=60, what="engines gone")
     except AssertionError:
         pass  # counted below
     report.orphans = [pid for pid in report.pids if pid_alive(pid)]

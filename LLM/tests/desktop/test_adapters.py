@@ -44,7 +44,7 @@ def test_desktop_adapters_sit_under_their_base_and_switch_without_a_start(qloop,
             assert [combo.itemData(i) for i in range(combo.count())] == ["base", "pirate", "poet"]
             texts = [combo.model().item(i).text() for i in range(combo.count())]
             assert texts[0].startswith("Base") and texts[1].startswith("    ↳ Pirate") and "LoRA pirate_lora" in texts[1]
-            await wait_until(lambda: server_status(window) == "ready", timeout=20, what="the shared server ready")
+            await wait_until(lambda: server_status(window) == "ready", timeout=60, what="the shared server ready")
             status = window.selector.status
             assert "no adapter (the bare base)" in status.detail.text()
             pid = window.ctx.runtime.servers.server("base").pid
@@ -56,7 +56,7 @@ def test_desktop_adapters_sit_under_their_base_and_switch_without_a_start(qloop,
             assert server_status(window) == "ready" and "adapter pirate_lora" in status.detail.text()
             chat = page(window)
             type_and_send(chat, "Ahoy?")
-            await wait_until(lambda: last_answer(chat).status == "done", timeout=20, what="the adapter's answer")
+            await wait_until(lambda: last_answer(chat).status == "done", timeout=60, what="the adapter's answer")
             assert "starting" not in states and window.ctx.runtime.servers.server("pirate").pid == pid
             log = httpx.get(f"http://127.0.0.1:{port}/_requests", timeout=5).json()
             chats = [e["body"] for e in log if e["type"] == "request" and e.get("path") == "/v1/chat/completions"]

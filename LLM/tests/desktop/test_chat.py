@@ -88,7 +88,7 @@ def test_desktop_chat_stop_closes_the_server_stream_and_keeps_the_partial_answer
             assert answer.status == "stopped" and answer.metrics.finish_reason == "cancelled" and answer.stop_reason is None
             partial = answer.content
             assert partial.startswith("word0 word1")
-            event = await asyncio.to_thread(fake_server.wait_for_event, "disconnect", 5)
+            event = await asyncio.to_thread(fake_server.wait_for_event, "disconnect", 30)
             assert event["after_chunks"] < 400
             await asyncio.sleep(0.2)  # nothing late may be appended to the stopped answer
             assert last_answer(chat).content == partial
@@ -110,7 +110,7 @@ def test_desktop_chat_escape_stops_the_answer(qloop, fake_server, tmp_path):
             await wait_until(lambda: last_answer(chat).content, what="first words")
             QTest.keyClick(prompt_edit(chat), Qt.Key.Key_Escape)
             assert last_answer(chat).status == "stopped" and not chat.busy
-            await asyncio.to_thread(fake_server.wait_for_event, "disconnect", 5)
+            await asyncio.to_thread(fake_server.wait_for_event, "disconnect", 30)
 
     run(qloop, go())
 
@@ -132,7 +132,7 @@ def test_desktop_chat_model_switch_while_streaming_stops_and_the_next_send_uses_
             await wait_until(lambda: answer.status == "stopped", what="the answer stopped for the switch")
             assert answer.metrics.finish_reason == "cancelled" and answer.stop_reason == "model switched"
             assert button(chat, "sendButton").isEnabled()
-            await asyncio.to_thread(fake_server.wait_for_event, "disconnect", 5)
+            await asyncio.to_thread(fake_server.wait_for_event, "disconnect", 30)
             partial = answer.content
             type_and_send(chat, "Hello second")
             await wait_until(lambda: last_answer(chat).status == "done", what="answer from second")
@@ -284,7 +284,7 @@ def test_desktop_chat_closing_mid_answer_cancels_the_request(qloop, fake_server,
             window.close()
             await asyncio.wait_for(window.wait_closed(), 10)
             assert last_answer(chat).status == "stopped" and len(window.ctx.tasks) == 0
-            await asyncio.to_thread(fake_server.wait_for_event, "disconnect", 5)
+            await asyncio.to_thread(fake_server.wait_for_event, "disconnect", 30)
 
     run(qloop, go())
 

@@ -1,4 +1,9 @@
-"""The real engine: llama.cpp's llama-server with the embedded default model (SmolLM2-135M)."""
+"""The real engine: llama.cpp's llama-server with the embedded default model (SmolLM2-135M).
+
+Each test states a behaviour, never a speed (speeds belong in bench/), and must hold on a loaded 2-core machine:
+deadlines only catch hangs, generations are as short as the behaviour allows, and the engine runs on one thread
+(see ``default_config``).
+"""
 
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ from LLM.core.servers import ServerManager, ServerState
 from LLM.core.servers.llama_build import find_llama_server
 from LLM.core.servers.process import pid_alive
 from LLM.tests.fakes.handle import REPO_ROOT, free_port
+from LLM.tests.migration_check import shipped_config_text
 
 LLAMA_SERVER = find_llama_server()
 pytestmark = [
@@ -37,8 +43,10 @@ pytestmark = [
 
 
 def default_config(port: int, **changes: object) -> BackendsConfig:
+    """The shipped default model on ``port``, on one engine thread: on a shared 2-core machine a second busy
+    process stalls llama.cpp's spinning thread barriers (tokens took seconds each); one thread has none."""
     shipped = load_backends(SHIPPED_CONFIG, strict=True)
-    entry = shipped.models["default"].model_copy(update={"port": port, **changes})
+    entry = shipped.models["default"].model_copy(update={"port": port, "threads": 1, **changes})
     return BackendsConfig(source=str(SHIPPED_CONFIG), models={"default": entry})
 
 
@@ -64,7 +72,7 @@ class Engine:
 
     def config_file(self) -> Path:
         path = self.tmp / "backends.yaml"
-        path.write_text(SHIPPED_CONFIG.read_text().replace("port: 9100", f"port: {self.port}"))
+        path.write_text(shipped_config_text(self.port))
         return path
 
 
@@ -91,9 +99,9 @@ def test_engine_start_warmup_and_requests_reuse_one_llama_server(engine: Engine)
     first, second, pid, same_pid, states = asyncio.run(go())
     for answer in (first, second):
         assert answer.error_message is None and answer.generated_text.strip()
-        # Token counts come from the engine, and the decode speed from its own timings.
+        # Token counts come from the engine, and the decode speed from its own timings (whatever it is).
         assert answer.prompt_tokens and answer.prompt_tokens > 10 and 1 <= answer.generated_tokens <= 8
-        assert answer.tokens_per_second and answer.tokens_per_second > 1
+        assert answer.tokens_per_second and answer.tokens_per_second > 0
     assert pid == same_pid
     assert "ready" in states and states[-1] == "stopped"
     assert not pid_alive(pid)
@@ -159,7 +167,11 @@ def test_engine_history_is_fitted_to_the_usable_context_by_exact_count(engine: E
 
 
 def test_engine_stop_makes_the_slot_idle(engine: Engine):
-    """Stop reaches the engine: its slot stops processing, not only the client's socket."""
+    """Stop reaches the engine: its slot stops processing, not only the client's socket.
+
+    Regression (#19, loaded machine): this asserted the slot was idle within 1.0 s and failed at 1.89 s beside a
+    busy process. The behaviour is that the engine cancels the task (its log says so: an answer that merely ran
+    to its end does not pass) and the slot goes idle; the deadline only catches a hang."""
 
     async def go():
         runtime = engine.runtime()
@@ -176,22 +188,21 @@ def test_engine_stop_makes_the_slot_idle(engine: Engine):
                             got_text.set()
 
             task = asyncio.ensure_future(consume())
-            await asyncio.wait_for(got_text.wait(), 60)
+            await asyncio.wait_for(got_text.wait(), 120)
             busy = any(slot.get("is_processing") for slot in await client.slots())
-            stopped_at = time.monotonic()
             stop_generation(task)
             await asyncio.gather(task, return_exceptions=True)
+            deadline = time.monotonic() + 60
             while any(slot.get("is_processing") for slot in await client.slots()):
-                if time.monotonic() - stopped_at > 5:
-                    break
-                await asyncio.sleep(0.01)
-            return busy, time.monotonic() - stopped_at
+                assert time.monotonic() < deadline, "the slot still processes 60 s after Stop"
+                await asyncio.sleep(0.05)
+            return busy
         finally:
             await runtime.aclose()
 
-    busy, idle_after_s = asyncio.run(go())
-    assert busy
-    assert idle_after_s < 1.0
+    assert asyncio.run(go())
+    log = (engine.tmp / "logs" / "default.log").read_text()
+    assert "stop: cancel task" in log, log[-2000:]  # the engine cancelled it: the answer did not run out
 
 
 def test_engine_answers_only_requests_bearing_its_key(engine: Engine):
@@ -272,6 +283,9 @@ def test_engine_second_process_reattaches_to_the_same_server(engine: Engine):
 
 
 def test_engine_kill_mid_stream_gives_server_exited_error_and_restarts(engine: Engine):
+    """A killed engine ends the open request with ServerExitedError at once (not after the 300 s read timeout:
+    the 60 s deadline below only catches that hang), and the next request starts a new server."""
+
     async def go():
         runtime = engine.runtime()
         manager = runtime.servers
@@ -286,21 +300,18 @@ def test_engine_kill_mid_stream_gives_server_exited_error_and_restarts(engine: E
                     got_text.set()
 
         task = asyncio.ensure_future(consume())
-        await asyncio.wait_for(got_text.wait(), 30)
-        killed = time.monotonic()
+        await asyncio.wait_for(got_text.wait(), 120)
         os.kill(pid, signal.SIGKILL)
         with pytest.raises(Exception) as info:
-            await asyncio.wait_for(task, 10)
-        elapsed = time.monotonic() - killed
+            await asyncio.wait_for(task, 60)
         failed_state = manager.server("default").state
         again = await ainfer(InferenceConfig(prompt="Hi", model_id="default", max_new_tokens=4), runtime)
         new_pid = manager.server("default").pid
         await runtime.aclose()
-        return info.value, elapsed, failed_state, again, pid, new_pid
+        return info.value, failed_state, again, pid, new_pid
 
-    error, elapsed, failed_state, again, pid, new_pid = asyncio.run(go())
+    error, failed_state, again, pid, new_pid = asyncio.run(go())
     assert type(error).__name__ == "ServerExitedError", repr(error)
-    assert elapsed < 2.0
     assert failed_state is ServerState.FAILED
     assert again.error_message is None and new_pid != pid
     assert not pid_alive(new_pid)
@@ -332,46 +343,51 @@ def test_engine_plain_script_stops_its_session_server_on_ctrl_c(engine: Engine, 
         pid = int(proc.stdout.readline())
         assert pid_alive(pid)
         proc.send_signal(sig)
-        proc.wait(timeout=30)
+        proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not pid_alive(pid), proc.stderr.read()
 
 
-CALCULATOR_PROMPTS = [
-    "What is 17*23? Use the calculator.", "Compute 2**10.", "What is the square root of 144?",
-    "How much is 45 plus 17?", "Calculate 100 divided by 8.", "What's 3.5 times 4?",
-    "Use the calculator to add 1234 and 4321.", "What is 9 minus 15?", "What is 7 factorial divided by 5?",
-    "Multiply 12 by 12.",
-]
+# Three shapes of request (symbols, words, a function): the grammar's guarantee does not depend on the prompt, so
+# more prompts add time, not evidence.
+CALCULATOR_PROMPTS = ["What is 17*23? Use the calculator.", "How much is 45 plus 17?",
+                      "What is the square root of 144?"]
 
 
 def test_engine_forced_calls_are_valid_calculator_calls(engine: Engine, tmp_path: Path):
     """tool_choice=required in fallback mode: the grammar holds the default model to a call that parses and
-    validates against the calculator's schema, whatever the prompt (the expression itself may be poor)."""
-    from LLM.core.inference import ToolEnabledInferenceConfig, arun_tool_inference
+    validates against the calculator's schema, whatever the prompt (the expression itself may be poor).
+
+    Regression (#19, loaded machine): ten prompts, each run through the whole loop (the call, the calculator and
+    a final answer of up to 256 tokens), ran past pytest's 300 s limit beside a busy process. Only the forced step
+    is under test: the run is closed once it has finished."""
+    from LLM.core.inference import ToolEnabledInferenceConfig, stream_tool_inference
+    from LLM.core.tools.loop import StepFinished
+
+    async def first_step(runtime: Runtime, prompt: str):
+        cfg = ToolEnabledInferenceConfig(prompt=prompt, model_id="default", enable_tools=True, tools=["calculator"],
+                                         tool_choice="required", max_iterations=1, max_new_tokens=256)
+        async with aclosing(stream_tool_inference(cfg, runtime)) as events:
+            async for event in events:
+                if isinstance(event, StepFinished):
+                    return event.step
+        raise AssertionError(f"no step finished for {prompt!r}")
 
     async def go():
         runtime = engine.runtime()
         try:
-            results = []
-            for prompt in CALCULATOR_PROMPTS:
-                cfg = ToolEnabledInferenceConfig(prompt=prompt, model_id="default", enable_tools=True,
-                                                 tools=["calculator"], tool_choice="required", max_iterations=1,
-                                                 max_new_tokens=256)
-                results.append(await arun_tool_inference(cfg, runtime))
-            return results, runtime.tools.get("calculator")
+            return [await first_step(runtime, p) for p in CALCULATOR_PROMPTS], runtime.tools.get("calculator")
         finally:
             await runtime.aclose()
 
-    results, calculator = asyncio.run(go())
-    for prompt, result in zip(CALCULATOR_PROMPTS, results):
-        first = result.steps[0]
-        assert first.constrained and first.calls, (prompt, first.raw_text[:200])
+    steps, calculator = asyncio.run(go())
+    for prompt, first in zip(CALCULATOR_PROMPTS, steps):
+        assert first.iteration == 1 and first.constrained and first.calls, (prompt, first.raw_text[:200])
         call, source = first.calls[0]
         assert call.name == "calculator" and source == "fallback"
         calculator.validate(call.arguments)  # raises if the arguments do not fit the schema

@@ -98,10 +98,9 @@ def test_servers_concurrent_ensure_ready_starts_once(tmp_path: Path):
 def test_servers_early_exit_fails_fast_with_log_tail(tmp_path: Path):
     argv = [sys.executable, "-c", "import sys; print('model file is corrupt'); sys.exit(3)"]
     h = Harness(tmp_path, argv=argv, startup_timeout_s=60)
-    started = time.monotonic()
+    # Fast means "on the exit, not on the 60 s timeout" (that would raise ServerStartTimeout), not a stopwatch.
     with pytest.raises(ServerExitedError) as info:
         asyncio.run(h.manager.ensure_ready("m"))
-    assert time.monotonic() - started < 10
     assert info.value.returncode == 3 and "model file is corrupt" in str(info.value)
     assert h.server.state is ServerState.FAILED and h.events[-1].error is info.value
 
@@ -146,7 +145,7 @@ def test_servers_crash_marks_failed_and_next_request_restarts(tmp_path: Path):
         await h.manager.ensure_ready("m")
         first = h.server.pid
         os.kill(first, signal.SIGKILL)
-        await async_wait_until(lambda: h.server.state is ServerState.FAILED, 5, "failed state")
+        await async_wait_until(lambda: h.server.state is ServerState.FAILED, 30, "failed state")
         assert isinstance(h.server.error, ServerExitedError)
         await h.manager.ensure_ready("m")
         second = h.server.pid
@@ -172,17 +171,15 @@ def test_servers_kill_mid_stream_gives_server_exited_error(tmp_path: Path):
         pid = h.server.pid
         task = asyncio.ensure_future(ainfer(InferenceConfig(prompt="hi", model_id="m"), runtime))
         await asyncio.sleep(0.3)  # let a few chunks arrive (the assertion below does not depend on it)
-        killed_at = time.monotonic()
         os.kill(pid, signal.SIGKILL)
-        response = await asyncio.wait_for(task, 10)
-        elapsed = time.monotonic() - killed_at
+        # At once, not after the 300 s read timeout: this deadline only catches that hang.
+        response = await asyncio.wait_for(task, 60)
         await runtime.aclose()
-        return response, elapsed
+        return response
 
-    response, elapsed = asyncio.run(go())
+    response = asyncio.run(go())
     assert response.error_type == "ServerExitedError", response.error_message
     assert "exited while answering" in response.error_message
-    assert elapsed < 2.0
 
 
 def test_servers_idle_ttl_stops_after_last_request(tmp_path: Path):
@@ -193,7 +190,7 @@ def test_servers_idle_ttl_stops_after_last_request(tmp_path: Path):
         response = await ainfer(InferenceConfig(prompt="hi", model_id="m"), runtime)
         assert response.error_message is None
         done_at = time.monotonic()
-        await async_wait_until(lambda: h.server.state is ServerState.STOPPED, 5, "idle stop")
+        await async_wait_until(lambda: h.server.state is ServerState.STOPPED, 30, "idle stop")
         await runtime.aclose()
         return time.monotonic() - done_at
 
