@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import warnings
 from contextlib import aclosing
 from pathlib import Path
@@ -16,6 +19,12 @@ from LLM.core.inference import InferenceConfig, ainfer, stream_inference
 from LLM.core.runtime import Runtime
 from LLM.tests.conftest import openai_config
 from LLM.tests.fakes.handle import FakeServerHandle, async_wait_until
+
+
+def run_script(script: str, config: Path) -> subprocess.CompletedProcess[str]:
+    """``script`` as a plain Python program (no asyncio of its own) with ``config`` as its llm_backends.yaml."""
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "LLM_BACKENDS_CONFIG": str(config)})
 
 
 def infer_on(server: FakeServerHandle, cfg: InferenceConfig, **extra):
@@ -170,9 +179,6 @@ def test_inference_a_cut_off_answer_with_text_is_no_error(fake_server: FakeServe
 def test_run_inference_raises_when_max_tokens_ran_out_in_reasoning(fake_server: FakeServerHandle, tmp_path: Path):
     """Regression (#19, run_inference): its docstring promises it never returns '' for a failure, yet it
     returned '' when a reasoning model spent max_tokens inside <think>; with tools too (the final step)."""
-    import subprocess
-    import sys
-
     config = tmp_path / "backends.yaml"
     config.write_text(
         f"models:\n  fake:\n    backend: openai\n    server_url: {fake_server.url}/v1\n    model_name: fake-model\n"
@@ -190,10 +196,7 @@ def test_run_inference_raises_when_max_tokens_ran_out_in_reasoning(fake_server: 
         "        assert isinstance(e, InferenceError) and e.reasoning_text.startswith('Let me')\n"
         "        print(type(e).__name__, e.max_tokens, e)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
-        env={**__import__("os").environ, "LLM_BACKENDS_CONFIG": str(config)},
-    )
+    out = run_script(script, config)
     message = "the model used all 48 max_tokens reasoning and gave no answer; raise max_tokens (max_new_tokens)"
     assert out.stdout.splitlines() == [f"MaxTokensExhaustedError 48 {message}"] * 2, out.stderr
 
@@ -235,8 +238,6 @@ def test_inference_history_is_trimmed_to_usable_context(fake_server: FakeServerH
 
 def test_run_inference_blocking_from_a_plain_script(fake_server: FakeServerHandle, tmp_path: Path):
     """run_inference works without any asyncio in the caller; the portal keeps one client."""
-    import subprocess
-    import sys
 
     config = tmp_path / "backends.yaml"
     config.write_text(
@@ -250,10 +251,7 @@ def test_run_inference_blocking_from_a_plain_script(fake_server: FakeServerHandl
         "try:\n    run_inference(InferenceConfig(prompt='c', model_id='missing'))\n"
         "except Exception as e:\n    print(type(e).__name__, e)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
-        env={**__import__("os").environ, "LLM_BACKENDS_CONFIG": str(config)},
-    )
+    out = run_script(script, config)
     lines = out.stdout.splitlines()
     assert lines[:2] == ["first", "second"], out.stderr
     assert lines[2].startswith("ModelNotFoundError Model 'missing' not found in config")
