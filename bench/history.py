@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from LLM.core.chat.conversation import Conversation, Message, TextPart  # noqa: E402
 from LLM.core.chat.metrics import Metrics  # noqa: E402
 from LLM.core.history import HistoryStore  # noqa: E402
-from LLM.core.history.store import fts_query  # noqa: E402
+from LLM.core.history.search import SearchPlan  # noqa: E402
 
 CONVERSATIONS = 200
 MESSAGES_PER_CONVERSATION = 50
@@ -141,7 +141,7 @@ def measure(path: Path) -> tuple[float, float]:
             for query in queries:
                 found = store.list(search=query)  # warm: the first run reads the index pages in
                 hits = counter.execute("SELECT count(*) FROM message_search WHERE message_search MATCH ?",
-                                       (fts_query(query),)).fetchone()[0]
+                                       (SearchPlan.of(query).fts_query(),)).fetchone()[0]
                 samples = []
                 for _ in range(SEARCH_ROUNDS):
                     t = time.perf_counter()
