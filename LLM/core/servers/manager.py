@@ -244,6 +244,8 @@ class ServerManager:
             server_id = self.group_id(model_id)
             server = self._servers.get(server_id)
             if server is None and server_id not in self._replaced:
+                if await self._finish_retiring(server_id):
+                    continue  # it awaited: look again, a reload may have begun meanwhile
                 return self.server(model_id)
             if server is not None and (join_retiring or not server.retiring):
                 return server
@@ -252,6 +254,18 @@ class ServerManager:
             if server is not None and server.retiring and self._servers.get(server_id) is server:
                 del self._servers[server_id]  # retired outside a reload: nothing else would replace it
                 self._retired.add(server)
+
+    async def _finish_retiring(self, server_id: str) -> bool:
+        """Before a successor is made: stop what a cancelled reload left of the retired servers of
+        ``server_id``, which still hold its port (a successor would collide with them, or re-attach to a
+        process that shutdown then stops under it). True when it retired any (the caller looks again); a
+        stop that fails leaves it to shutdown, as before, rather than blocking the model for good."""
+        left = [old for old in self._retired if old.entry.id == server_id]
+        for old in left:
+            await old.retire(wait_for_requests=False)
+            if old.state is ServerState.RETIRED:
+                self._retired.discard(old)
+        return bool(left) and all(old.state is ServerState.RETIRED for old in left)
 
     async def _admit(self, server: ModelServer, detach: bool) -> None:
         # Two starts must not both take the last place: admission (deciding and starting) is one at a time.

@@ -184,6 +184,39 @@ def test_shutdown_stops_a_retired_server_whose_reload_was_cancelled(tmp_path: Pa
     assert old.state is ServerState.RETIRED and s.leftovers() == []
 
 
+def test_a_request_after_a_cancelled_reload_finishes_the_retirement_first(tmp_path: Path):
+    """Review of #19 item 6: after a reload was cancelled mid-retirement, the next request built a successor
+    while the retired server still ran on the same port: the successor re-attached to (or collided with) a
+    process that shutdown would then stop under it. The retirement is finished first."""
+    s = Setup(tmp_path)
+
+    async def go():
+        await s.manager.ensure_ready("m")
+        old = s.manager.server("m")
+        httpx.post(f"http://127.0.0.1:{s.port}/_script", timeout=5,
+                   json={"replies": [{"chunks": [f"w{i} " for i in range(40)], "delay_s": 0.05}]})
+        answer = s.ask("long")
+        await async_wait_until(lambda: old.busy, DEADLINE_S, "answering")
+        reload = asyncio.ensure_future(s.runtime.reload(s.reloaded("new-name")))
+        await async_wait_until(lambda: old.retiring, DEADLINE_S, "retiring")
+        reload.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await reload
+        await asyncio.wait_for(answer, DEADLINE_S)
+        old_pid = old.pid
+        response = await asyncio.wait_for(s.ask("after the cancelled reload"), DEADLINE_S)
+        successor = s.manager.server("m")
+        seen = (old.state, group_alive(old_pid), successor is not old, successor.owned, successor.pid != old_pid)
+        await s.runtime.aclose()
+        return response, seen
+
+    response, (old_state, old_alive, replaced, owned, new_process) = asyncio.run(go())
+    assert response.error_message is None, response.error_message
+    assert old_state is ServerState.RETIRED and not old_alive
+    assert replaced and owned and new_process
+    assert s.leftovers() == []
+
+
 def test_retired_is_terminal_and_reached_only_once_stopped():
     assert TRANSITIONS[ServerState.RETIRED] == frozenset()
     assert [s for s, targets in TRANSITIONS.items() if ServerState.RETIRED in targets] == [ServerState.STOPPED]
