@@ -87,12 +87,14 @@ async def stream_inference(cfg: InferenceConfig, runtime: Runtime | None = None)
                     yield event
         return
     model_id = str(cfg.model_id)
-    entry = runtime.entry(model_id)
-    stop = StopSequenceFilter(merged_stop(cfg, entry))
+    runtime.entry(model_id)  # an unknown model is a typed error before anything starts
     async with runtime.crashes_explained(model_id):
         # in_use before client_for: an idle TTL cannot stop the server between "ready" and the request.
         async with runtime.in_use(model_id):
             client = await runtime.client_for(model_id)
+            # Read once the server is ready: a config reload may have replaced the entry while this waited.
+            entry = runtime.entry(model_id)
+            stop = StopSequenceFilter(merged_stop(cfg, entry))
             if entry.model_type == "base":  # no chat template: the text is continued as written
                 source = client.complete(completion_prompt(cfg), request_params(cfg, entry))
             else:

@@ -96,6 +96,32 @@ def test_reload_a_request_sent_during_the_stop_is_served_by_the_new_server(tmp_p
     assert s.leftovers() == []
 
 
+def test_reload_a_request_sent_during_the_stop_takes_the_new_entrys_parameters(tmp_path: Path):
+    """Review of #19 item 6: the request that waited for the reload went to the new server, but with the
+    parameters (max_tokens, stop sequences) of the entry it had read before waiting."""
+    s = Setup(tmp_path)
+    requests: list[asyncio.Future] = []
+
+    def send_during_the_stop(event: ServerEvent) -> None:
+        if event.state is ServerState.STOPPING and not requests:
+            requests.append(s.ask("sent during the stop"))
+
+    async def go():
+        await s.manager.ensure_ready("m")
+        s.manager.add_listener(send_during_the_stop)
+        new = fake_config(s.port, model_name="new-name", default_params="{max_new_tokens: 7}")
+        await asyncio.wait_for(s.runtime.reload(new), DEADLINE_S)
+        response = await asyncio.wait_for(requests[0], DEADLINE_S)
+        log = httpx.get(f"http://127.0.0.1:{s.port}/_requests", timeout=5).json()
+        await s.runtime.aclose()
+        return response, [e["body"] for e in log if e["type"] == "request"]
+
+    response, bodies = asyncio.run(go())
+    assert response.error_message is None, response.error_message
+    (body,) = [b for b in bodies if b["messages"][-1]["content"] == "sent during the stop"]
+    assert (body["model"], body.get("max_tokens")) == ("new-name", 7)
+
+
 def test_reload_a_start_it_calls_off_continues_on_the_new_server(tmp_path: Path):
     """Regression (#19 item 6): requests waiting on a start that a reload called off got 'the start was
     cancelled'; they wait for the reload and are answered by the new server."""
