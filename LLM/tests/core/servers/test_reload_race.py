@@ -62,6 +62,22 @@ class Setup:
     def ask(self, prompt: str) -> asyncio.Future:
         return asyncio.ensure_future(ainfer(InferenceConfig(prompt=prompt, model_id="m"), self.runtime))
 
+    async def cancel_a_reload_while_answering(self):
+        """Start the server, have it answer slowly, begin a reload (which retires it) and cancel the reload
+        while the answer goes on, as the window closing mid-reload does: (the retiring supervisor, the answer)."""
+        await self.manager.ensure_ready("m")
+        old = self.manager.server("m")
+        httpx.post(f"http://127.0.0.1:{self.port}/_script", timeout=5,
+                   json={"replies": [{"chunks": [f"w{i} " for i in range(40)], "delay_s": 0.05}]})
+        answer = self.ask("long")
+        await async_wait_until(lambda: old.busy, DEADLINE_S, "answering")
+        reload = asyncio.ensure_future(self.runtime.reload(self.reloaded("new-name")))
+        await async_wait_until(lambda: old.retiring, DEADLINE_S, "retiring")
+        reload.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await reload
+        return old, answer
+
     def leftovers(self) -> list[int]:
         """Process groups of servers we started that still have a live process."""
         return sorted(pid for pid in self.pids if group_alive(pid) or pid_alive(pid))
@@ -189,17 +205,7 @@ def test_shutdown_stops_a_retired_server_whose_reload_was_cancelled(tmp_path: Pa
     s = Setup(tmp_path)
 
     async def go():
-        await s.manager.ensure_ready("m")
-        old = s.manager.server("m")
-        httpx.post(f"http://127.0.0.1:{s.port}/_script", timeout=5,
-                   json={"replies": [{"chunks": [f"w{i} " for i in range(40)], "delay_s": 0.05}]})
-        answer = s.ask("long")
-        await async_wait_until(lambda: old.busy, DEADLINE_S, "answering")
-        reload = asyncio.ensure_future(s.runtime.reload(s.reloaded("new-name")))
-        await async_wait_until(lambda: old.retiring, DEADLINE_S, "retiring")
-        reload.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await reload
+        old, answer = await s.cancel_a_reload_while_answering()
         response = await asyncio.wait_for(answer, DEADLINE_S)
         alive_before = pid_alive(old.pid)
         await s.runtime.aclose()
@@ -217,17 +223,7 @@ def test_a_request_after_a_cancelled_reload_finishes_the_retirement_first(tmp_pa
     s = Setup(tmp_path)
 
     async def go():
-        await s.manager.ensure_ready("m")
-        old = s.manager.server("m")
-        httpx.post(f"http://127.0.0.1:{s.port}/_script", timeout=5,
-                   json={"replies": [{"chunks": [f"w{i} " for i in range(40)], "delay_s": 0.05}]})
-        answer = s.ask("long")
-        await async_wait_until(lambda: old.busy, DEADLINE_S, "answering")
-        reload = asyncio.ensure_future(s.runtime.reload(s.reloaded("new-name")))
-        await async_wait_until(lambda: old.retiring, DEADLINE_S, "retiring")
-        reload.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await reload
+        old, answer = await s.cancel_a_reload_while_answering()
         await asyncio.wait_for(answer, DEADLINE_S)
         old_pid = old.pid
         response = await asyncio.wait_for(s.ask("after the cancelled reload"), DEADLINE_S)
