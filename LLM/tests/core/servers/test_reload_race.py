@@ -78,6 +78,17 @@ class Setup:
             await reload
         return old, answer
 
+    def send_once_stopping(self, prompt: str) -> list[asyncio.Future]:
+        """Ask ``prompt`` the moment a server starts stopping (a reload's stop); the list gets its future."""
+        requests: list[asyncio.Future] = []
+
+        def send(event: ServerEvent) -> None:
+            if event.state is ServerState.STOPPING and not requests:
+                requests.append(self.ask(prompt))
+
+        self.manager.add_listener(send)
+        return requests
+
     def leftovers(self) -> list[int]:
         """Process groups of servers we started that still have a live process."""
         return sorted(pid for pid in self.pids if group_alive(pid) or pid_alive(pid))
@@ -87,16 +98,10 @@ def test_reload_a_request_sent_during_the_stop_is_served_by_the_new_server(tmp_p
     """Regression (#19 item 6): a message sent while a reload stopped a server found the retiring supervisor,
     which restarted with the old settings outside the manager and outlived the app with its model loaded."""
     s = Setup(tmp_path)
-    requests: list[asyncio.Future] = []
-
-    def send_during_the_stop(event: ServerEvent) -> None:
-        if event.state is ServerState.STOPPING and not requests:
-            requests.append(s.ask("sent during the stop"))
-
+    requests = s.send_once_stopping("sent during the stop")
     async def go():
         await s.manager.ensure_ready("m")
         old_pid = s.manager.server("m").pid
-        s.manager.add_listener(send_during_the_stop)
         restarted = await asyncio.wait_for(s.runtime.reload(s.reloaded("new-name")), DEADLINE_S)
         response = await asyncio.wait_for(requests[0], DEADLINE_S)
         new = s.manager.server("m")
@@ -116,15 +121,9 @@ def test_reload_a_request_sent_during_the_stop_takes_the_new_entrys_parameters(t
     """Review of #19 item 6: the request that waited for the reload went to the new server, but with the
     parameters (max_tokens, stop sequences) of the entry it had read before waiting."""
     s = Setup(tmp_path)
-    requests: list[asyncio.Future] = []
-
-    def send_during_the_stop(event: ServerEvent) -> None:
-        if event.state is ServerState.STOPPING and not requests:
-            requests.append(s.ask("sent during the stop"))
-
+    requests = s.send_once_stopping("sent during the stop")
     async def go():
         await s.manager.ensure_ready("m")
-        s.manager.add_listener(send_during_the_stop)
         new = fake_config(s.port, model_name="new-name", default_params="{max_new_tokens: 7}")
         await asyncio.wait_for(s.runtime.reload(new), DEADLINE_S)
         response = await asyncio.wait_for(requests[0], DEADLINE_S)
