@@ -26,7 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from LLM.core import Runtime, ServerManager, parse_backends  # noqa: E402
+from LLM.core import Runtime  # noqa: E402
+from LLM.core.config import parse_backends  # noqa: E402
+from LLM.core.servers import ServerManager  # noqa: E402
 from LLM.core.events import TextDelta  # noqa: E402
 from LLM.core.servers.model_files import process_memory_bytes  # noqa: E402
 from LLM.tests.fakes.handle import free_port  # noqa: E402

@@ -37,7 +37,8 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 import qasync  # noqa: E402
 
-from LLM.core import Conversation, HistoryStore  # noqa: E402
+from LLM.core import Conversation  # noqa: E402
+from LLM.core.history import HistoryStore  # noqa: E402
 from LLM.desktop_app.app import build_main_window  # noqa: E402
 from LLM.tests.fakes.handle import FakeServerHandle  # noqa: E402
 

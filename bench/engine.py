@@ -28,12 +28,11 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from LLM.core import InferenceConfig, Runtime, ServerManager, TextDelta, Usage, stop_generation  # noqa: E402
-from LLM.core import stream_inference  # noqa: E402
+from LLM.core import InferenceConfig, Runtime, TextDelta, Usage, stop_generation, stream_inference  # noqa: E402
 from LLM.core.chat.messages import build_messages  # noqa: E402
 from LLM.core.chat.params import request_params  # noqa: E402
 from LLM.core.config import SHIPPED_CONFIG, BackendsConfig, load_backends  # noqa: E402
-from LLM.core.servers.launchers import HostFacts, build_launch  # noqa: E402
+from LLM.core.servers import HostFacts, ServerManager, build_launch  # noqa: E402
 from LLM.tests.fakes.handle import free_port  # noqa: E402
 
 ROUNDS = 32

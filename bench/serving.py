@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from LLM.core import ServerManager, parse_backends  # noqa: E402
-from LLM.core.servers import LaunchSpec  # noqa: E402
-from LLM.tests.desktop.harness import qasync_loop, run  # noqa: E402
-from LLM.tests.desktop.soak import soak  # noqa: E402
+from LLM.core.config import parse_backends  # noqa: E402
+from LLM.core.servers import LaunchSpec, ServerManager  # noqa: E402
+from LLM.tests.desktop_app.harness import qasync_loop, run  # noqa: E402
+from LLM.tests.desktop_app.soak import soak  # noqa: E402
 from LLM.tests.fakes.handle import REPO_ROOT, fake_server_command, free_port  # noqa: E402
 
 LOAD_S = 0.5

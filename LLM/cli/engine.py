@@ -6,7 +6,8 @@ import argparse
 import sys
 import time
 
-from ..core import BuildProgress, Runtime, build_llama_server, default_build, engine_version, install_llama_server
+from ..core import Runtime
+from ..core.servers import BuildProgress, build_llama_server, default_build, engine_version, install_llama_server
 
 BAR_WIDTH = 30
 

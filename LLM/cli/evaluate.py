@@ -7,12 +7,12 @@ import json
 import sys
 from contextlib import aclosing
 
-from ..core import (
+from ..core import Runtime
+from ..core.evaluation import (
     EVAL_MODES,
     EvalFinished,
     EvalReport,
     ModeSummary,
-    Runtime,
     TaskFinished,
     TaskStarted,
     load_suite,

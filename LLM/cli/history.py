@@ -10,16 +10,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ..core import (
-    AnswerSaver,
-    Conversation,
+from ..core import AnswerSaver, Conversation, HistoryError, Message, Notice, TextPart, ToolCard
+from ..core.history import (
     ConversationSummary,
-    HistoryError,
     HistoryStore,
-    Message,
-    Notice,
-    TextPart,
-    ToolCard,
     default_history_path,
     from_json_file,
     local_datetime,
@@ -200,19 +194,19 @@ def _iso(timestamp: float) -> str | None:
 
 # ----- llmctl chat's saving -----
 class ChatLog:
-    """Where ``llmctl chat`` saves its conversation. Without a store (it could not be opened) nothing is
-    saved. A save that fails is reported once on stderr and the chat goes on; AnswerSaver keeps the
-    messages it missed and saves them with the next save that works."""
+    """Where ``llmctl chat`` and ``llmctl run`` save: the store and the conversation to start with. Without a
+    store (it could not be opened) nothing is saved. The session saves through ``saver``; a save that fails is
+    reported once on stderr and the chat goes on (AnswerSaver saves what it missed with the next save)."""
 
     def __init__(self, store: HistoryStore | None, conversation: Conversation) -> None:
         self.store = store
-        self.conversation = conversation
-        self._saver = AnswerSaver(store) if store is not None else None
-        self._warned = False
+        self.conversation = conversation  # the chat to start with (the session then owns it)
+        self.saver = AnswerSaver(store) if store is not None else None
 
     @classmethod
-    def open(cls, resume: str | None) -> ChatLog:
-        """``resume``: a saved conversation's id or prefix; an error if it or the store cannot be read."""
+    def open(cls, resume: str | None, *, kind: str = "chat", quiet: bool = False) -> ChatLog:
+        """``resume``: a saved conversation's id or prefix; an error if it or the store cannot be read. A new
+        chat whose store cannot be opened is not saved (said on stderr unless ``quiet``)."""
         if resume is not None:
             store = HistoryStore(default_history_path())
             try:
@@ -223,9 +217,10 @@ class ChatLog:
         try:
             store = HistoryStore(default_history_path())
         except (HistoryError, OSError) as exc:
-            print(f"warning: this chat will not be saved: {_one_line(str(exc))}", file=sys.stderr)
-            return cls(None, Conversation(kind="chat"))
-        return cls(store, Conversation(kind="chat"))
+            if not quiet:
+                print(f"warning: this chat will not be saved: {_one_line(str(exc))}", file=sys.stderr)
+            return cls(None, Conversation(kind=kind))  # type: ignore[arg-type]
+        return cls(store, Conversation(kind=kind))  # type: ignore[arg-type]
 
     @property
     def saving(self) -> bool:
@@ -234,28 +229,6 @@ class ChatLog:
     @property
     def short_id(self) -> str:
         return self.conversation.id[:SHORT_ID]
-
-    def start_new(self) -> None:
-        self.conversation = Conversation(kind="chat")
-
-    def save(self, message: Message) -> None:
-        """Now: a new message, a finished answer."""
-        if self._saver is not None:
-            self._saver.save(self.conversation, message)
-            self._warn()
-
-    def changed(self, message: Message) -> None:
-        """The answer grew: saved when the last save is about a second old."""
-        if self._saver is not None:
-            self._saver.changed(self.conversation, message)
-            self._warn()
-
-    def _warn(self) -> None:
-        problem = self._saver.problem if self._saver is not None else None
-        if problem is not None and not self._warned:
-            self._warned = True
-            print(f"\nwarning: the chat could not be saved ({_one_line(str(problem))}); it goes on, and saving "
-                  "is retried", file=sys.stderr)
 
     def close(self) -> None:
         if self.store is not None:

@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="force a call (required), forbid calls (none) or force one tool by name (default: auto)")
     run.add_argument("--max-iterations", type=int, default=8)
     run.add_argument("--workspace", help="directory the file tools are confined to (default: current directory)")
+    run.add_argument("--no-save", action="store_true",
+                     help="keep this prompt out of the history (by default it is saved: llmctl chat --resume ID)")
     run.add_argument("--yes", action="store_true",
                      help="run tools that ask for approval (MCP tools, write_file) without asking")
     _generation_flags(run)

@@ -6,7 +6,8 @@ import argparse
 import json
 import sys
 
-from ..core import McpManager, McpState, Runtime, present_sources
+from ..core import Runtime
+from ..core.mcp import McpManager, McpState, present_sources
 
 
 def add_mcp_parser(sub: argparse._SubParsersAction) -> None:

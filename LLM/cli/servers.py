@@ -8,7 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from ..core import Runtime, log_tail
+from ..core import Runtime
+from ..core.servers import log_tail
 
 
 def line_count(text: str) -> int:

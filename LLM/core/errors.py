@@ -30,6 +30,7 @@ boundary where they happen, chained with ``from``, so callers catch one family::
     │   ├── McpConnectionError           the connection closed (the server exited) or is not ready
     │   ├── McpTimeoutError              a request got no answer within the server's timeout (-32001)
     │   └── McpToolCallError             the server answered a call with an error (isError or JSON-RPC)
+    ├── SessionError                     a chat session action that cannot run now (busy, no model, not a user message)
     ├── HistoryError                     the conversation store (names the database file)
     │   ├── HistoryDamagedError          the file is not a readable database; it is left untouched
     │   ├── HistoryVersionError          written by a newer version of the workbench; left untouched
@@ -263,6 +264,11 @@ def _with_tail(message: str, log_tail: Sequence[str]) -> str:
     if not log_tail:
         return message
     return message + "; last log lines:\n" + "\n".join(log_tail)
+
+
+class SessionError(LLMError):
+    """A chat session's action cannot run now: an answer is being written, no model is chosen, or the message
+    named is not one the action applies to. Nothing was changed."""
 
 
 class HistoryError(LLMError):

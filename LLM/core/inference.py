@@ -1,6 +1,7 @@
 """The inference API existing code calls: InferenceConfig in, text (or a typed response) out.
 
-Async core: ``stream_inference`` (events) and ``ainfer`` (InferenceResponse) on a Runtime.
+Async core: ``stream_inference`` (events, from ``session.streams``) and ``ainfer`` (InferenceResponse,
+the events folded by the session's AnswerRecorder) on a Runtime.
 Blocking wrappers for plain scripts: ``infer`` and ``run_inference``, which run on the
 process's BlockingPortal so a started server is reused by every later call.
 """
@@ -12,18 +13,17 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing, asynccontextmanager
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from .cancellation import absorb_user_stop
-from .chat.messages import build_messages, completion_prompt, fit_to_context
-from .chat.metrics import MetricsMeter
-from .chat.params import InferenceConfig, merged_stop, request_params
-from .errors import ConfigError, GenerationCancelled, LLMError, MaxTokensExhaustedError
-from .events import Done, ReasoningDelta, StreamEvent, TextDelta, Usage
-from .protocol.stop_sequences import StopSequenceFilter
+from .chat.conversation import Message
+from .chat.params import InferenceConfig, ToolEnabledInferenceConfig, request_params
+from .errors import GenerationCancelled, LLMError, MaxTokensExhaustedError
+from .events import TextDelta
 from .runtime import Runtime, default_portal
-from .tools.loop import ApprovalHook, LoopEvent, LoopFinished, ToolLoop, ToolRunResult
-from .tools.prompts import text_tool_turns
+from .session.recorder import AnswerRecorder
+from .session.streams import DEFAULT_TOOLS, stream_inference, stream_tool_inference
+from .tools.loop import ApprovalHook, LoopFinished, ToolRunResult
 
 FinishReason = Literal["stop", "length", "stop_sequence", "tool_calls", "cancelled", "error"]
 
@@ -41,21 +41,6 @@ __all__ = [
     "stream_tool_inference",
 ]
 
-DEFAULT_TOOLS = ("calculator", "get_current_time")
-
-
-class ToolEnabledInferenceConfig(InferenceConfig):
-    """A request that may call tools. ``tools``: names of enabled tools (default: the safe built-ins)."""
-
-    enable_tools: bool = False
-    tools: list[str] | None = None
-    max_iterations: int = Field(8, ge=1, le=100)
-    tool_mode: Literal["auto", "native", "fallback", "off"] | None = None
-    # auto: the model decides; required: the first step must call a tool; none: no calls; a tool's name: that
-    # tool must be called. In fallback mode on llama-server a forced call is held to a grammar of the schemas.
-    tool_choice: str = Field("auto", min_length=1, max_length=64)
-
-
 class InferenceResponse(BaseModel):
     request_id: str
     model_id: str
@@ -69,56 +54,6 @@ class InferenceResponse(BaseModel):
     inference_time_ms: float = 0.0
     time_to_first_token_ms: float | None = None
     tokens_per_second: float | None = None
-
-
-async def stream_inference(cfg: InferenceConfig, runtime: Runtime | None = None) -> AsyncIterator[StreamEvent]:
-    """Stream the model's answer as events; the last one is Done.
-
-    Client-side stop sequences: text from a stop sequence on is never yielded, the HTTP
-    stream is closed at once (so the server stops), and Done says ``stop_sequence``.
-    Pass a long-lived ``runtime``; without one a temporary Runtime is built and closed.
-    A reasoning model cut off by max_tokens before it answered ends with ReasoningDelta events and
-    ``Done("length")``: the events show it; ``ainfer`` and ``run_inference`` name it as an error.
-    """
-    if runtime is None:
-        async with _runtime_or_owned(None) as owned:
-            async with aclosing(stream_inference(cfg, owned)) as events:
-                async for event in events:
-                    yield event
-        return
-    model_id = str(cfg.model_id)
-    runtime.entry(model_id)  # an unknown model is a typed error before anything starts
-    async with runtime.crashes_explained(model_id):
-        # in_use before client_for: an idle TTL cannot stop the server between "ready" and the request.
-        async with runtime.in_use(model_id):
-            client = await runtime.client_for(model_id)
-            # Read once the server is ready: a config reload may have replaced the entry while this waited.
-            entry = runtime.entry(model_id)
-            stop = StopSequenceFilter(merged_stop(cfg, entry))
-            if entry.model_type == "base":  # no chat template: the text is continued as written
-                source = client.complete(completion_prompt(cfg), request_params(cfg, entry))
-            else:
-                budget = entry.effective_usable_context
-                # A history from the tool chat may hold native tool turns; sent without tools, they go as text.
-                messages = text_tool_turns(build_messages(cfg, entry))
-                messages = await fit_to_context(messages, budget, client.count_prompt_tokens)
-                source = client.chat(messages, request_params(cfg, entry))
-            async with aclosing(source) as events:
-                async for event in events:
-                    if isinstance(event, TextDelta):
-                        text = stop.feed(event.text)
-                        if text:
-                            yield event if text is event.text else TextDelta(text)
-                        if stop.stopped:
-                            yield Done("stop_sequence")
-                            return
-                    elif isinstance(event, Done):
-                        tail = stop.flush()
-                        if tail:
-                            yield TextDelta(tail)
-                        yield event
-                    else:
-                        yield event
 
 
 async def ainfer(cfg: InferenceConfig, runtime: Runtime | None = None) -> InferenceResponse:
@@ -164,33 +99,52 @@ def _require_answer(text: str, reasoning: str, finish_reason: str, cfg: Inferenc
 async def _collect(response: InferenceResponse, cfg: InferenceConfig, runtime: Runtime) -> None:
     """Fill ``response`` from the stream as it arrives, so a failure keeps the partial answer; an answer
     cut off by max_tokens before it began raises MaxTokensExhaustedError (the response filled)."""
-    text: list[str] = []
-    reasoning: list[str] = []
-    meter = MetricsMeter()
+    recorder = AnswerRecorder(Message("assistant", status="pending"))
     try:
-        async for event in stream_inference(cfg, runtime):
-            if isinstance(event, (TextDelta, ReasoningDelta)):
-                meter.delta()
-                (text if isinstance(event, TextDelta) else reasoning).append(event.text)
-            elif isinstance(event, Usage):
-                meter.usage(event.prompt_tokens, event.completion_tokens, tokens_per_second=event.tokens_per_second)
-            elif isinstance(event, Done):
-                response.finish_reason = _finish_reason(event.finish_reason)
+        async with aclosing(stream_inference(cfg, runtime)) as events:
+            async for event in events:
+                recorder.apply(event)
     except asyncio.CancelledError as exc:
         if not absorb_user_stop(exc):
             raise
-        response.finish_reason = "cancelled"
-        raise GenerationCancelled("generation stopped by the user", "".join(text)) from None
+        recorder.finish_reason = "cancelled"
+        raise GenerationCancelled("generation stopped by the user", recorder.text) from None
     finally:
-        metrics = meter.snapshot(response.finish_reason)
-        response.generated_text = "".join(text)
-        response.reasoning_text = "".join(reasoning)
-        response.prompt_tokens = metrics.prompt_tokens
-        response.generated_tokens = metrics.completion_tokens
-        response.inference_time_ms = metrics.duration_ms or 0.0
-        response.time_to_first_token_ms = metrics.time_to_first_token_ms
-        response.tokens_per_second = metrics.tokens_per_second
+        fill_response(response, recorder)
     _require_answer(response.generated_text, response.reasoning_text, response.finish_reason, cfg, runtime)
+
+
+def fill_response(response: InferenceResponse, recorder: AnswerRecorder) -> InferenceResponse:
+    """What the recorder holds of an answer, as the response's fields (the error, if any, is the caller's)."""
+    response.finish_reason = _finish_reason(recorder.finish_reason or "stop")
+    metrics = recorder.meter.snapshot(response.finish_reason)
+    response.generated_text = recorder.text
+    response.reasoning_text = recorder.message.reasoning
+    response.prompt_tokens = metrics.prompt_tokens
+    response.generated_tokens = metrics.completion_tokens
+    response.inference_time_ms = metrics.duration_ms or 0.0
+    response.time_to_first_token_ms = metrics.time_to_first_token_ms
+    response.tokens_per_second = metrics.tokens_per_second
+    return response
+
+
+def response_for(cfg: InferenceConfig, runtime: Runtime, recorder: AnswerRecorder, request_id: str) -> InferenceResponse:
+    """A finished answer recorded by a session, as the InferenceResponse ``ainfer`` gives for ``cfg``."""
+    response = fill_response(InferenceResponse(request_id=request_id, model_id=str(cfg.model_id)), recorder)
+    error: LLMError | None = recorder.error
+    if recorder.message.status == "stopped":
+        error = GenerationCancelled("generation stopped by the user", recorder.text)
+        response.finish_reason = "cancelled"
+    elif error is not None:
+        response.finish_reason = "error"
+    else:
+        try:
+            _require_answer(response.generated_text, response.reasoning_text, response.finish_reason, cfg, runtime)
+        except MaxTokensExhaustedError as exc:
+            error = exc
+    if error is not None:
+        response.error_message, response.error_type = str(error), type(error).__name__
+    return response
 
 
 def _finish_reason(reason: str) -> FinishReason:
@@ -218,35 +172,6 @@ async def _answer_text(cfg: InferenceConfig, runtime: Runtime) -> str:
     response = InferenceResponse(request_id=cfg.request_id, model_id=str(cfg.model_id))
     await _collect(response, cfg, runtime)
     return response.generated_text
-
-
-def tool_loop_for(cfg: ToolEnabledInferenceConfig, runtime: Runtime, before_call: ApprovalHook | None) -> ToolLoop:
-    model_id = str(cfg.model_id)
-    entry = runtime.entry(model_id)
-    names = list(cfg.tools) if cfg.tools is not None else [n for n in DEFAULT_TOOLS if n in runtime.tools]
-    tools = runtime.tools.select(names)
-    if not cfg.enable_tools:
-        mode = "off"
-    else:
-        mode = cfg.tool_mode or runtime.learned_tool_modes.get(model_id) or entry.tools
-    if cfg.tool_choice not in ("auto", "required", "none") and cfg.tool_choice not in names:
-        raise ConfigError(f"tool_choice: '{cfg.tool_choice}' is not one of the enabled tools "
-                          f"({', '.join(names) or 'none'}); use auto, required, none or an enabled tool's name")
-    return ToolLoop(runtime, model_id, tools, request_params(cfg, entry), mode, cfg.max_iterations, before_call,
-                    cfg.tool_choice)
-
-
-async def stream_tool_inference(
-    cfg: ToolEnabledInferenceConfig, runtime: Runtime, before_call: ApprovalHook | None = None
-) -> AsyncIterator[LoopEvent]:
-    """The tool loop's events (steps, text, calls, results, notices), ending with LoopFinished."""
-    if cfg.enable_tools:
-        await runtime.ensure_tools(cfg.tools)  # MCP tools: their servers start on first use
-    loop = tool_loop_for(cfg, runtime, before_call)
-    messages = build_messages(cfg, runtime.entry(str(cfg.model_id)))
-    async with runtime.crashes_explained(str(cfg.model_id)), aclosing(loop.run(messages)) as events:
-        async for event in events:
-            yield event
 
 
 async def arun_tool_inference(

@@ -17,8 +17,9 @@ LOAD_KEYS = ("backend", "base_model", "use_4bit", "host", "context_size", "gpu_l
              "device_map", "max_memory", "torch_dtype", "attn_implementation", "keep_alive", "startup_timeout_s")
 
 
-class ModelEntry(Protocol):
-    """What grouping reads of a config entry (config.ModelEntry; a protocol, so this leaf imports nothing)."""
+class GroupableEntry(Protocol):
+    """A config entry as grouping sees it: the fields it reads of ``config.ModelEntry`` (a protocol, so this leaf
+    imports nothing)."""
 
     id: str
     backend: str
@@ -84,7 +85,7 @@ class PortClash:
     message: str
 
 
-def group_key(entry: ModelEntry) -> tuple[Any, ...]:
+def group_key(entry: GroupableEntry) -> tuple[Any, ...]:
     """Equal keys share a server; ``share_server: false`` makes an entry its own group."""
     if not entry.share_server:
         return ("alone", entry.id)
@@ -102,9 +103,9 @@ def _hashable(value: Any) -> Any:
     return value
 
 
-def port_clashes(entries: list[ModelEntry]) -> list[PortClash]:
+def port_clashes(entries: list[GroupableEntry]) -> list[PortClash]:
     """Entries may share a (host, port) only when they share a server; later entries lose a clash."""
-    seen: dict[tuple[str, int], ModelEntry] = {}
+    seen: dict[tuple[str, int], GroupableEntry] = {}
     clashes = []
     for entry in entries:
         if not entry.launchable or entry.port is None:
@@ -119,7 +120,7 @@ def port_clashes(entries: list[ModelEntry]) -> list[PortClash]:
     return clashes
 
 
-def _why_apart(a: ModelEntry, b: ModelEntry) -> str:
+def _why_apart(a: GroupableEntry, b: GroupableEntry) -> str:
     if not a.share_server or not b.share_server:
         return "share_server: false"
     differing = [key for key in LOAD_KEYS if getattr(a, key) != getattr(b, key)]
@@ -128,9 +129,9 @@ def _why_apart(a: ModelEntry, b: ModelEntry) -> str:
     return f"{', '.join(differing)} {'differs' if len(differing) == 1 else 'differ'}"
 
 
-def form_groups(entries: list[ModelEntry]) -> list[ServerGroup]:
+def form_groups(entries: list[GroupableEntry]) -> list[ServerGroup]:
     """Group launchable entries (in file order) by ``group_key``; attached entries are not grouped."""
-    buckets: dict[tuple[Any, ...], list[ModelEntry]] = {}
+    buckets: dict[tuple[Any, ...], list[GroupableEntry]] = {}
     for entry in entries:
         if entry.launchable:
             buckets.setdefault(group_key(entry), []).append(entry)

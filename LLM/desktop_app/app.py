@@ -15,19 +15,14 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 import qasync
 
-from LLM.core import (
-    HistoryError,
-    HistoryStore,
-    LLMError,
-    McpManager,
-    Runtime,
-    ServerManager,
-    load_backends,
-    resolve_config_path,
-)
+from LLM.core import HistoryError, LLMError, Runtime, load_backends, resolve_config_path
+from LLM.core.history import HistoryStore
+from LLM.core.mcp import McpManager
+from LLM.core.servers import ServerManager
 
 from .context import AppContext
-from .interaction import Interaction, QtInteraction
+from .dialogs import QtInteraction
+from .interaction import Interaction
 from .main_window import MainWindow
 from .platform_check import window_problem
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from LLM.core import HistoryStore, Runtime
+from LLM.core import Runtime
+from LLM.core.history import HistoryStore
 
 from .interaction import Interaction
 

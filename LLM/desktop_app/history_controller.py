@@ -12,7 +12,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QWidget
 
-from LLM.core import Conversation, HistoryError, LLMError, from_json_file, to_json, to_markdown
+from LLM.core import Conversation, HistoryError, LLMError
+from LLM.core.history import from_json_file, to_json, to_markdown
 
 from .context import AppContext
 from .pages.chat_page import ChatPage

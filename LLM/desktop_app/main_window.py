@@ -9,7 +9,8 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
-from LLM.core import BackendsConfig, LLMError, McpEvent, McpState, load_backends
+from LLM.core import BackendsConfig, LLMError, load_backends
+from LLM.core.mcp import McpEvent, McpState
 
 from .config_watcher import ConfigWatcher
 from .context import AppContext

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
-from LLM.core import ServerEvent, ServerManager
+from LLM.core.servers import ServerEvent, ServerManager
 
 
 class ServerEventBridge(QObject):

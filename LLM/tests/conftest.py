@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from LLM.core.config import BackendsConfig, parse_backends
-from LLM.tests.fakes.handle import FakeServerHandle
+from LLM.tests.fakes.handle import FakeServerHandle, served
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -45,11 +45,7 @@ def _no_user_mcp_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
 
 @pytest.fixture
 def fake_server() -> Iterator[FakeServerHandle]:
-    server = FakeServerHandle().wait_ready()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from served()
 
 
 @pytest.fixture(scope="session")
@@ -59,7 +55,7 @@ def qloop(qapp):
     Creating and closing a loop per test left Qt timers and deferred deletes of a closed loop
     to fire in a later test's event processing, which crashed the process now and then.
     """
-    from LLM.tests.desktop.harness import qasync_loop
+    from LLM.tests.desktop_app.harness import qasync_loop
 
     yield from qasync_loop(qapp)
 

@@ -17,7 +17,7 @@ if __name__ == "__main__":  # run as a plain script from the repository root
 
 import pytest
 
-from LLM.core import ServerEvent, ServerState
+from LLM.core.servers import ServerEvent, ServerState
 from LLM.core.inference import InferenceConfig, run_inference
 from LLM.core.runtime import default_portal
 from LLM.tests.migration_check import main, run_as_user

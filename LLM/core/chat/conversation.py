@@ -8,54 +8,20 @@ overwriting, so no version of a conversation is ever lost; the branch switcher m
 from __future__ import annotations
 
 import copy
-import json
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from .metrics import Metrics
+from .parts import Notice, Part, TextPart, ToolCard
+from .turns import answer_turns
 
 Role = Literal["user", "assistant"]
 Kind = Literal["chat", "tools"]  # the page a conversation belongs to
 # streaming: tokens are arriving; done/stopped/failed are final.
 Status = Literal["pending", "streaming", "done", "stopped", "failed"]
 FINAL_STATUSES = frozenset({"done", "stopped", "failed"})
-
-
-@dataclass
-class TextPart:
-    text: str = ""
-
-
-@dataclass
-class ToolCard:
-    """One tool call of a tool-chat answer, and later its result."""
-
-    iteration: int
-    name: str
-    arguments: dict[str, Any]
-    source: str  # native | fallback
-    call_id: str | None = None
-    ok: bool | None = None  # None while it runs (or waits for approval)
-    output: str = ""
-    error: str | None = None
-    duration_ms: float | None = None
-
-    @property
-    def arguments_json(self) -> str:
-        return json.dumps(self.arguments, indent=2, ensure_ascii=False, sort_keys=True)
-
-
-@dataclass
-class Notice:
-    """A loop guard or a change of course the user should see (LoopNotice)."""
-
-    kind: str
-    message: str
-
-
-Part = TextPart | ToolCard | Notice
 
 
 @dataclass
@@ -314,48 +280,6 @@ def answer_prefix(message: Message, last_step: int) -> tuple[list[Part], list[St
 
 def _answered(message: Message) -> bool:
     return message.status != "failed" and bool(message.content or message.tool_cards)
-
-
-def tool_result_text(card: ToolCard) -> str:
-    """What the model was shown as the result (as ToolResult.text words it)."""
-    if card.ok is None:
-        return "Error: the call did not finish (the answer was stopped)"
-    return card.output if card.ok else f"Error: {card.error}"
-
-
-def answer_turns(message: Message) -> list[dict[str, Any]]:
-    """One answer as chat turns: per tool step, the text before its calls plus the calls, then the results."""
-    turns: list[dict[str, Any]] = []
-    text: list[str] = []
-    calls: list[ToolCard] = []
-
-    def flush_calls() -> None:
-        if not calls:
-            return
-        content = "\n\n".join(t for t in text if t) or None
-        ids = [card.call_id or f"call_{len(turns)}_{i}" for i, card in enumerate(calls)]
-        turns.append({"role": "assistant", "content": content, "tool_calls": [
-            {"id": call_id, "type": "function",
-             "function": {"name": card.name, "arguments": json.dumps(card.arguments, ensure_ascii=False)}}
-            for call_id, card in zip(ids, calls)]})
-        turns.extend({"role": "tool", "tool_call_id": call_id, "name": card.name, "content": tool_result_text(card)}
-                     for call_id, card in zip(ids, calls))
-        text.clear()
-        calls.clear()
-
-    for part in message.parts:
-        if isinstance(part, ToolCard):
-            if calls and part.iteration != calls[-1].iteration:
-                flush_calls()
-            calls.append(part)
-        elif isinstance(part, TextPart):
-            flush_calls()
-            if part.text.strip("\n"):
-                text.append(part.text.strip("\n"))
-    flush_calls()
-    if text:
-        turns.append({"role": "assistant", "content": "\n\n".join(text)})
-    return turns
 
 
 _PART_TYPES: dict[str, type] = {"text": TextPart, "tool": ToolCard, "notice": Notice}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 import warnings
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -70,6 +70,18 @@ class InferenceConfig(BaseModel):
                 stacklevel=4,
             )
         return self
+
+
+class ToolEnabledInferenceConfig(InferenceConfig):
+    """A request that may call tools. ``tools``: names of enabled tools (default: the safe built-ins)."""
+
+    enable_tools: bool = False
+    tools: list[str] | None = None
+    max_iterations: int = Field(8, ge=1, le=100)
+    tool_mode: Literal["auto", "native", "fallback", "off"] | None = None
+    # auto: the model decides; required: the first step must call a tool; none: no calls; a tool's name: that
+    # tool must be called. In fallback mode on llama-server a forced call is held to a grammar of the schemas.
+    tool_choice: str = Field("auto", min_length=1, max_length=64)
 
 
 def format_validation_error(owner: str, exc: ValidationError) -> str:

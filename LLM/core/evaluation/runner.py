@@ -33,12 +33,13 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..chat.conversation import Message, Notice, StepRecord
 from ..chat.messages import build_messages
 from ..chat.params import InferenceConfig, request_params
 from ..errors import ConfigError, GenerationCancelled, LLMError
-from ..events import TextDelta
 from ..runtime import Runtime
-from ..tools.loop import LoopNotice, StepFinished, StepStarted, ToolCallEvent, ToolLoop
+from ..session.recorder import AnswerRecorder
+from ..tools.loop import LoopNotice, StepStarted, ToolLoop
 from ..tools.registry import Tool
 from .scoring import (
     MadeCall,
@@ -52,7 +53,7 @@ from .scoring import (
 from .suite import Suite, Task
 
 EVAL_MODES = ("native", "fallback", "constrained")
-DEFAULT_MAX_NEW_TOKENS = 256
+EVAL_MAX_NEW_TOKENS = 256  # room for a call or two; the eval does not score prose
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ async def run_eval(
     modes: str | Iterable[str] = EVAL_MODES,
     *,
     temperature: float = 0.0,
-    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+    max_new_tokens: int = EVAL_MAX_NEW_TOKENS,
 ) -> AsyncIterator[EvalEvent]:
     """Every task of ``suite`` in each mode, in order: TaskStarted / TaskFinished per task, ModeFinished per
     mode, then EvalFinished with the whole report. A task that fails (an LLMError) is scored as wrong and
@@ -152,7 +153,7 @@ async def arun_eval(
     *,
     on_event: Callable[[EvalEvent], None] | None = None,
     temperature: float = 0.0,
-    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+    max_new_tokens: int = EVAL_MAX_NEW_TOKENS,
 ) -> EvalReport:
     """``run_eval`` to the end; ``on_event`` sees every progress event on the way."""
     async with aclosing(run_eval(runtime, model_id, suite, modes, temperature=temperature,
@@ -194,55 +195,69 @@ def loop_settings(mode: str, task: Task) -> tuple[str, str]:
 
 async def run_task(
     runtime: Runtime, model_id: str, task: Task, mode: str, *, temperature: float = 0.0,
-    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+    max_new_tokens: int = EVAL_MAX_NEW_TOKENS,
 ) -> TaskOutcome:
-    """Run one task's scored steps through the tool loop and score them."""
+    """Run one task's scored steps through the tool loop, recorded as an answer (the session's recorder, as the
+    window and llmctl record theirs), and score them."""
     tool_mode, tool_choice = loop_settings(mode, task)
     entry = runtime.entry(model_id)
     cfg = InferenceConfig(prompt=task.prompt, model_id=model_id, system_prompt=task.system,
                           temperature=temperature, max_new_tokens=max_new_tokens)
     loop = ToolLoop(runtime, model_id, task_tools(task), request_params(cfg, entry), tool_mode,  # type: ignore[arg-type]
                     max_iterations=len(task.steps), tool_choice=tool_choice)
-    scored = len(task.steps)
-    steps: list[EvalStep] = []
-    texts: list[list[str]] = []
-    notices: list[str] = []
-    error: str | None = None
+    recorder = AnswerRecorder(Message("assistant", status="pending", model_id=model_id))
+    error: LLMError | None = None
     started = time.perf_counter()
     try:
         async with runtime.crashes_explained(model_id), aclosing(loop.run(build_messages(cfg, entry))) as events:
             async for event in events:
-                if isinstance(event, StepStarted):
-                    if event.iteration > scored:
-                        break  # the loop's closing answer: not scored
-                    steps.append(EvalStep(event.tool_choice, event.constrained))
-                    texts.append([])
-                elif isinstance(event, TextDelta) and texts:
-                    texts[-1].append(event.text)
-                elif isinstance(event, StepFinished) and steps:
-                    last = steps[-1]
-                    last.finish_reason, last.duration_ms = event.finish_reason, event.duration_ms
-                    last.prompt_tokens, last.completion_tokens = event.prompt_tokens, event.completion_tokens
-                    if event.step is not None:
-                        last.raw_text, last.parse_errors = event.step.raw_text, list(event.step.parse_errors)
-                elif isinstance(event, ToolCallEvent):
-                    call = event.call
-                    steps[event.iteration - 1].calls.append(
-                        MadeCall(call.name, dict(call.arguments), event.source, call.invalid_arguments))
-                elif isinstance(event, LoopNotice):
-                    if event.kind in ("max_iterations", "repeated_call"):
-                        break  # the scored steps are done; what follows is the closing answer
-                    notices.append(f"{event.kind}: {event.message}")
+                if _past_scored(event, len(task.steps)):
+                    break  # the scored steps are done; what follows is the loop's closing answer
+                recorder.apply(event)
     except GenerationCancelled:
         raise
     except LLMError as exc:
-        error = f"{type(exc).__name__}: {exc}"
+        error = exc
     latency_ms = (time.perf_counter() - started) * 1000
-    for step, text in zip(steps, texts):
-        step.text = "".join(text).strip()
+    answer = recorder.finish("failed" if error is not None else "done", None, error)
+    steps = eval_steps(answer, recorder.step)
+    notices = [f"{part.kind}: {part.message}" for part in answer.parts if isinstance(part, Notice)]
     if error is not None:
-        score = failed_score(task, f"error: {error}")
+        score = failed_score(task, f"error: {type(error).__name__}: {error}")
     else:
         # In a thread: a schema `pattern` check may wait on a child process (tools/safe_regex).
         score = await asyncio.to_thread(score_task, task, [s.calls for s in steps], [s.text for s in steps])
-    return TaskOutcome(mode, task, score, steps, latency_ms, error, notices)
+    return TaskOutcome(mode, task, score, steps, latency_ms, f"{type(error).__name__}: {error}" if error else None,
+                       notices, answer)
+
+
+def _past_scored(event: object, scored: int) -> bool:
+    """Whether the loop has gone past the task's scored steps (its closing answer, or a guard ending the run)."""
+    if isinstance(event, StepStarted):
+        return event.iteration > scored
+    return isinstance(event, LoopNotice) and event.kind in ("max_iterations", "repeated_call")
+
+
+def eval_steps(answer: Message, current: StepStarted | None) -> list[EvalStep]:
+    """The recorded answer's steps as the scorer reads them: each request, with the calls the loop made of it.
+    A step that failed before it finished has no record: its start and calls are what there is."""
+    steps = []
+    for iteration in range(1, answer.iteration + 1):
+        record = next((r for r in answer.steps if r.iteration == iteration), None)
+        if record is not None:
+            step = EvalStep(record.tool_choice, record.constrained, record.text.strip(), record.raw_output,
+                            list(record.parse_errors), finish_reason=record.finish_reason,
+                            prompt_tokens=record.prompt_tokens, completion_tokens=record.completion_tokens,
+                            duration_ms=record.duration_ms)
+        else:
+            step = EvalStep(current.tool_choice, current.constrained) if current is not None else EvalStep()
+        step.calls = [MadeCall(card.name, dict(card.arguments), card.source, _invalid(record, card.call_id))
+                      for card in answer.tool_cards if card.iteration == iteration]
+        steps.append(step)
+    return steps
+
+
+def _invalid(record: StepRecord | None, call_id: str | None) -> str | None:
+    if record is None:
+        return None
+    return next((c.get("invalid_arguments") for c in record.calls if c.get("id") == call_id), None)

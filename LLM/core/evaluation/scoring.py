@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..chat.conversation import Message
 from ..tools.json_schema import value_problems
 from .suite import ArgRule, ExpectedCall, Task
 
@@ -88,6 +89,7 @@ class TaskOutcome:
     latency_ms: float = 0.0
     error: str | None = None
     notices: list[str] = field(default_factory=list)
+    answer: Message | None = None  # the run as recorded (the session's recorder): what a chat would have saved
 
     def to_dict(self) -> dict[str, Any]:
         return {

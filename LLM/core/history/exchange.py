@@ -22,9 +22,9 @@ from ..chat.conversation import (
     Notice,
     TextPart,
     ToolCard,
-    tool_result_text,
 )
 from ..chat.metrics import Metrics
+from ..chat.turns import tool_result_text
 from ..errors import ImportFormatError
 from ..validation import field_problems
 from .times import UNKNOWN_TIME, local_time_text, timestamp_problem

@@ -7,13 +7,9 @@ vocabulary), ``store`` (the app's edits to mcp.json), ``imports`` (other apps' f
 registry).
 """
 
-from .config import McpConfig, McpServerConfig, default_mcp_config_path, load_mcp_config, parse_mcp_config
-from .imports import ImportSource, present_sources
+from .config import parse_mcp_config
+from .imports import present_sources
 from .manager import McpManager
-from .naming import assign_names, prefixed_name, server_prefixes
-from .results import ConvertedResult, convert_result
-from .states import McpEvent, McpServerStatus, McpState, McpToolSpec
+from .states import McpEvent, McpServerStatus, McpState
 
-__all__ = ["ConvertedResult", "ImportSource", "McpConfig", "McpEvent", "McpManager", "McpServerConfig",
-           "McpServerStatus", "McpState", "McpToolSpec", "assign_names", "convert_result", "default_mcp_config_path",
-           "load_mcp_config", "parse_mcp_config", "prefixed_name", "present_sources", "server_prefixes"]
+__all__ = ["McpEvent", "McpManager", "McpServerStatus", "McpState", "parse_mcp_config", "present_sources"]

@@ -34,9 +34,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import platformdirs
 
+from ..config import APP_NAME
 from ..errors import McpConfigError
 
-APP_NAME = "llm-workbench"
 CONFIG_ENV_VAR = "LLM_MCP_CONFIG"
 DEFAULT_TIMEOUT_S = 60.0
 MIN_START_TIMEOUT_S = 30.0

@@ -25,8 +25,8 @@ from ..errors import (
     InferenceError,
     ModelNotServedError,
 )
-from ..chat.chatml import render_chatml
 from ..events import StreamEvent
+from .chatml import render_chatml
 from .decoding import ChatStreamDecoder, CompletionStreamDecoder, TextCompletionDecoder, decode_chat_response
 from .props import EngineProps, parse_props
 from .sse import SSEDecoder

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..chat.chatml import message_text, render_chatml
+from ..protocol.chatml import message_text, render_chatml
 from ..protocol.stop_sequences import StopSequenceFilter
 from .hf_adapters import AdapterError, Adapters
 

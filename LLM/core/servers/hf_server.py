@@ -41,7 +41,7 @@ from .hf_requests import (
 if TYPE_CHECKING:
     from fastapi import FastAPI, Request
 
-__all__ = ["REQUIRED_MODULES", "ChatRequest", "ServerState", "create_app", "main", "parse_args"]
+__all__ = ["REQUIRED_MODULES", "AppState", "ChatRequest", "create_app", "main", "parse_args"]
 
 EXTRA_HINT = "the transformers backend needs the [transformers] extra: pip install 'llm-workbench[transformers]'"
 REQUIRED_MODULES = ("torch", "transformers", "peft", "fastapi", "uvicorn", "sse_starlette")
@@ -53,7 +53,7 @@ def log(message: str) -> None:
 
 
 @dataclass
-class ServerState:
+class AppState:
     """What the endpoints see: the names served, and the engine once loaded (set once, by the loader thread)."""
 
     config: ServeConfig
@@ -114,7 +114,7 @@ def _parse_body(raw: bytes, model: type[BaseModel]) -> Any:
         return error_response(400, f"invalid request: {problems}")
 
 
-def create_app(state: ServerState) -> FastAPI:
+def create_app(state: AppState) -> FastAPI:
     import anyio
     from fastapi import FastAPI
     from fastapi.responses import JSONResponse
@@ -341,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
-    state = ServerState(config)
+    state = AppState(config)
     if config.api_key_file:
         state.api_key = read_key(config.api_key_file)
         if not state.api_key:

@@ -1,19 +1,9 @@
 """The lifecycle of one model server: its states, legal transitions and the events reported.
 
-What the supervisor (supervisor.py ``ModelServer``, the single owner of the state) does when asked, per state:
-
-- STOPPED   ``ensure_ready`` starts it (or re-attaches to the one another process of ours runs); ``stop``
-            stops such a server of another process of ours, if one runs.
-- STARTING  ``ensure_ready`` joins the start in progress; ``stop`` cancels it and stops the process.
-- READY     ``ensure_ready`` returns at once; ``stop`` waits for the answers in flight, then stops it.
-- STOPPING  ``ensure_ready`` waits for the stop to end, then starts again; ``stop`` waits for that stop.
-- FAILED    ``ensure_ready`` starts again (the user's Retry); ``stop`` clears it.
-- RETIRED   terminal. A config reload replaced this supervisor (``retire``) and it has stopped; it holds no
-            process and never starts again, so a request cannot revive old settings outside the manager.
-
-Retirement is decided before its stop begins: from then on ``ensure_ready`` refuses to start (``ServerRetired``)
-in every state, while a READY server still finishes the answers already in flight. The manager catches the
-refusal, waits for the reload to finish and hands the request to the successor built from the new config.
+What ``ensure_ready``, ``stop`` and ``retire`` do from each state is the table in the docstring of
+supervisor.py's ``ModelServer``, the single owner of the state (tests/core/servers/test_contract.py checks it).
+RETIRED is terminal: a config reload replaced that supervisor and it has stopped; it holds no process and never
+starts again, so a request cannot revive old settings outside the manager.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""One supervised model server: the single owner of its state (see states.py).
+"""One supervised model server: the single owner of its state (the states are in states.py).
 
 Every transition goes through ``_set``; callers only ask (``ensure_ready``, ``stop``, ``retire``),
 so concurrent callers share one start and cannot race a transition. What each request does in
-each state is written down in states.py.
+each state is the table in ``ModelServer``'s docstring.
 """
 
 from __future__ import annotations
@@ -42,6 +42,47 @@ MAX_BACKOFF_S = 30.0
 
 
 class ModelServer:
+    """One launchable model's server process, and the one owner of its :class:`ServerState`.
+
+    Callers only ask; each request does this from each state (``->``: the states it passes through; every one
+    is reported to ``on_event``). tests/core/servers/test_contract.py checks every cell against a fake engine.
+
+    ========  ================================================  ====================================================
+    state     ensure_ready()                                    stop()
+    ========  ================================================  ====================================================
+    STOPPED   Starts it: re-attaches to the server another      Stops the server another process of ours runs for
+              process of ours left running with the same        this model, if one does (-> STOPPING -> STOPPED);
+              launch spec, else spawns one and polls its        else does nothing and reports nothing.
+              health until it answers (-> STARTING -> READY).
+              A start that fails ends FAILED and raises its
+              typed error (ServerExitedError, ...).
+    STARTING  Joins the start in progress: one process, and     Calls the start off and stops its process group
+              every caller gets its outcome. A caller that is   (-> FAILED "start cancelled" -> STOPPED); callers
+              cancelled does not cancel it for the others.      waiting in ensure_ready get a ServerError.
+    READY     Returns at once (``detach``: the server is no     Waits for the answers in flight (unless
+              longer stopped when this process exits).          ``wait_for_requests`` is False), then stops the
+                                                                process group (-> STOPPING -> STOPPED).
+    STOPPING  Waits for the stop to end, then starts it as      Waits for the stop under way to end, and does no
+              from STOPPED.                                     more.
+    FAILED    Starts it again, as from STOPPED (the user's      -> STOPPED: a failed start or a crash left no
+              Retry).                                           process (a server another process of ours runs
+                                                                for this model is stopped, as from STOPPED).
+    RETIRED   Raises ServerRetired; starts nothing.             Returns at once: it holds nothing.
+    ========  ================================================  ====================================================
+
+    A stop() whose caller is cancelled while the process group is being stopped still ends STOPPED (the state
+    never stays STOPPING with nobody finishing it); an ensure_ready meanwhile waits for it, as from STOPPING.
+
+    ``retire()`` (a config reload replaced this supervisor) first marks it retiring, for good: from then on
+    ensure_ready raises ServerRetired in every state but READY, which still returns at once so the answers in
+    flight finish, and a start it calls off raises ServerRetired to its callers. Then it does what stop() does
+    and ends RETIRED (from STOPPED at once; from RETIRED it does nothing).
+
+    Not asked for: a READY server whose process exits goes to FAILED ("crashed; restarts on the next request"),
+    and after repeated crashes, each within a minute of becoming ready, the next start first waits (2, 4, ... up
+    to 30 s). ``refuse(error)`` puts a STOPPED or FAILED server in FAILED with the reason a start could not begin.
+    """
+
     def __init__(
         self,
         entry: ModelEntry,
@@ -60,6 +101,7 @@ class ModelServer:
         self.state = ServerState.STOPPED
         self.error: LLMError | None = None
         self.pid: int | None = None
+        self._finishing_stop: asyncio.Future[None] | None = None  # a stop whose caller was cancelled, finishing
         self.owned = False  # stop it when this process shuts down (session policy)
         self.spec: LaunchSpec | None = None  # how the running (or attached) server was launched
         self.props: EngineProps | None = None  # what its engine reports about itself, once ready
@@ -184,8 +226,28 @@ class ModelServer:
             self._set(ServerState.STOPPING, reason or f"stopping pid {pid}")
         self._cancel_idle()
         self._stopped.clear()
+        stopping = _off_loop_future(process.stop_process_group, pid)
         try:
-            await _off_loop(process.stop_process_group, pid)
+            await asyncio.shield(stopping)
+        except asyncio.CancelledError:
+            # The caller is gone (a switch called off, the window closing), the stop is not: the server must not
+            # stay STOPPING with nobody finishing it. It ends STOPPED when the group is down; ensure_ready waits.
+            self._finishing_stop = asyncio.ensure_future(self._finish_stop(stopping, pid))  # (held: not collected)
+            raise
+        except BaseException:
+            self._stopped.set()
+            raise
+        self._stopped_now(pid)
+
+    async def _finish_stop(self, stopping: asyncio.Future[object], pid: int) -> None:
+        try:
+            await stopping
+            self._stopped_now(pid)
+        finally:
+            self._stopped.set()
+
+    def _stopped_now(self, pid: int) -> None:
+        try:
             self._state_file.remove(self.entry.id, pid)
             self.pid = None
             self.owned = False
@@ -499,9 +561,18 @@ def _same_process(record: ServerRecord) -> bool:
 async def _off_loop(fn: Callable[..., object], *args: object) -> object:
     """Run a blocking call in a worker thread; at interpreter exit (atexit cleanup), where no new
     thread can be started, run it inline instead of failing to stop the server."""
+    return await _off_loop_future(fn, *args)
+
+
+def _off_loop_future(fn: Callable[..., object], *args: object) -> asyncio.Future[object]:
+    """``_off_loop``'s future: what the worker thread will have done (already done where it ran inline)."""
     loop = asyncio.get_running_loop()
     try:
-        future = loop.run_in_executor(None, fn, *args)
+        return loop.run_in_executor(None, fn, *args)
     except RuntimeError:
-        return fn(*args)
-    return await future
+        future: asyncio.Future[object] = loop.create_future()
+        try:
+            future.set_result(fn(*args))
+        except Exception as exc:  # handed to whoever awaits it, as the thread's failure would be
+            future.set_exception(exc)
+        return future

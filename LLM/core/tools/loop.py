@@ -18,7 +18,8 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from ..chat.messages import fit_to_context
+from ..chat.context_budget import SentResult, estimate_tokens, fit_results, fit_to_context
+from ..chat.turns import assistant_message, raw_call_text, text_tool_turns, tool_result_message
 from ..errors import BackendError, BackendStatusError, ContextOverflowError, EmptyResponseError
 from ..events import Done, ReasoningDelta, TextDelta, ToolCall, Usage
 from ..protocol.client import ChatClient
@@ -27,14 +28,7 @@ from ..protocol.props import EngineProps
 from .approval import Approval, ApprovalHook, approve_call
 from .grammar import string_cap_note, tool_call_grammar
 from .parsing import ParserEvent, TurnParser
-from .prompts import (
-    assistant_message,
-    fallback_tool_prompt,
-    raw_call_text,
-    text_tool_turns,
-    tool_result_message,
-    with_tool_prompt,
-)
+from .prompts import fallback_tool_prompt, with_tool_prompt
 from .registry import Tool, ToolResult, execute
 
 class ModelAccess(Protocol):
@@ -171,7 +165,7 @@ class ToolLoop:
 
     async def run(self, messages: list[dict[str, Any]]) -> AsyncIterator[LoopEvent]:
         history = list(messages)
-        sent: list[_SentResult] = []  # the loop's results in history, whole, for _fit_results
+        sent: list[SentResult] = []  # the loop's results in history, whole, for fit_results
         result = ToolRunResult()
         repeats: Counter[tuple[str, str, str]] = Counter()
         async with self.runtime.in_use(self.model_id):
@@ -204,10 +198,10 @@ class ToolLoop:
                     repeats[(call.name, json.dumps(call.arguments, sort_keys=True), outcome.text)] += 1
                     yield ToolResultEvent(iteration, call, outcome)
                     history.append(tool_result_message(call, outcome.text, source == "native"))
-                    sent.append(_SentResult(len(history) - 1, call, outcome.text, source == "native", iteration))
+                    sent.append(SentResult(len(history) - 1, call, outcome.text, source == "native", iteration))
                 # The model gets as much of each result as the usable context holds; the events keep them whole.
-                _fit_results(history, len(messages), sent, iteration, self.budget,
-                             _tokens(fallback_tool_prompt(self.openai_tools)))
+                fit_results(history, len(messages), sent, iteration, self.budget,
+                            estimate_tokens({"role": "system", "content": fallback_tool_prompt(self.openai_tools)}))
                 step.tools_ms = (time.perf_counter() - started) * 1000
                 if self._denied_and_stopped:
                     yield self._notice(result, "denied", "you denied a tool call and stopped the run; the model was "
@@ -438,82 +432,3 @@ _NOT_ABOUT_TOOLS = frozenset({401, 403, 404, 408, 413, 429})
 def _may_be_about_tools(exc: BackendStatusError) -> bool:
     return 400 <= exc.status_code < 500 and exc.status_code not in _NOT_ABOUT_TOOLS and not isinstance(
         exc, ContextOverflowError)
-
-
-# ----- tool results within the usable context -----
-# Tokens are estimated as UTF-8 bytes / 3: code, JSON and logs, what tools return, run at about 3 bytes a token.
-BYTES_PER_TOKEN = 3
-MESSAGE_TOKENS = 8  # a chat template's role markers and separators around each message
-RESULT_SHARE = 2  # one result may take at most half the usable context
-MIN_RESULT_BYTES = 200  # what a result keeps even when nothing else fits
-CONTEXT_MARGIN = 0.9  # the estimate is not exact: fill at most this share of the usable context
-
-
-@dataclass(frozen=True)
-class _SentResult:
-    """A tool result in the loop's history: where, and all of it (the model may get less)."""
-
-    index: int
-    call: ToolCall
-    text: str
-    native: bool
-    iteration: int
-
-
-def _tokens(text: str) -> int:
-    return len(text.encode("utf-8")) // BYTES_PER_TOKEN + MESSAGE_TOKENS
-
-
-def _message_tokens(message: dict[str, Any]) -> int:
-    content = message.get("content")
-    text = content if isinstance(content, str) else json.dumps(content) if content else ""
-    calls = message.get("tool_calls")
-    return _tokens(text + (json.dumps(calls) if calls else ""))
-
-
-def _cut(text: str, max_bytes: int) -> str:
-    """``text`` within ``max_bytes`` (UTF-8), saying it was cut and how much was left out."""
-    if len(text.encode("utf-8")) <= max_bytes:
-        return text
-    head = text.encode("utf-8")[: max(0, max_bytes - 120)].decode("utf-8", "ignore")
-    return (f"{head}\n[cut to fit the model's context: the first {len(head):,} of {len(text):,} characters are "
-            f"shown, {len(text) - len(head):,} characters were left out]")
-
-
-def _fit_results(
-    history: list[dict[str, Any]], own_start: int, sent: list[_SentResult], iteration: int, budget: int,
-    reserve: int,
-) -> None:
-    """Rewrite the results in ``history`` so that the system prompt, the user's question and the loop's own turns
-    fit the usable context (``budget`` tokens, less ``reserve`` for the tool descriptions).
-
-    Each result gets at most a share of the context; if that is still too much, results of earlier steps are left
-    out, oldest first, then this step's results share what is left. Older conversation turns are not counted: the
-    request's fit_to_context drops those first. The user's question (the caller's last message) is never what gives
-    way, and every call keeps its result message, so templates still pair them.
-    """
-    system = [m for m in history[:1] if m.get("role") == "system" and own_start > 1]
-    pinned = system + history[own_start - 1 : own_start]  # the system prompt and the user's question
-    room = int(budget * CONTEXT_MARGIN) - reserve
-    limit = max(MIN_RESULT_BYTES, budget * BYTES_PER_TOKEN // RESULT_SHARE)
-
-    def show(entry: _SentResult, text: str) -> None:
-        history[entry.index] = tool_result_message(entry.call, text, entry.native)
-
-    def used() -> int:
-        return sum(_message_tokens(m) for m in pinned + history[own_start:])
-
-    for entry in sent:
-        show(entry, _cut(entry.text, limit))
-    for entry in sent:
-        if entry.iteration == iteration or used() <= room:
-            break
-        show(entry, f"[the result of {entry.call.name} ({len(entry.text):,} characters) was left out to fit the "
-                    "model's context]")
-    current = [e for e in sent if e.iteration == iteration]
-    over = used() - room
-    if over > 0 and current:
-        share = max(MIN_RESULT_BYTES, (sum(len(history[e.index]["content"].encode("utf-8")) for e in current)
-                                       - over * BYTES_PER_TOKEN) // len(current))
-        for entry in current:
-            show(entry, _cut(entry.text, min(limit, share)))

@@ -29,6 +29,7 @@ import platformdirs
 import pydantic
 from pydantic import BaseModel
 
+from ..config import APP_NAME
 from ..errors import ToolError
 from ..validation import FieldProblem, field_problems
 from .canned import SUFFIX as CANNED_SUFFIX
@@ -376,7 +377,7 @@ class ToolRegistry:
 
 def default_tools_dir() -> Path:
     """Where users drop their own ``*.py`` tool files, and where the window saves ``*.json`` tools without code."""
-    return Path(platformdirs.user_config_dir("llm-workbench")) / "tools"
+    return Path(platformdirs.user_config_dir(APP_NAME)) / "tools"
 
 
 # --- loading user files -------------------------------------------------------------------

@@ -30,10 +30,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from LLM.core import (
+from LLM.core import LLMError
+from LLM.core.evaluation import (
     EVAL_MODES,
     EvalFinished,
-    LLMError,
     ModeFinished,
     ModeSummary,
     TaskFinished,

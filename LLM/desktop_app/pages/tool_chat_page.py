@@ -3,37 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import Callable
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QListWidget, QListWidgetItem, QSpinBox, QWidget
 
-from LLM.core import (
-    DEFAULT_TOOLS,
-    Approval,
-    ApprovalDecision,
-    ApprovalPolicy,
-    answer_turns,
-    InferenceConfig,
-    LoopFinished,
-    LoopNotice,
-    Message,
-    Notice,
-    StepFinished,
-    StepStarted,
-    Tool,
-    ToolCall,
-    ToolCallEvent,
-    ToolCard,
-    ToolEnabledInferenceConfig,
-    ToolResultEvent,
-)
+from LLM.core import DEFAULT_TOOLS, Message, StepStarted, Tool
+from LLM.core.session import SessionChange
 
 from ..context import AppContext
 from ..widgets.tool_editor import ToolFileButtons
-from .chat_page import ActiveRequest, ChatPage
-from .tool_replay import ToolReplay, step_record
+from .chat_page import ChatPage
+from .tool_replay import ToolReplay
 
 TOOL_MODES = ("auto", "native", "fallback")
 
@@ -67,7 +48,6 @@ class ToolChatPage(ChatPage):
     replayable = True
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
-        self._max_iterations_of_request = 8
         self._unchecked_gone: set[str] = set()  # MCP tools unchecked here whose server went away
         super().__init__(ctx, parent)
         panel = self.panel.extra
@@ -190,10 +170,6 @@ class ToolChatPage(ChatPage):
             if item.data(Qt.ItemDataRole.UserRole) == name:
                 item.setCheckState(Qt.CheckState.Checked if enabled else Qt.CheckState.Unchecked)
 
-    def _on_new_chat(self) -> None:
-        # "Always allow" lasts while the chat is open here: a reopened chat asks again.
-        self.conversation.always_allowed.clear()
-
     def _show_model_kind(self) -> None:
         """Base models have no chat template, so no tool prompt: the tool chat is for instruct models."""
         super()._show_model_kind()
@@ -209,96 +185,25 @@ class ToolChatPage(ChatPage):
             return
         super().send()
 
-    # ----- one request -----
-    def _request_config(self, message: Message) -> InferenceConfig:
-        return ToolEnabledInferenceConfig(
-            model_id=self.model_id,
-            # A replayed answer starts with the steps it keeps: they go back as the model made them.
-            messages=self.conversation.history(upto=message) + answer_turns(message),
-            enable_tools=True,
-            tools=self.enabled_tools(),
-            max_iterations=self.max_iterations.value(),
-            tool_mode=self.tool_mode.currentData(),
-            tool_choice=self.tool_choice.currentData() or "auto",
-            **self._generation_kwargs(),
-        )
+    # ----- what the session's requests use -----
+    def run_action(self, action: Callable[..., object], *args: object) -> bool:
+        options = self.session.tool_options
+        options.tools, options.max_iterations = self.enabled_tools(), self.max_iterations.value()
+        options.tool_mode, options.tool_choice = self.tool_mode.currentData(), self.tool_choice.currentData() or "auto"
+        return super().run_action(action, *args)
 
-    def _events(self, cfg: InferenceConfig) -> AsyncIterator[Any]:
-        assert isinstance(cfg, ToolEnabledInferenceConfig)
-        request_id = cfg.request_id
-        max_iterations = cfg.max_iterations
+    def _render_streamed(self, change: SessionChange, message: Message) -> None:
+        if change.what == "step_started":
+            self.activity.setText(self._progress(change.event))  # type: ignore[arg-type]
+        super()._render_streamed(change, message)
 
-        # The core policy decides; "always" is kept in this chat (by server and tool for an MCP tool) and, for an
-        # MCP tool, saved in its server's autoApprove.
-        mcp = self.ctx.runtime.mcp
-        policy = ApprovalPolicy(self.conversation.always_allowed,
-                                save_always=mcp.always_allow if mcp is not None else None)
-
-        async def ask(call: ToolCall, tool: Tool) -> ApprovalDecision:
-            return await self._ask(request_id, call, tool)
-
-        async def before_call(call: ToolCall, tool: Tool) -> Approval:
-            if self._active is None or self._active.request_id != request_id:
-                return Approval.DENY
-            verdict = await policy.decide(call, tool, ask)
-            if policy.problem is not None:
-                self.activity.setText(policy.problem)
-                policy.problem = None
-            return verdict
-
-        self._max_iterations_of_request = max_iterations
-        return self.replay.events(cfg, before_call)
-
-    async def _ask(self, request_id: str, call: ToolCall, tool: Tool) -> ApprovalDecision:
-        """Ask the user through the interaction facade, showing on the call's card that it waits."""
-        if self._active is None or self._active.request_id != request_id:
-            return ApprovalDecision.DENY
-        self.activity.setText(f"Waiting for your approval to run {tool.name}…")
-        message = self._active.message
-        card = next((c for c in reversed(message.tool_cards) if c.call_id == call.id), None)
-        if card is not None:
-            card.output = "waiting for your approval…"
-            self.transcript.render_now(message)
-        try:
-            return await self.ctx.interaction.approve_tool(self, call, tool)
-        finally:
-            if self._active is not None and self._active.request_id == request_id:
-                self.activity.setText("")
-
-    def _apply(self, active: ActiveRequest, event: Any) -> None:
-        message = active.message
-        offset = self.replay.offset  # a replayed answer's loop counts its steps after the kept ones
-        if isinstance(event, StepStarted):
-            message.iteration = event.iteration + offset
-            tools = "tools sent" if event.tools_sent else "no tools sent"
-            forced = ""
-            if event.tool_choice != "auto":
-                forced = f"  ·  tool_choice {event.tool_choice}" + (" (grammar)" if event.constrained else "")
-            self.activity.setText(f"Step {event.iteration + offset} of {self._max_iterations_of_request + offset}"
-                                  f"  ·  {event.mode} "
-                                  f"mode  ·  {tools}{forced}")
-        elif isinstance(event, ToolCallEvent):
-            message.parts.append(ToolCard(event.iteration + offset, event.call.name, dict(event.call.arguments),
-                                          event.source, call_id=event.call.id))
-            message.status = "streaming"
-            self.transcript.schedule(message)
-        elif isinstance(event, ToolResultEvent):
-            card = next((c for c in reversed(message.tool_cards) if c.call_id == event.call.id), None)
-            if card is not None:
-                result = event.result
-                card.ok, card.output, card.error, card.duration_ms = (
-                    result.ok, result.output, result.error, result.duration_ms)
-            self.transcript.schedule(message)
-        elif isinstance(event, StepFinished):
-            active.meter.usage(event.prompt_tokens, event.completion_tokens, event.duration_ms)
-            self._note_context(event.prompt_tokens, event.completion_tokens)
-            if event.step is not None:
-                message.steps.append(step_record(event.step, offset))
-                self.transcript.schedule(message)
-        elif isinstance(event, LoopNotice):
-            message.parts.append(Notice(event.kind, event.message))
-            self.transcript.schedule(message)
-        elif isinstance(event, LoopFinished):
-            active.finish_reason = event.result.stopped_by or event.result.finish_reason
-        else:
-            super()._apply(active, event)
+    def _progress(self, event: StepStarted) -> str:
+        """The status line while the loop runs: its step (after a replay's kept ones), mode and forcing."""
+        request = self.session.current
+        offset = request.recorder.offset if request is not None else 0
+        tools = "tools sent" if event.tools_sent else "no tools sent"
+        forced = ""
+        if event.tool_choice != "auto":
+            forced = f"  ·  tool_choice {event.tool_choice}" + (" (grammar)" if event.constrained else "")
+        return (f"Step {event.iteration + offset} of {self.session.tool_options.max_iterations + offset}  ·  "
+                f"{event.mode} mode  ·  {tools}{forced}")

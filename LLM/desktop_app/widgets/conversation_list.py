@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from LLM.core import UNKNOWN_TIME, ConversationSummary, local_datetime
+from LLM.core.history import UNKNOWN_TIME, ConversationSummary, local_datetime
 
 SEARCH_DELAY_MS = 150  # search as the user types, once they pause
 UNDO_SHOWN_MS = 10_000

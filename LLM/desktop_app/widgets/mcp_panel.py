@@ -16,14 +16,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from LLM.core import (
-    LLMError,
-    McpEvent,
-    McpManager,
-    McpServerStatus,
-    McpState,
-    present_sources,
-)
+from LLM.core import LLMError
+from LLM.core.mcp import McpEvent, McpManager, McpServerStatus, McpState, present_sources
 
 from ..config_watcher import ConfigWatcher
 from ..context import AppContext

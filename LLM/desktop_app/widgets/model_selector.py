@@ -6,7 +6,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeyEvent, QStandardItem, QStandardItemModel, QWheelEvent
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from LLM.core import BackendsConfig, ModelEntry, ServerEvent, ServerStatus
+from LLM.core import BackendsConfig, ModelEntry
+from LLM.core.servers import ServerEvent, ServerStatus
 
 from .server_status import ModelServerState, ServerStatusView, state_icon
 

@@ -8,7 +8,9 @@ from PySide6.QtCore import QTimer, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
-from LLM.core import EngineProps, ModelEntry, ServerEvent
+from LLM.core import ModelEntry
+from LLM.core.protocol import EngineProps
+from LLM.core.servers import ServerEvent
 
 STATE_COLOURS = {
     "stopped": "#9aa0a6",

@@ -17,7 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from LLM.core import StepRecord, curl_command
+from LLM.core import StepRecord
+from LLM.core.protocol import curl_command
 
 from .transcript import mono_font
 

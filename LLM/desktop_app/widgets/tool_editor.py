@@ -29,14 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from LLM.core import (
-    REPLY_KINDS,
-    CannedTool,
-    LLMError,
-    Tool,
-    canned_tool_from_form,
-    default_tools_dir,
-)
+from LLM.core import LLMError, Tool
+from LLM.core.tools import REPLY_KINDS, CannedTool, canned_tool_from_form, default_tools_dir
 
 from ..context import AppContext
 

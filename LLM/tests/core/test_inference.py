@@ -186,7 +186,7 @@ def test_run_inference_raises_when_max_tokens_ran_out_in_reasoning(fake_server: 
     )
     fake_server.script(THINKING_CUT_OFF, THINKING_CUT_OFF)
     script = (
-        "from LLM.core import MaxTokensExhaustedError, InferenceError\n"
+        "from LLM.core.errors import InferenceError, MaxTokensExhaustedError\n"
         "from LLM.core.inference import InferenceConfig, ToolEnabledInferenceConfig, run_inference\n"
         "for cfg in (InferenceConfig(prompt='a', model_id='fake'),\n"
         "            ToolEnabledInferenceConfig(prompt='b', model_id='fake', enable_tools=True,\n"

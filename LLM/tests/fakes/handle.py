@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -108,3 +108,12 @@ class FakeServerHandle:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+def served(*extra: str) -> Iterator[FakeServerHandle]:
+    """A fake server started with ``extra`` arguments, stopped afterwards: ``yield from served(...)`` in a fixture."""
+    server = FakeServerHandle(None, *extra).wait_ready()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from LLM.core.chat.conversation import Conversation, Notice, StepRecord, TextPart, ToolCard, answer_turns
+from LLM.core.chat.conversation import Conversation, Notice, StepRecord, TextPart, ToolCard
+from LLM.core.chat.turns import answer_turns
 
 
 def tool_answer() -> tuple[Conversation, str]:

@@ -404,7 +404,7 @@ def test_mcp_sdk_is_not_imported_until_a_server_starts(tmp_path):
 
     path = write_mcp_json(tmp_path / "mcp.json", {"off": stdio_entry(disabled=True)})
     code = ("import asyncio, sys\n"
-            "from LLM.core import McpManager\n"
+            "from LLM.core.mcp import McpManager\n"
             "from LLM.core.tools.registry import ToolRegistry\n"
             "async def main():\n"
             f"    m = McpManager.from_path({str(path)!r})\n"

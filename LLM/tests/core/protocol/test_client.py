@@ -14,10 +14,13 @@ from LLM.core.errors import (
     BackendStatusError,
     BackendTimeoutError,
     ConfigError,
+    ContextOverflowError,
     EmptyResponseError,
+    ModelNotServedError,
 )
 from LLM.core.events import Done, ReasoningDelta, TextDelta, Usage
-from LLM.tests.fakes.handle import FakeServerHandle, free_port
+from LLM.tests.fakes.handle import FakeServerHandle, free_port, served
+from LLM.tests.fakes.replies import LLAMA_CONTEXT_ERROR, OLLAMA_404, VLLM_CONTEXT_ERROR
 
 HI = [{"role": "user", "content": "hi"}]
 
@@ -30,9 +33,9 @@ def run(coro):
     return asyncio.run(coro)
 
 
-def with_client(url: str, fn, **client_kwargs):
+def with_client(url: str, fn, model: str = "fake-model", **client_kwargs):
     async def go():
-        client = ChatClient(url, "fake-model", **client_kwargs)
+        client = ChatClient(url, model, **client_kwargs)
         try:
             return await fn(client)
         finally:
@@ -245,3 +248,89 @@ def test_client_resends_a_request_the_server_closed_the_connection_on():
 
     assert asyncio.run(go()) == {"ok": True}
     assert calls == ["/v1/chat/completions", "/v1/chat/completions", "/broken"]
+
+
+# --- 404s and 400s: what each means, by who answers ---------------------------------------
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "non-stream"])
+def test_client_404_for_an_unknown_model_names_the_models_the_server_has(fake_server: FakeServerHandle, stream: bool):
+    """Regression (tool path fixes, bug 3): a 404 from an attached server (an unknown model name) switched the
+    client to llama.cpp's /completion for good. Ollama, vLLM and LM Studio answer 404 for an unknown model; that
+    is no reason to try /completion."""
+    fake_server.script({"status": 404, "body": OLLAMA_404}, {"text": "must not be asked"})
+    with pytest.raises(ModelNotServedError) as info:
+        with_client(fake_server.url, lambda c: collect(c, stream=stream), model="llama3:8b")
+    assert str(info.value).startswith("model 'llama3:8b' not found on the server at ")
+    assert "it has: fake-model" in str(info.value)
+    assert info.value.available == ["fake-model"] and info.value.status_code == 404
+    assert [r["path"] for r in fake_server.requests()] == ["/v1/chat/completions"]
+
+
+@pytest.mark.parametrize("body", [LLAMA_CONTEXT_ERROR, VLLM_CONTEXT_ERROR], ids=["llama-server", "vllm"])
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "non-stream"])
+def test_client_context_overflow_is_typed(fake_server: FakeServerHandle, body: dict, stream: bool):
+    """Regression (tool path fixes, bug 2): a context overflow was a plain 400, which auto mode took as "tools
+    unsupported"; it is its own error, with the sizes where the server says them."""
+    fake_server.script({"status": 400, "body": body})
+    with pytest.raises(ContextOverflowError, match="does not fit the model's context") as info:
+        with_client(fake_server.url, lambda c: collect(c, stream=stream))
+    if body is LLAMA_CONTEXT_ERROR:
+        assert (info.value.prompt_tokens, info.value.context_size) == (3112, 2048)
+        assert "3112 tokens for a context of 2048" in str(info.value)
+
+
+def test_client_other_400_stays_a_plain_status_error(fake_server: FakeServerHandle):
+    """Regression (tool path fixes, bug 2): only a context overflow is told apart; any other 400 is unchanged."""
+    fake_server.script({"status": 400, "body": {"error": {"message": "unsupported value for 'top_k'"}}})
+    with pytest.raises(BackendStatusError) as info:
+        with_client(fake_server.url, collect)
+    assert not isinstance(info.value, ContextOverflowError)
+
+
+def test_client_404_with_the_model_listed_tries_completion_once_and_says_neither_route_exists(
+        fake_server: FakeServerHandle):
+    """Regression (tool path fixes, bug 3): the model is listed but the chat route 404s: /completion gets one try;
+    it 404s too, which is said plainly, and the client does not switch to it."""
+    fake_server.script({"status": 404}, {"status": 404})
+    with pytest.raises(BackendStatusError, match="neither an OpenAI chat route nor llama.cpp's native one"):
+        with_client(fake_server.url, collect)
+    assert [r["path"] for r in fake_server.requests()] == ["/v1/chat/completions", "/completion"]
+
+
+def test_client_404_for_an_unknown_model_with_tools_is_typed_too(fake_server: FakeServerHandle):
+    """Regression (tool path fixes, bug 3): with tools sent, an unknown model's 404 is typed as without them."""
+    fake_server.script({"status": 404, "body": OLLAMA_404})
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}]
+    with pytest.raises(ModelNotServedError, match="it has: fake-model"):
+        with_client(fake_server.url, lambda c: collect(c, tools=tools), model="llama3:8b")
+
+
+@pytest.fixture
+def llama_server_without_chat():
+    yield from served("--props", "no-tools")
+
+
+def test_client_404_from_a_llama_cpp_server_uses_its_native_completion(llama_server_without_chat: FakeServerHandle):
+    """Regression (tool path fixes, bug 3): the switch to /completion is kept for llama.cpp: a server that answers
+    /props is llama.cpp, and its /completion is the right fallback (and stays in use)."""
+    llama_server_without_chat.script({"status": 404, "body": {"error": {"message": "no chat route"}}},
+                                     {"text": "native answer"}, {"text": "again"})
+
+    async def twice(client: ChatClient):
+        return await collect(client), await collect(client)
+
+    first, _second = with_client(llama_server_without_chat.url, twice, model="some-name-it-ignores")
+    assert text_of(first) == "native answer"
+    assert [r["path"] for r in llama_server_without_chat.requests()] == [
+        "/v1/chat/completions", "/completion", "/completion"]
+
+
+def test_client_404_file_not_found_body_is_llama_cpp(fake_server: FakeServerHandle):
+    """Regression (tool path fixes, bug 3): llama-server answers an unknown route with {"error": {"message":
+    "File Not Found", ...}} (measured); that 404 still falls back to its /completion."""
+    body = {"error": {"message": "File Not Found", "type": "not_found_error", "code": 404}}
+    fake_server.script({"status": 404, "body": body}, {"text": "native answer"})
+    events = with_client(fake_server.url, collect, model="not-in-the-list")
+    assert text_of(events) == "native answer"
+    assert [r["path"] for r in fake_server.requests()] == ["/v1/chat/completions", "/completion"]

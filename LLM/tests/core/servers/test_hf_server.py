@@ -339,34 +339,6 @@ def test_hf_server_without_the_extra_exits_2_naming_it(
 
 
 @pytest.mark.parametrize(
-    ("messages", "expected"),
-    [
-        ([{"role": "user", "content": "hi"}], "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"),
-        (
-            [
-                {"role": "system", "content": "be brief"},
-                {"role": "user", "content": [
-                    {"type": "text", "text": "a"},
-                    {"type": "image_url", "image_url": {"url": "x"}},
-                    {"type": "text", "text": "b"},
-                ]},
-            ],
-            "<|im_start|>system\nbe brief<|im_end|>\n<|im_start|>user\nab<|im_end|>\n<|im_start|>assistant\n",
-        ),
-        (
-            [{"role": "assistant", "content": None}],
-            "<|im_start|>assistant\n<|im_end|>\n<|im_start|>assistant\n",
-        ),
-    ],
-    ids=["one-user-turn", "system-and-text-parts", "null-content"],
-)
-def test_render_chatml_is_the_fallback_without_a_chat_template(messages: list[dict[str, Any]], expected: str) -> None:
-    from LLM.core.servers.hf_generation import render_chatml
-
-    assert render_chatml(messages) == expected
-
-
-@pytest.mark.parametrize(
     ("text", "expected"),
     [
         (None, None),

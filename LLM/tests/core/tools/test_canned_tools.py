@@ -22,7 +22,7 @@ from LLM.core.tools.canned import (
     write_canned_tool,
 )
 from LLM.tests.fakes.handle import FakeServerHandle
-from LLM.tests.test_cli import llmctl, write_config
+from LLM.tests.cli.harness import llmctl, write_config
 
 WEATHER: dict[str, Any] = {
     "name": "get_weather",

@@ -1,38 +1,31 @@
-"""Tool turns in history: the text form that requests without `tools` send (pure, table-driven)."""
+"""The fallback tool prompt: the tool list in the system message (pure, table-driven)."""
 
 from __future__ import annotations
 
 import pytest
 
-from LLM.core.tools.prompts import text_tool_turns
+from LLM.core.tools.prompts import fallback_tool_prompt, with_tool_prompt
 
-CALL = {"id": "c1", "type": "function", "function": {"name": "calculator", "arguments": '{"expression": "2+3"}'}}
+TOOLS = [{"type": "function", "function": {"name": "calculator", "parameters": {"type": "object"}}}]
+PROMPT = fallback_tool_prompt(TOOLS)
+
+
+def test_prompts_fallback_tool_prompt_lists_each_tool_in_the_hermes_wording():
+    assert '<tools>\n{"type": "function", "function": {"name": "calculator"' in PROMPT
+    assert PROMPT.endswith('{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>')
 
 
 @pytest.mark.parametrize(
     "messages, expected",
     [
-        pytest.param([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}],
-                     [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}],
-                     id="no-tool-turns-unchanged"),
-        pytest.param(
-            [{"role": "user", "content": "2+3?"},
-             {"role": "assistant", "content": None, "tool_calls": [CALL]},
-             {"role": "tool", "tool_call_id": "c1", "name": "calculator", "content": "5"},
-             {"role": "assistant", "content": "It is 5."}],
-            [{"role": "user", "content": "2+3?"},
-             {"role": "assistant",
-              "content": '<tool_call>\n{"name": "calculator", "arguments": {"expression": "2+3"}}\n</tool_call>'},
-             {"role": "user", "content": "<tool_response>\n5\n</tool_response>"},
-             {"role": "assistant", "content": "It is 5."}],
-            id="native-call-and-result-as-text"),
-        pytest.param(
-            [{"role": "assistant", "content": "Let me see.", "tool_calls": [
-                {**CALL, "function": {"name": "calculator", "arguments": "{not json"}}]}],
-            [{"role": "assistant",
-              "content": 'Let me see.\n<tool_call>\n{"name": "calculator", "arguments": "{not json"}\n</tool_call>'}],
-            id="text-kept-and-bad-arguments-passed-as-given"),
+        pytest.param([{"role": "user", "content": "hi"}],
+                     [{"role": "system", "content": PROMPT}, {"role": "user", "content": "hi"}], id="no-system-added"),
+        pytest.param([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}],
+                     [{"role": "system", "content": f"Be brief.\n\n{PROMPT}"}, {"role": "user", "content": "hi"}],
+                     id="appended-to-system"),
+        pytest.param([{"role": "system", "content": None}], [{"role": "system", "content": PROMPT}],
+                     id="empty-system-replaced"),
     ],
 )
-def test_prompts_text_tool_turns(messages, expected):
-    assert text_tool_turns(messages) == expected
+def test_prompts_with_tool_prompt(messages, expected):
+    assert with_tool_prompt(messages, TOOLS) == expected

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from LLM.core.errors import BackendStatusError, ContextOverflowError
 from LLM.core.tools.builtin import build_default_registry
 from LLM.core.inference import ToolEnabledInferenceConfig, arun_tool_inference, stream_tool_inference
 from LLM.core.runtime import Runtime
 from LLM.core.tools.loop import LoopFinished, LoopNotice, StepStarted, ToolCallEvent, ToolResultEvent
 from LLM.core.tools import tool
 from LLM.tests.conftest import openai_config
-from LLM.tests.fakes.handle import FakeServerHandle
+from LLM.tests.fakes.handle import FakeServerHandle, served
+from LLM.tests.fakes.replies import CALL_TEXT, LLAMA_CONTEXT_ERROR, VLLM_CONTEXT_ERROR
 
 CALC = {"name": "calculator", "arguments": {"expression": "2+3"}}
+PROMPT = "Use tools"
 
 
 @tool(timeout_s=0.3)
@@ -31,19 +36,31 @@ def explodes(reason: str) -> str:
     raise RuntimeError(f"kaboom: {reason}")
 
 
-def make_runtime(server: FakeServerHandle, tmp_path: Path, mode: str = "native") -> Runtime:
+@tool
+def dump(size: int) -> str:
+    """Return a long text.
+
+    Args:
+        size: How many characters.
+    """
+    return "".join(f"line {i:06d}\n" for i in range(size // 12 + 1))[:size]
+
+
+def make_runtime(server: FakeServerHandle, tmp_path: Path, mode: str = "native", **config: Any) -> Runtime:
+    """A runtime on the fake server; ``config`` adds keys to the model's entry (context_size, ...)."""
     registry = build_default_registry(tmp_path)
     registry.register(hangs)
     registry.register(explodes)
-    return Runtime(openai_config(server.url, tools=mode), tools=registry, workspace=tmp_path)
+    registry.register(dump)
+    return Runtime(openai_config(server.url, tools=mode, **config), tools=registry, workspace=tmp_path)
 
 
-def run_loop(server, tmp_path, mode="native", before_call=None, **cfg):
+def run_loop(server, tmp_path, mode="native", before_call=None, config: dict | None = None, **cfg):
     async def go():
-        runtime = make_runtime(server, tmp_path, mode)
+        runtime = make_runtime(server, tmp_path, mode, **(config or {}))
         events = []
         try:
-            request = ToolEnabledInferenceConfig(prompt="Use tools", model_id="fake", enable_tools=True, **cfg)
+            request = ToolEnabledInferenceConfig(prompt=PROMPT, model_id="fake", enable_tools=True, **cfg)
             async for event in stream_tool_inference(request, runtime, before_call):
                 events.append(event)
             return events, runtime
@@ -234,11 +251,7 @@ def test_tool_loop_unknown_tool_name_in_request_is_a_typed_error(fake_server, tm
 @pytest.fixture
 def llama_like_server():
     """A fake that answers /props like llama-server with a template that cannot render tools (the default model)."""
-    server = FakeServerHandle(None, "--props", "no-tools").wait_ready()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from served("--props", "no-tools")
 
 
 def test_tool_loop_native_tool_choice_required_then_auto(fake_server: FakeServerHandle, tmp_path: Path):
@@ -340,3 +353,171 @@ def test_tool_loop_earlier_tool_turns_go_back_in_the_form_the_mode_sends(fake_se
         assert "<tool_call>" in sent[1]["content"] and "calculator" in sent[1]["content"]
         assert sent[2]["content"] == "<tool_response>\n5\n</tool_response>"
         assert not any("tool_calls" in m for m in sent)
+
+
+# --- reasoning the prompt opened: a call drafted there is not run ---------------------------
+
+
+@pytest.fixture
+def thinking_server():
+    """A llama-server-like fake whose chat template ends the generation prompt with ``<think>\\n`` (QwQ)."""
+    yield from served("--props", "tools", "--generation-prompt", "<think>\n")
+
+
+@pytest.fixture
+def plain_llama_server():
+    """A llama-server-like fake whose template does not open reasoning."""
+    yield from served("--props", "tools", "--generation-prompt", "")
+
+
+DRAFT_THEN_ANSWER = f"Let me think. Maybe {CALL_TEXT} but no, I know it.</think>The answer is 42."
+
+
+@pytest.mark.parametrize("mode", ["fallback", "auto"])
+def test_tool_loop_call_drafted_in_reasoning_is_not_run_when_the_prompt_opens_think(thinking_server, tmp_path, mode):
+    """Regression (tool path fixes, bug 1): a call drafted inside reasoning was run when the prompt itself opened
+    ``<think>``: QwQ-style templates end the prompt with <think>, so the raw text starts inside reasoning."""
+    thinking_server.script({"text": DRAFT_THEN_ANSWER, "n_chunks": 9})
+    result, events, _ = run_loop(thinking_server, tmp_path, mode, tools=["calculator"])
+    assert [step.calls for step in result.steps] == [[]]
+    assert len(bodies(thinking_server)) == 1
+    assert result.final_text == "The answer is 42."
+    assert "Maybe" in result.steps[0].reasoning and "Let me think" not in result.final_text
+
+
+def test_tool_loop_text_before_a_lone_close_is_reasoning_without_knowing_the_prompt(fake_server, tmp_path):
+    """Regression (tool path fixes, bug 1, second half): no /apply-template to ask, yet a lone </think> still makes
+    the text before it reasoning, so the call drafted there is not run."""
+    fake_server.script({"text": DRAFT_THEN_ANSWER, "n_chunks": 7})
+    result, _, _ = run_loop(fake_server, tmp_path, "fallback", tools=["calculator"])
+    assert result.steps[0].calls == [] and len(bodies(fake_server)) == 1
+    assert result.final_text == "The answer is 42."
+
+
+def test_tool_loop_text_before_a_lone_close_is_reasoning_when_the_prompt_does_not_open_it(plain_llama_server,
+                                                                                           tmp_path):
+    """Regression (tool path fixes, bug 1): a call drafted before a lone </think> is not run when the prompt is
+    known not to open reasoning either."""
+    plain_llama_server.script({"text": DRAFT_THEN_ANSWER, "n_chunks": 5})
+    result, _, _ = run_loop(plain_llama_server, tmp_path, "fallback", tools=["calculator"])
+    assert result.steps[0].calls == [] and len(bodies(plain_llama_server)) == 1
+    assert result.final_text.endswith("The answer is 42.")
+
+
+def test_tool_loop_server_split_reasoning_then_a_real_call_runs(thinking_server, tmp_path):
+    """Regression (tool path fixes, bug 1): the fix must not void real calls. llama-server itself moves the
+    reasoning to reasoning_content (its default): the content is the answer, and its call runs."""
+    thinking_server.script({"reasoning": "I should compute it.", "text": CALL_TEXT}, {"text": "It is 42."})
+    result, _, _ = run_loop(thinking_server, tmp_path, "fallback", tools=["calculator"])
+    assert [call.name for call, _ in result.steps[0].calls] == ["calculator"]
+    assert result.steps[0].results[0].output == "42" and result.final_text == "It is 42."
+
+
+def test_tool_loop_server_consumed_an_empty_reasoning_then_a_real_call_runs(thinking_server, tmp_path):
+    """Regression (tool path fixes, bug 1): the prompt opened <think>, the model closed it at once and the server
+    took the tag away: no reasoning arrives, and the content (with its call) is still the answer, not reasoning."""
+    thinking_server.script({"text": "Computing. " + CALL_TEXT}, {"text": "It is 42."})
+    result, _, _ = run_loop(thinking_server, tmp_path, "fallback", tools=["calculator"])
+    assert [call.name for call, _ in result.steps[0].calls] == ["calculator"]
+    assert result.final_text == "It is 42."
+
+
+def test_tool_loop_thinking_cut_off_by_max_tokens_runs_no_call(thinking_server, tmp_path):
+    """Regression (tool path fixes, bug 1): raw output that ends inside the reasoning the prompt opened
+    (finish_reason length) is all reasoning, and the call drafted in it is not run."""
+    thinking_server.script({"text": f"Let me try {CALL_TEXT} and then", "finish_reason": "length"})
+    result, _, _ = run_loop(thinking_server, tmp_path, "fallback", tools=["calculator"])
+    assert result.steps[0].calls == [] and result.final_text == ""
+    assert "Let me try" in result.steps[0].reasoning
+
+
+# --- auto mode and 4xx answers ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("body", [LLAMA_CONTEXT_ERROR, VLLM_CONTEXT_ERROR], ids=["llama-server", "vllm"])
+def test_tool_loop_auto_mode_context_overflow_is_a_typed_error_not_a_fallback(fake_server, tmp_path, body):
+    """Regression (tool path fixes, bug 2): auto mode took any 4xx as "tools unsupported" for the rest of the
+    process; a context-overflow 400 switched the model to the text fallback, whose longer prompt overflowed too."""
+    fake_server.script({"status": 400, "body": body}, {"text": "must not be asked"})
+    with pytest.raises(ContextOverflowError) as info:
+        run_loop(fake_server, tmp_path, "auto", tools=["calculator"])
+    assert len(bodies(fake_server)) == 1
+    message = str(info.value)
+    assert "context" in message and fake_server.url in message
+    assert info.value.status_code == 400
+
+
+def test_tool_loop_auto_mode_does_not_learn_fallback_when_the_request_fails_without_tools_too(fake_server,
+                                                                                               tmp_path):
+    """Regression (tool path fixes, bug 2): auto mode took any 4xx as "tools unsupported" for the rest of the
+    process; the switch is remembered only when the same request without `tools` succeeds."""
+    bad = {"status": 400, "body": {"error": {"message": "unsupported value for 'top_k'"}}}
+
+    async def go():
+        runtime = make_runtime(fake_server, tmp_path, "auto")
+        try:
+            request = ToolEnabledInferenceConfig(prompt=PROMPT, model_id="fake", enable_tools=True,
+                                                 tools=["calculator"])
+            with pytest.raises(BackendStatusError, match="top_k") as info:
+                async for _ in stream_tool_inference(request, runtime):
+                    pass
+            return runtime.learned_tool_modes, info.value
+        finally:
+            await runtime.aclose()
+
+    fake_server.script(bad, bad)
+    learned, error = asyncio.run(go())
+    assert learned == {}
+    assert error.status_code == 400
+    sent = bodies(fake_server)
+    assert len(sent) == 2 and "tools" in sent[0] and "tools" not in sent[1]
+
+
+def test_tool_loop_auto_mode_learns_fallback_only_after_the_request_without_tools_succeeded(fake_server, tmp_path):
+    """Regression (tool path fixes, bug 2): the fallback is learned, and announced, only once the request without
+    `tools` has answered."""
+    fake_server.script({"reject_tools_status": 422}, {"text": "plain answer"})
+    result, events, runtime = run_loop(fake_server, tmp_path, "auto", tools=["calculator"])
+    assert runtime.learned_tool_modes == {"fake": "fallback"} and result.final_text == "plain answer"
+    kinds = [e.kind for e in events if isinstance(e, LoopNotice)]
+    assert kinds.index("fallback") > 0  # announced after the retry answered, not before
+
+
+# --- huge tool results -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["native", "fallback"])
+def test_tool_loop_huge_result_is_cut_for_the_model_but_kept_whole(fake_server, tmp_path, mode):
+    """Regression (tool path fixes, bug 5): one huge tool result went back whole and could push the user's question
+    out of the context; the model gets a part, saying how much was left out, and the result is kept whole."""
+    call = {"name": "dump", "arguments": {"size": 100_000}}
+    first = {"tool_calls": [call]} if mode == "native" else {
+        "text": f'<tool_call>{json.dumps(call)}</tool_call>'}
+    fake_server.script(first, {"text": "done"})
+    result, events, _ = run_loop(fake_server, tmp_path, mode, config={"context_size": 2048}, tools=["dump"])
+    whole = result.steps[0].results[0].output
+    assert len(whole) == 100_000
+    assert [len(e.result.output) for e in events if isinstance(e, ToolResultEvent)] == [100_000]
+    second = bodies(fake_server)[1]["messages"]
+    sent = second[-1]["content"]
+    assert len(sent) < 2048 * 3
+    assert "left out" in sent and f"{100_000:,}" in sent
+    assert any(m["role"] == "user" and m["content"] == PROMPT for m in second)
+
+
+def test_tool_loop_results_over_many_steps_never_push_out_the_question(fake_server, tmp_path):
+    """Regression (tool path fixes, bug 5): tool results could push the user's question out of the context; over
+    many steps the question stays, and every result still follows the turn that called it."""
+    calls = [{"tool_calls": [{"name": "dump", "arguments": {"size": 50_000 + i}}]} for i in range(5)]
+    fake_server.script(*calls, {"text": "done"})
+    result, _, _ = run_loop(fake_server, tmp_path, "native", config={"context_size": 1024}, tools=["dump"])
+    assert result.final_text == "done"
+    for body in bodies(fake_server):
+        assert any(m["role"] == "user" and m["content"] == PROMPT for m in body["messages"]), body["messages"]
+        roles = [m["role"] for m in body["messages"]]
+        # every tool result still follows the assistant turn that called it
+        for i, role in enumerate(roles):
+            if role == "tool":
+                assert roles[i - 1] in ("assistant", "tool")
+        size = sum(len(json.dumps(m)) for m in body["messages"])
+        assert size < 1024 * 3, size

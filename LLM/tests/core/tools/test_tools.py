@@ -7,6 +7,7 @@ import os
 import sys
 import textwrap
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,6 +37,7 @@ from LLM.core.tools import (
     execute,
     tool,
 )
+from LLM.tests.fakes.handle import async_wait_until, wait_until
 
 needs_symlinks = pytest.mark.skipif(os.name == "nt", reason="symlinks need privileges on Windows")
 
@@ -806,6 +808,111 @@ def test_search_files_caps_matches_and_skips_binary(builtins: ToolRegistry, work
     assert len(lines) == MAX_SEARCH_MATCHES + 1
     assert all(line.startswith("many.txt:") for line in lines[:-1])
     assert lines[-1].startswith(f"[truncated: stopped after {MAX_SEARCH_MATCHES} matches")
+
+
+CATASTROPHIC = r"(a+)+$"
+needs_proc = pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="child processes are read from /proc")
+
+
+def write_catastrophic_lines(workspace: Path, lines: int, width: int) -> None:
+    """Lines on which ``CATASTROPHIC`` backtracks for seconds (25 characters) to hours (40)."""
+    (workspace / "lines.txt").write_text(("a" * width + "b\n") * lines)
+
+
+def search_children() -> list[int]:
+    return [pid for pid in child_pids() if "search_files" in cmdline(pid)]
+
+
+def child_pids() -> list[int]:
+    pids: list[int] = []
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        children = (task / "children").read_text().split()
+        pids += [int(pid) for pid in children]
+    return pids
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def test_search_files_catastrophic_regex_keeps_the_event_loop_responsive(workspace: Path) -> None:
+    """Regression (tool path fixes, bug 4): ``search_files(regex=True)`` ran the model's pattern with ``re``, which
+    never releases the GIL, so `(a+)+$` on a 31-character line froze the event loop for 71 s.
+
+    Here a 25-character line (seconds of backtracking per line) and a short deadline: the call must come back
+    with a clear error while other coroutines keep running: a loop frozen for the search would tick once or
+    twice in all, a free one ticks every few milliseconds of the deadline (its speed is the bench's business).
+    """
+    write_catastrophic_lines(workspace, lines=2, width=25)
+    registry = ToolRegistry(make_builtin_tools(workspace, search_deadline_s=1.0))
+
+    async def go():
+        gaps: list[float] = []
+        done = asyncio.Event()
+
+        async def ticker():
+            last = time.perf_counter()
+            while not done.is_set():
+                await asyncio.sleep(0.005)
+                now = time.perf_counter()
+                gaps.append(now - last)
+                last = now
+
+        task = asyncio.ensure_future(ticker())
+        try:
+            result = await registry.execute("search_files", {"pattern": CATASTROPHIC, "regex": True})
+        finally:
+            done.set()
+            await task
+        return result, len(gaps)
+
+    result, ticks = run(go())
+    assert not result.ok and "took too long" in (result.error or "")
+    assert "(a+)+$" in result.error
+    assert ticks >= 10
+
+
+@needs_proc
+def test_search_files_catastrophic_regex_child_is_killed(workspace: Path) -> None:
+    """Regression (tool path fixes, bug 4): the regex search now runs in a child process with a deadline; on
+    timeout the child is gone, not left running."""
+    write_catastrophic_lines(workspace, lines=1, width=40)  # hours of backtracking if not killed
+    registry = ToolRegistry(make_builtin_tools(workspace, search_deadline_s=0.5))
+    result = call(registry, "search_files", pattern=CATASTROPHIC, regex=True)
+    assert not result.ok and "took too long" in (result.error or "")
+    assert search_children() == []
+
+
+@needs_proc
+def test_search_files_cancelled_kills_the_child(workspace: Path) -> None:
+    """Regression (tool path fixes, bug 4): Stop (or the tool's own timeout) cancels the call: the search's child
+    process goes at once, not at its deadline."""
+    write_catastrophic_lines(workspace, lines=1, width=40)
+    registry = ToolRegistry(make_builtin_tools(workspace, search_deadline_s=120))
+
+    async def go():
+        task = asyncio.ensure_future(registry.execute("search_files", {"pattern": CATASTROPHIC, "regex": True}))
+        await async_wait_until(lambda: search_children(), 10, "the search child to start")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    run(go())
+    wait_until(lambda: not search_children(), 10, "the search child to be gone")
+
+
+def test_search_files_regex_still_finds_and_reports_invalid_patterns(builtins: ToolRegistry, workspace: Path) -> None:
+    """Regression (tool path fixes, bug 4): the regex search moved to a child process; it still finds matches and
+    names an invalid pattern."""
+    (workspace / "sub").mkdir()
+    (workspace / "sub" / "a.py").write_text("def alpha():\n    return 1\n")
+    found = call(builtins, "search_files", pattern=r"^def \w+\(", regex=True)
+    assert found.output == "sub/a.py:1: def alpha():"
+    bad = call(builtins, "search_files", pattern="a{2,1}", regex=True)
+    assert not bad.ok and "invalid regular expression" in bad.error
 
 
 def test_write_file_refuses_oversized_content(builtins: ToolRegistry, workspace: Path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from LLM.tests.fakes.handle import REPO_ROOT, FakeServerHandle, wait_until
-from LLM.tests.test_cli import write_config
+from LLM.tests.cli.harness import write_config
 
 PROMPT = b"you> "
 

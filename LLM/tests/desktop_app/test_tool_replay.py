@@ -10,10 +10,10 @@ import subprocess
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QPushButton, QToolButton
 
-from LLM.core import HistoryStore
+from LLM.core.history import HistoryStore
 from LLM.desktop_app.widgets.step_inspector import StepInspector
 from LLM.tests.fakes.handle import FakeServerHandle
-from LLM.tests.desktop.harness import (
+from LLM.tests.desktop_app.harness import (
     ScriptedInteraction,
     click,
     last_answer,

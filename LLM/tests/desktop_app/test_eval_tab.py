@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from LLM.tests.desktop.harness import ScriptedInteraction, click, open_window, openai_yaml, run, wait_until
+from LLM.tests.desktop_app.harness import ScriptedInteraction, click, open_window, openai_yaml, run, wait_until
 
 SUITE = "\n".join(json.dumps(line) for line in (
     {"tool": {"name": "get_weather", "description": "Weather in a city",

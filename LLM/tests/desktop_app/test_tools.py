@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox
 
 from LLM.desktop_app.interaction import ApprovalDecision
-from LLM.tests.desktop.harness import (
+from LLM.tests.desktop_app.harness import (
     ScriptedInteraction,
     button,
     click,

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
     QPushButton,
 )
 
-from LLM.tests.desktop.harness import (
+from LLM.tests.desktop_app.harness import (
     ScriptedInteraction,
     button,
     click,
@@ -28,7 +28,7 @@ from LLM.tests.desktop.harness import (
     type_and_send,
     wait_until,
 )
-from LLM.tests.test_cli import llmctl, write_config
+from LLM.tests.cli.harness import llmctl, write_config
 
 WEATHER_CALL = {"name": "get_weather", "arguments": {"city": "Paris"}}
 WEATHER_SCHEMA = {

@@ -9,10 +9,11 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QLabel, QPlainTextEdit, QPushButton, QWidget
 
-from LLM.core import McpState, Tool, ToolCall
-from LLM.desktop_app.interaction import ApprovalDecision, QtInteraction
+from LLM.core import ApprovalDecision, Tool, ToolCall
+from LLM.core.mcp import McpState
+from LLM.desktop_app.dialogs import QtInteraction
 from LLM.desktop_app.widgets.mcp_panel import McpPanel
-from LLM.tests.desktop.harness import (
+from LLM.tests.desktop_app.harness import (
     ScriptedInteraction,
     click,
     last_answer,

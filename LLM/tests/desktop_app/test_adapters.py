@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 
-from LLM.tests.desktop.harness import (
+from LLM.tests.desktop_app.harness import (
     fake_launcher,
     last_answer,
     model_combo,

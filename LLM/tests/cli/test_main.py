@@ -10,25 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from LLM.tests.cli.harness import llmctl, write_config
 from LLM.tests.fakes.handle import REPO_ROOT, FakeServerHandle, wait_until
-
-
-def llmctl(config: Path, *args: str, timeout: float = 60, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """One llmctl run with a private state, history and config home; ``stdin`` is written up front."""
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "LLM_STATE_DIR": str(config.parent / "state"),
-           "LLM_DATA_DIR": str(config.parent / "data"), "XDG_CONFIG_HOME": str(config.parent / "xdg")}
-    stream = {"stdin": subprocess.DEVNULL} if stdin is None else {"input": stdin}
-    return subprocess.run([sys.executable, "-m", "LLM", "--config", str(config), *args],
-                          capture_output=True, text=True, timeout=timeout, env=env, **stream)
-
-
-def write_config(tmp_path: Path, server: FakeServerHandle) -> Path:
-    config = tmp_path / "backends.yaml"
-    config.write_text(
-        f"models:\n  fake:\n    backend: openai\n    server_url: {server.url}/v1\n    model_name: fake-model\n"
-        "  broken:\n    base_model: x.gguf\n    port: 99999\n"
-    )
-    return config
 
 
 def test_cli_run_streams_answer(fake_server: FakeServerHandle, tmp_path: Path):

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QLabel, QPlainTextEdit
 
 from LLM.desktop_app.widgets.markdown_view import MarkdownView
 from LLM.desktop_app.interaction import SwitchDecision
-from LLM.tests.desktop.harness import (
+from LLM.tests.desktop_app.harness import (
     ScriptedInteraction,
     button,
     click,

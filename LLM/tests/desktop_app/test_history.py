@@ -11,9 +11,10 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from LLM.core import Conversation, HistoryStore, INTERRUPTED, to_json
+from LLM.core import Conversation
+from LLM.core.history import INTERRUPTED, HistoryStore, to_json
 from LLM.desktop_app.widgets.conversation_list import ConversationSidebar
-from LLM.tests.desktop.harness import (
+from LLM.tests.desktop_app.harness import (
     ScriptedInteraction,
     click,
     last_answer,

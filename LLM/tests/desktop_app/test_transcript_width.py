@@ -7,7 +7,7 @@ from PySide6.QtCore import QPoint
 from PySide6.QtWidgets import QLabel, QSplitter, QWidget
 
 from LLM.desktop_app.widgets.transcript import TranscriptView
-from LLM.tests.desktop.harness import (
+from LLM.tests.desktop_app.harness import (
     last_answer,
     open_window,
     openai_yaml,

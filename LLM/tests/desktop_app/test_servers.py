@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QApplication, QPlainTextEdit, QPushButton, QWidget
 from LLM.core.servers.llama_build import find_llama_server
 from LLM.desktop_app.interaction import SwitchDecision
 from LLM.core.servers.process import pid_alive
-from LLM.tests.desktop.harness import (
+from LLM.tests.desktop_app.harness import (
     ScriptedInteraction,
     click,
     fake_launcher,
@@ -386,7 +386,7 @@ def test_desktop_models_switching_while_answering_can_be_called_off(qloop, fake_
 
 def test_desktop_soak_leaves_no_stuck_model_no_orphan_and_no_unfinished_answer(qloop, tmp_path):
     """200 random operations (choose, send, stop, reload, kill -9, unload) on fake engines."""
-    from LLM.tests.desktop.soak import soak
+    from LLM.tests.desktop_app.soak import soak
 
     report = run(qloop, soak(tmp_path, 200), timeout=300)
     assert report.stuck_models == [] and report.orphans == [] and report.unfinished == []

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from LLM.core.events import ReasoningDelta, TextDelta, ToolCall
 from LLM.core.tools.parsing import ParsedOutput, ToolCallStreamParser, parse_tool_calls
 from LLM.tests.fakes.handle import REPO_ROOT
+from LLM.tests.fakes.replies import CALL_TEXT
 
 _CASE_FILES = (REPO_ROOT.parent / "shared" / "toolcall_cases.jsonl", REPO_ROOT / "LLM" / "tests" / "data" / "toolcall_cases.jsonl")
 
@@ -33,10 +34,11 @@ def expected_calls(case: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 
 def stream(
-    chunks: list[str], tools: list[dict[str, Any]] | None = None, start_in_reasoning: bool | None = None
+    chunks: list[str], tools: list[dict[str, Any]] | None = None, start_in_reasoning: bool | None = None,
+    stream_content: bool = False,
 ) -> tuple[ParsedOutput, list[Any]]:
     """Feed ``chunks``; return the result and every event, the final flush included."""
-    parser = ToolCallStreamParser(tools, start_in_reasoning=start_in_reasoning)
+    parser = ToolCallStreamParser(tools, start_in_reasoning=start_in_reasoning, stream_content=stream_content)
     events = [event for chunk in chunks for event in parser.feed(chunk)]
     result = parser.finish()
     return result, events + parser.final_events
@@ -481,6 +483,28 @@ def test_stream_parser_long_block_char_by_char_stays_linear():
     assert result.calls[0].arguments["content"].count("</tool_call>") == 24_000
 
 
+LONE_CLOSE_CASES = [
+    # stream_content: content goes out at once; a call before a lone </think> is still never a call
+    pytest.param(f"a {CALL_TEXT} b</think>c", [], "a  bc", id="call-before-lone-close-is-void"),
+    pytest.param(f"a</think>b {CALL_TEXT}", ["calculator"], "ab", id="call-after-lone-close-runs"),
+    pytest.param(f"a {CALL_TEXT}<think>x</think>b", ["calculator"], "a b", id="think-block-settles-earlier-call"),
+    pytest.param(f"a {CALL_TEXT}", ["calculator"], "a", id="no-tag-call-runs-at-the-end"),
+    pytest.param('a <tool_call>{"name": ""}</tool_call></think>b', [], 'a <tool_call>{"name": ""}</tool_call>b',
+                 id="invalid-block-before-lone-close-stays-text-without-error"),
+]
+
+
+@pytest.mark.parametrize("text, calls, content", LONE_CLOSE_CASES)
+def test_stream_parser_stream_content_mode(text: str, calls: list[str], content: str):
+    """Regression (tool path fixes, bug 1): a call drafted inside reasoning was run. With content streamed at once
+    (the prompt is known not to open ``<think>``), a call before a lone ``</think>`` is still never a call."""
+    result, events = stream(list(text), stream_content=True)
+    assert [c.name for c in result.calls] == calls and result.content == content
+    assert_events_match(result, events)
+    assert [c.name for c in result.calls] == [c.name for c in parse_tool_calls(text).calls]  # the policy's calls
+    assert result.errors == []
+
+
 # --------------------------------------------------------------------------------------------------- properties
 
 FRAGMENTS = [
@@ -489,7 +513,7 @@ FRAGMENTS = [
     "}", "[", "]", '"', ",", ":", "'", "\\", "null", "true", "1", "x < y", "<tool_ca", "</tool", "</thi",
     '{"name": "f", "arguments": {"a": 1}}', '{"name": "g"}', '[{"name": "h", "arguments": {}}]', '"name": ',
     '"arguments": ', '{"name": "w", "arguments": {"t": "</tool_call>"}}', "{'name': 'p', 'arguments': {}}",
-    "hello", "wörld 😀", "Paris",
+    "hello", "wörld 😀", "Paris", '{"name": ""}',
 ]
 TEXTS = st.lists(st.sampled_from(FRAGMENTS) | st.text(max_size=4), max_size=40).map("".join)
 MODES = st.sampled_from([None, True, False])
@@ -508,6 +532,21 @@ def test_stream_parser_any_chunking_equals_whole_parse(text: str, mode: bool | N
         streamed, events = stream(chunks, start_in_reasoning=mode)
         assert_same(streamed, whole)
         assert_events_match(streamed, events)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=TEXTS, data=st.data())
+def test_stream_parser_stream_content_mode_any_chunking_equals_whole(text: str, data: st.DataObject):
+    """Regression (tool path fixes, bug 1): the fix's stream_content mode (content sent at once, a call before a
+    lone ``</think>`` still void) keeps the parser's contract: any chunking gives the whole-text result, and the
+    deltas join to exactly the result's content and reasoning."""
+    whole, _ = stream([text], stream_content=True)
+    for chunks in (random_chunks(data, text), list(text)):
+        streamed, events = stream(chunks, stream_content=True)
+        assert_same(streamed, whole)
+        assert_events_match(streamed, events)
+    # Only where content goes differs from the policy's own (held) parse: the calls are the same.
+    assert calls_of(whole) == calls_of(parse_tool_calls(text, start_in_reasoning=None))
 
 
 @settings(max_examples=200, deadline=None)

@@ -6,16 +6,17 @@ Shared by the soak test and bench/serving.py. Loopback only; every engine is a f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from LLM.core import ServerState
+from LLM.core.servers import ServerState
 from LLM.core.servers.process import pid_alive
 from LLM.desktop_app.interaction import SwitchDecision
-from LLM.tests.desktop.harness import (
+from LLM.tests.desktop_app.harness import (
     ScriptedInteraction,
     fake_launcher,
     open_window,
@@ -94,7 +95,8 @@ async def soak(tmp_path: Path, operations: int, seed: int = 7) -> SoakReport:
             elif op == "kill":
                 running = [s.pid for m in MODELS if (s := servers.server(m)).pid and pid_alive(s.pid)]
                 if running:
-                    os.kill(rng.choice(running), signal.SIGKILL)
+                    with contextlib.suppress(ProcessLookupError):  # it may exit between the look and the kill
+                        os.kill(rng.choice(running), signal.SIGKILL)
             elif op == "unload":
                 window._unload(rng.choice(MODELS))
             await asyncio.sleep(rng.uniform(0, 0.05))  # the user's think time between actions

@@ -1,0 +1,81 @@
+"""Experiments on a tool answer: edit a call's arguments or its result, or re-run a step, as a new version.
+
+Every replay is a new version of the answer (a sibling in the conversation tree): the answer as it was stays
+one branch switch away. The new version starts with the steps it keeps; an edited call runs again before the
+loop goes on (:func:`run_pending`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from ..chat.conversation import Conversation, Message, ToolCard
+from ..errors import SessionError
+from ..events import ToolCall
+from ..tools.approval import ApprovalHook, approve_call
+from ..tools.registry import ToolRegistry, ToolResult
+
+ReplayAction = Literal["edit_arguments", "edit_result", "rerun_step"]
+REPLAY_ACTIONS = ("edit_arguments", "edit_result", "rerun_step")
+
+
+def parse_edited_arguments(text: str) -> dict[str, Any]:
+    """A call's arguments as the user edited them: a JSON object, else a SessionError saying what is wrong."""
+    try:
+        arguments = json.loads(text)
+    except ValueError as exc:
+        raise SessionError(f"the arguments are not JSON ({exc})") from None
+    if not isinstance(arguments, dict):
+        raise SessionError("the arguments must be a JSON object ({...})")
+    return arguments
+
+
+def new_version(conversation: Conversation, message_id: str, card_index: int, action: str, edit: Any,
+                model_id: str | None) -> Message:
+    """The new version of answer ``message_id`` for ``action`` on its ``card_index``-th call, made the head."""
+    message = conversation.nodes.get(message_id)
+    if message is None or message.role != "assistant":
+        raise SessionError(f"message {message_id!r} is not an answer of this conversation")
+    if not 0 <= card_index < len(message.tool_cards):
+        raise SessionError(f"the answer has no tool call number {card_index + 1}")
+    if action not in REPLAY_ACTIONS:
+        raise SessionError(f"unknown replay action {action!r} (use {', '.join(REPLAY_ACTIONS)})")
+    if action == "edit_arguments" and not isinstance(edit, dict):
+        raise SessionError("edit_arguments needs the new arguments as a JSON object")
+    if action == "edit_result" and not isinstance(edit, str):
+        raise SessionError("edit_result needs the new result as text")
+    card = message.tool_cards[card_index]
+    new = conversation.replay_from(message_id, card.iteration, keep_step=action != "rerun_step", model_id=model_id)
+    if action == "edit_arguments":
+        edited = new.tool_cards[card_index]
+        edited.arguments = edit
+        edited.ok, edited.output, edited.error, edited.duration_ms = None, "", None, None  # runs again
+    elif action == "edit_result":
+        edited = new.tool_cards[card_index]
+        edited.ok, edited.output, edited.error, edited.duration_ms = True, edit, None, None
+    return new
+
+
+async def run_pending(message: Message, tools: ToolRegistry, before_call: ApprovalHook) -> bool:
+    """Run the answer's calls that have no result yet (an edited call), as the loop would: arguments checked,
+    approval asked where the tool needs it. True if any ran."""
+    pending = [card for card in message.tool_cards if card.ok is None]
+    for card in pending:
+        await _run(card, tools, before_call)
+    return bool(pending)
+
+
+async def _run(card: ToolCard, tools: ToolRegistry, before_call: ApprovalHook) -> None:
+    if card.name in tools:
+        call = ToolCall(card.name, dict(card.arguments), id=card.call_id) if card.call_id else \
+            ToolCall(card.name, dict(card.arguments))
+        verdict = await approve_call(tools.get(card.name), call, before_call)
+        if isinstance(verdict, ToolResult):
+            card.ok, card.error, card.duration_ms = False, verdict.error, 0.0
+            return
+        if not verdict:
+            card.ok, card.error, card.duration_ms = False, f"the user denied the call to '{card.name}'", 0.0
+            return
+    result = await tools.execute(card.name, card.arguments)
+    card.ok, card.output, card.error, card.duration_ms = result.ok, result.output, result.error, result.duration_ms

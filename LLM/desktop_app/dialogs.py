@@ -1,0 +1,155 @@
+"""The Qt dialogs behind the interaction facade (interaction.py): what the window shows when it asks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import QAbstractButton, QDialog, QFileDialog, QInputDialog, QMessageBox, QWidget
+
+from LLM.core import ApprovalDecision, Tool, ToolCall
+
+from .interaction import (
+    Parent,
+    Question,
+    SwitchDecision,
+    approval_question,
+    delete_tool_question,
+    switch_question,
+    unload_question,
+)
+from .widgets.approval_dialog import ALWAYS, DENY_AND_STOP, ONCE, McpApprovalDialog
+
+T = TypeVar("T")
+
+
+class QtInteraction:
+    """Real dialogs (an :class:`~.interaction.Interaction`). Window-modal and opened with ``open()``, never
+    ``exec()``: a nested Qt loop would re-enter qasync and freeze every other stream while the dialog is up."""
+
+    async def approve_tool(self, parent: Parent | None, call: ToolCall, tool: Tool) -> ApprovalDecision:
+        if tool.server is not None:  # an MCP tool: its own dialog (server, description, full arguments)
+            code = await _shown(McpApprovalDialog(_widget(parent), call, tool), lambda c: c)
+            return {ONCE: ApprovalDecision.ONCE, ALWAYS: ApprovalDecision.ALWAYS,
+                    DENY_AND_STOP: ApprovalDecision.DENY_AND_STOP}.get(code, ApprovalDecision.DENY)
+        box = _question(parent, approval_question(call, tool))
+        once = box.addButton("Allow once", QMessageBox.ButtonRole.AcceptRole)
+        always = box.addButton("Always allow in this chat", QMessageBox.ButtonRole.YesRole)
+        deny = box.addButton("Deny", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(deny)
+        box.setEscapeButton(deny)
+        clicked = await _answer(box)
+        if clicked is once:
+            return ApprovalDecision.ONCE
+        return ApprovalDecision.ALWAYS if clicked is always else ApprovalDecision.DENY
+
+    async def confirm_switch(self, parent: Parent | None, current: str, new: str) -> SwitchDecision:
+        box = _question(parent, switch_question(current, new))
+        stop = box.addButton("Stop it and switch", QMessageBox.ButtonRole.DestructiveRole)
+        finish = box.addButton("Finish, then switch", QMessageBox.ButtonRole.AcceptRole)
+        cancel = box.addButton("Cancel", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(finish)
+        box.setEscapeButton(cancel)
+        clicked = await _answer(box)
+        if clicked is stop:
+            return SwitchDecision.STOP
+        return SwitchDecision.FINISH if clicked is finish else SwitchDecision.CANCEL
+
+    async def confirm_unload(self, parent: Parent | None, victim: str, starting: str) -> bool:
+        box = _question(parent, unload_question(victim, starting))
+        unload = box.addButton("Unload it", QMessageBox.ButtonRole.AcceptRole)
+        keep = box.addButton("Keep it", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(keep)
+        box.setEscapeButton(keep)
+        return await _answer(box) is unload
+
+    async def confirm_delete_tool(self, parent: Parent | None, name: str, path: Path) -> bool:
+        box = _question(parent, delete_tool_question(name, path))
+        delete = box.addButton("Delete", QMessageBox.ButtonRole.DestructiveRole)
+        keep = box.addButton("Keep it", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(keep)
+        box.setEscapeButton(keep)
+        return await _answer(box) is delete
+
+    def open_path(self, path: Path) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+
+    async def choose_save_path(self, parent: Parent | None, title: str, suggested: str,
+                               file_filter: str) -> Path | None:
+        dialog = QFileDialog(_widget(parent), title, str(Path.home() / suggested), file_filter)
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        return await _chosen_path(dialog)
+
+    async def choose_open_path(self, parent: Parent | None, title: str, file_filter: str) -> Path | None:
+        dialog = QFileDialog(_widget(parent), title, str(Path.home()), file_filter)
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+        return await _chosen_path(dialog)
+
+    async def ask_text(self, parent: Parent | None, title: str, label: str, text: str,
+                       multiline: bool = False) -> str | None:
+        dialog = QInputDialog(_widget(parent))
+        dialog.setWindowTitle(title)
+        dialog.setLabelText(label)
+        if multiline:
+            dialog.setOption(QInputDialog.InputDialogOption.UsePlainTextEditForTextInput)
+            dialog.resize(560, 360)
+        dialog.setTextValue(text)
+        accepted = await _finished(dialog)
+        return dialog.textValue() if accepted else None
+
+
+def _widget(parent: Parent | None) -> QWidget | None:
+    """The facade's parent as Qt needs it; anything but a widget is a caller's mistake."""
+    if parent is None or isinstance(parent, QWidget):
+        return parent
+    raise TypeError(f"a dialog's parent must be a QWidget or None, not {type(parent).__name__}")
+
+
+async def _chosen_path(dialog: QFileDialog) -> Path | None:
+    accepted = await _finished(dialog)
+    files = dialog.selectedFiles()
+    return Path(files[0]) if accepted and files else None
+
+
+async def _finished(dialog: QDialog) -> bool:
+    """True when the dialog was accepted."""
+    return await _shown(dialog, lambda code: code == QDialog.DialogCode.Accepted.value)
+
+
+def _question(parent: Parent | None, question: Question) -> QMessageBox:
+    box = QMessageBox(_widget(parent))
+    box.setIcon(QMessageBox.Icon.Question)
+    box.setWindowTitle(question.title)
+    box.setText(question.text)
+    box.setInformativeText(question.informative)
+    if question.detail:
+        box.setDetailedText(question.detail)
+    return box
+
+
+async def _answer(box: QMessageBox) -> QAbstractButton | None:
+    """The button the user clicked."""
+    return await _shown(box, lambda _code: box.clickedButton())
+
+
+async def _shown(dialog: QDialog, outcome: Callable[[int], T]) -> T:
+    """Open ``dialog`` without a nested loop and wait for ``outcome`` of its result code. If the awaiting
+    task is cancelled (Stop, window closed), the dialog goes away with it."""
+    answer: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+
+    def finished(code: int) -> None:
+        if not answer.done():
+            answer.set_result(outcome(code))
+
+    dialog.finished.connect(finished)
+    dialog.open()
+    try:
+        return await answer
+    finally:
+        dialog.finished.disconnect(finished)
+        dialog.close()
+        dialog.deleteLater()

@@ -1,0 +1,69 @@
+"""A scripted, Qt-free Interaction (desktop_app/interaction.py) for tests: answers from queues, records what was
+asked. The window tests pass it to ``open_window``; approval tests drive core's policy through it, no display."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from LLM.core import ApprovalDecision
+from LLM.desktop_app.interaction import SwitchDecision
+
+
+class ScriptedInteraction:
+    """Answers approval questions from a queue (deny when empty; ``None``: never answers, like a
+    dialog left open) and records what was asked."""
+
+    def __init__(self, *answers: ApprovalDecision | None, switches: tuple[SwitchDecision, ...] = (),
+                 unloads: tuple[bool, ...] = (), paths: tuple[Path | None, ...] = (),
+                 texts: tuple[str | None, ...] = (), deletes: tuple[bool, ...] = ()) -> None:
+        self.answers = list(answers)
+        self.asked: list[tuple[str, dict]] = []
+        self.parents: list[object] = []  # what each approval question was asked over
+        self.opened: list[Path] = []
+        self.cancelled = 0
+        self.switches = list(switches)  # answers to "switch while an answer is written?" (cancel when empty)
+        self.unloads = list(unloads)  # answers to "unload a model kept forever?" (keep when empty)
+        self.questions: list[tuple[str, str, str]] = []
+        self.paths = list(paths)  # answers to file dialogs (None: cancelled; cancelled when empty)
+        self.texts = list(texts)  # answers to text questions such as Rename (None: cancelled)
+        self.deletes = list(deletes)  # answers to "delete this tool?" (keep when empty)
+
+    async def approve_tool(self, parent, call, tool) -> ApprovalDecision:
+        self.asked.append((tool.name, dict(call.arguments)))
+        self.parents.append(parent)
+        answer = self.answers.pop(0) if self.answers else ApprovalDecision.DENY
+        if answer is None:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                self.cancelled += 1
+                raise
+        return answer
+
+    async def confirm_switch(self, parent, current: str, new: str) -> SwitchDecision:
+        self.questions.append(("switch", current, new))
+        return self.switches.pop(0) if self.switches else SwitchDecision.CANCEL
+
+    async def confirm_unload(self, parent, victim: str, starting: str) -> bool:
+        self.questions.append(("unload", victim, starting))
+        return self.unloads.pop(0) if self.unloads else False
+
+    async def confirm_delete_tool(self, parent, name: str, path: Path) -> bool:
+        self.questions.append(("delete_tool", name, str(path)))
+        return self.deletes.pop(0) if self.deletes else False
+
+    def open_path(self, path: Path) -> None:
+        self.opened.append(Path(path))
+
+    async def choose_save_path(self, parent, title: str, suggested: str, file_filter: str) -> Path | None:
+        self.questions.append(("save", title, suggested))
+        return self.paths.pop(0) if self.paths else None
+
+    async def choose_open_path(self, parent, title: str, file_filter: str) -> Path | None:
+        self.questions.append(("open", title, file_filter))
+        return self.paths.pop(0) if self.paths else None
+
+    async def ask_text(self, parent, title: str, label: str, text: str, multiline: bool = False) -> str | None:
+        self.questions.append(("text", title, text))
+        return self.texts.pop(0) if self.texts else None
