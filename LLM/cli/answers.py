@@ -41,34 +41,39 @@ def _request(args: argparse.Namespace, **extra: object) -> InferenceConfig:
 
 
 async def cmd_run(runtime: Runtime, args: argparse.Namespace) -> int:
-    """One prompt, answered by a session of its own (with tools: the tool loop, each step shown)."""
-    runtime.entry(args.model)  # an unknown model is one line before anything starts
+    """One prompt, answered by a session of its own (with tools: the tool loop, each step shown). A base model
+    continues the prompt as written, and that is no chat: it is not saved."""
+    base = runtime.entry(args.model).model_type == "base"  # an unknown model is one line before anything starts
     cfg = _request(args, prompt=args.prompt)
     if args.tools:
         cfg = _tool_request(runtime, args, cfg)
         await runtime.ensure_tools(cfg.tools)  # MCP tools: a server that cannot start is one line, nothing saved
-    # With --json, stdout carries only the JSON document (`| jq` works): the trace goes to stderr.
-    view = TerminalView(sys.stderr) if args.json else TerminalView()
-    log = ChatLog.open(None, kind="tools" if args.tools else "chat", quiet=args.json) if not args.no_save else None
+    # With --json, stdout carries only the JSON document (`| jq` works): a tool run's trace goes to stderr, an
+    # answer's text only into the document.
+    view = TerminalView(sys.stderr if args.json else sys.stdout, show_answer=not args.json or bool(args.tools))
+    kind = "tools" if args.tools else "chat"
+    log = None if args.no_save or base else ChatLog.open(None, kind=kind, quiet=args.json)
     try:
-        session = ChatSession(runtime, kind="tools" if args.tools else "chat", saver=log.saver if log else None,
-                              on_change=view, ask_approval=_asker(view.trace), allow_all=args.yes)
+        session = ChatSession(runtime, kind=kind, saver=log.saver if log else None, on_change=view,
+                              ask_approval=_asker(view.trace), allow_all=args.yes)
         _configure(session, args)
-        request = await _answer(session, lambda: session.send(args.prompt), CtrlC())
+        start = session.continue_text if base else session.send
+        request = await _answer(session, lambda: start(args.prompt), CtrlC())
     finally:
         if log is not None:
             log.close()
-    if args.json:
-        recorder = request.recorder
-        if args.tools and recorder.result is not None:
-            print(json.dumps(dataclasses.asdict(recorder.result), default=str, indent=2))
-        elif not args.tools:
-            print(response_for(cfg, runtime, recorder, request.id).model_dump_json(indent=2))
     status = request.message.status
-    if log is not None and log.saving and status != "failed":  # a failure says so in one line (and is saved)
+    failed = status == "failed"
+    if args.json and args.tools and request.recorder.result is not None:
+        print(json.dumps(dataclasses.asdict(request.recorder.result), default=str, indent=2))
+    elif args.json and not args.tools:
+        response = response_for(cfg, runtime, request.recorder, request.id)
+        print(response.model_dump_json(indent=2))
+        failed = failed or (status != "stopped" and response.error_message is not None)  # e.g. max tokens spent
+    if log is not None and log.saving and not failed and not view.warned:  # a failure says so in one line
         resume = session.conversation.id[:SHORT_ID]
         print(f"(saved as {resume}: llmctl chat --resume {resume})", file=sys.stderr)
-    return 130 if status == "stopped" else 1 if status == "failed" else 0
+    return 130 if status == "stopped" else 1 if failed else 0
 
 
 def _tool_request(runtime: Runtime, args: argparse.Namespace, cfg: InferenceConfig) -> ToolEnabledInferenceConfig:
@@ -148,19 +153,20 @@ async def cmd_chat(runtime: Runtime, args: argparse.Namespace) -> int:
             _recap(log.conversation, taken)
         print("Ready. Type a message; Ctrl-C stops an answer, Ctrl-D or /exit quits, /reset starts a new chat, "
               "/model ID switches the model.")
-        session = ChatSession(runtime, saver=log.saver, on_change=TerminalView())
+        view = TerminalView()
+        session = ChatSession(runtime, saver=log.saver, on_change=view)
         session.open(log.conversation)
         _configure(session, args)  # saved with the chat (the Markdown export shows the system prompt)
         _announce(log, session.conversation)
         ctrl_c = CtrlC()
         with ctrl_c.installed():
-            return await _chat_loop(runtime, args, session, log, ctrl_c)
+            return await _chat_loop(runtime, args, session, view, log, ctrl_c)
     finally:
         log.close()
 
 
-async def _chat_loop(runtime: Runtime, args: argparse.Namespace, session: ChatSession, log: ChatLog,
-                     ctrl_c: CtrlC) -> int:
+async def _chat_loop(runtime: Runtime, args: argparse.Namespace, session: ChatSession, view: TerminalView,
+                     log: ChatLog, ctrl_c: CtrlC) -> int:
     while True:
         try:
             line = await prompt_line("you> ", ctrl_c)
@@ -183,6 +189,7 @@ async def _chat_loop(runtime: Runtime, args: argparse.Namespace, session: ChatSe
         if not command:
             continue
         sys.stdout.write("assistant> ")
+        view.line_open = True
         with ctrl_c.doing(session.stop):
             session.send(line)
             await session.wait()

@@ -21,17 +21,19 @@ class TerminalView:
     saving failed. ``out`` gets the answer's text; with ``--json`` both go to stderr and stdout keeps the
     document alone."""
 
-    def __init__(self, out: TextIO | None = None, trace: TextIO | None = None) -> None:
+    def __init__(self, out: TextIO | None = None, trace: TextIO | None = None, *, show_answer: bool = True) -> None:
         self.out = out or sys.stdout
         self.trace = trace or self.out
+        self.show_answer = show_answer  # False: the answer's text is not printed (``llmctl run --json``)
         self.in_reasoning = False
+        self.line_open = False  # the answer's line has text: it ends with a newline
         self.warned = False
 
     def __call__(self, change: SessionChange) -> None:
         if change.kind is ChangeKind.STREAMED:
             self.show(change.event)
         elif change.kind is ChangeKind.FINISHED and change.message is not None:
-            self._finished(change.message.status, change.message.error)
+            self._finished(change.message.status, change.event)
         elif change.kind is ChangeKind.NOT_SAVED and not self.warned:
             self.warned = True
             print(f"\nwarning: the chat could not be saved ({one_line(change.text)}); it goes on, and saving is "
@@ -41,6 +43,10 @@ class TerminalView:
 
     def show(self, event: object) -> None:
         out, trace = self.out, self.trace
+        if isinstance(event, (ReasoningDelta, TextDelta, Done)) and not self.show_answer:
+            return
+        if isinstance(event, (ReasoningDelta, TextDelta)):
+            self.line_open = True
         if isinstance(event, ReasoningDelta):
             if not self.in_reasoning:
                 out.write("[thinking] ")
@@ -76,11 +82,13 @@ class TerminalView:
             self.out.write("\n[/thinking]\n")
             self.in_reasoning = False
 
-    def _finished(self, status: str, error: str | None) -> None:
+    def _finished(self, status: str, error: object) -> None:
         self.in_reasoning = False
         if status == "stopped":
             self.out.write("\n[cancelled]")
-        self.out.write("\n")
+        if status == "stopped" or self.line_open:
+            self.out.write("\n")
+        self.line_open = False
         self.out.flush()
         if status == "failed":
             print(f"error: {error}", file=sys.stderr)

@@ -243,6 +243,9 @@ class ModelServer:
         try:
             await stopping
             self._stopped_now(pid)
+        except Exception as exc:  # nobody awaits this: say it in the state (a Retry or a stop tries again)
+            self._set(ServerState.FAILED, f"stopping pid {pid} failed: {exc}",
+                      exc if isinstance(exc, LLMError) else ServerError(str(exc), self.entry.id))
         finally:
             self._stopped.set()
 

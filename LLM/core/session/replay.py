@@ -72,10 +72,10 @@ async def _run(card: ToolCard, tools: ToolRegistry, before_call: ApprovalHook) -
             ToolCall(card.name, dict(card.arguments))
         verdict = await approve_call(tools.get(card.name), call, before_call)
         if isinstance(verdict, ToolResult):
-            card.ok, card.error, card.duration_ms = False, verdict.error, 0.0
+            card.ok, card.output, card.error, card.duration_ms = False, "", verdict.error, 0.0
             return
-        if not verdict:
-            card.ok, card.error, card.duration_ms = False, f"the user denied the call to '{card.name}'", 0.0
+        if not verdict:  # (its output said it waited for approval)
+            card.ok, card.output, card.error, card.duration_ms = False, "", f"the user denied the call to '{card.name}'", 0.0
             return
     result = await tools.execute(card.name, card.arguments)
     card.ok, card.output, card.error, card.duration_ms = result.ok, result.output, result.error, result.duration_ms

@@ -44,7 +44,7 @@ class ChangeKind(str, enum.Enum):
     SHOWN = "shown"  # the path shown changed (edit, branch switch, new chat, another chat opened): redraw it
     ADDED = "added"  # ``message`` joined the end of the path
     STREAMED = "streamed"  # the answer being written changed: ``what`` says how, ``event`` is what arrived
-    FINISHED = "finished"  # ``message`` is final: done, stopped or failed
+    FINISHED = "finished"  # ``message`` is final: done, stopped or failed (``event``: the LLMError, if one)
     BUSY = "busy"  # a request started or ended (``session.busy``)
     WAITING = "waiting"  # a tool call of ``message`` waits for the user's approval (``text`` says which)
     SAVED = "saved"  # the conversation was saved: a list of saved chats may need to show it
@@ -230,11 +230,15 @@ class ChatSession:
         self._finish(request, "stopped", "cancelled", stop_reason=reason)
 
     async def wait(self) -> Message | None:
-        """Until the current request (if any) has ended; the last answer."""
+        """Until the current request (if any) has ended, its task included (a stopped one unwinds its HTTP
+        stream); the last answer."""
         request = self._current or self.last
-        if request is not None:
-            await request.done.wait()
-        return request.message if request is not None else None
+        if request is None:
+            return None
+        await request.done.wait()
+        if request.task is not None:
+            await asyncio.wait([request.task])
+        return request.message
 
     # ----- one request -----
     def _ready(self, action: str) -> None:
@@ -358,12 +362,14 @@ class ChatSession:
         if self._current is request:
             self._current = None
         message = request.recorder.finish(status, finish_reason, error, stop_reason)
-        if request.conversation is not None:
-            self._save(message, conversation=request.conversation)
-        self._emit(ChangeKind.FINISHED, message)
-        if request.task is None or request.task.done() or status == "stopped":
-            request.done.set()
-        self._emit(ChangeKind.BUSY)
+        try:
+            if request.conversation is not None:
+                self._save(message, conversation=request.conversation)
+            self._emit(ChangeKind.FINISHED, message, event=error)
+        finally:  # (a front end failing on FINISHED must still hear that the session is idle)
+            if request.task is None or request.task.done() or status == "stopped":
+                request.done.set()
+            self._emit(ChangeKind.BUSY)
 
     # ----- saving and reporting -----
     def _save(self, message: Message, *, conversation: Conversation | None = None, announce: bool = True) -> None:

@@ -205,3 +205,48 @@ def test_cli_config_explains_a_port_shared_across_servers(tmp_path: Path):
     out = llmctl(config, "models")
     assert "b" in out.stdout and "port 9301 is already used by model 'a'" in out.stdout
     assert "base_model differs" in out.stdout and "share a port only when they share a server" in out.stdout
+
+
+def test_cli_run_json_max_tokens_spent_reasoning_exits_1(fake_server: FakeServerHandle, tmp_path: Path):
+    """Regression (#20 review): with the session, `run --json` printed MaxTokensExhaustedError in the document
+    but exited 0 (and said it saved the run), so scripts took an empty answer for a success."""
+    fake_server.script({"reasoning": "thinking hard", "text": "", "finish_reason": "length"})
+    out = llmctl(write_config(tmp_path, fake_server), "run", "-m", "fake", "--json", "Hi")
+    document = json.loads(out.stdout)
+    assert out.returncode == 1 and document["error_type"] == "MaxTokensExhaustedError"
+    assert "saved as" not in out.stderr
+    assert "thinking hard" not in out.stderr  # --json: the answer is in the document only
+
+
+def test_cli_run_saves_and_says_how_to_resume(fake_server: FakeServerHandle, tmp_path: Path):
+    fake_server.script({"text": "Paris."}, {"text": "On the Seine."})
+    config = write_config(tmp_path, fake_server)
+    out = llmctl(config, "run", "-m", "fake", "Capital of France?")
+    assert out.returncode == 0 and out.stdout == "Paris.\n"
+    short_id = out.stderr.split("llmctl chat --resume ")[1].split(")")[0]
+    resumed = llmctl(config, "chat", "--resume", short_id, stdin="On a river?\n")
+    assert "On the Seine." in resumed.stdout
+    assert [m["content"] for m in fake_server.requests()[-1]["body"]["messages"]] == [
+        "Capital of France?", "Paris.", "On a river?"]
+    unsaved = llmctl(config, "run", "-m", "fake", "--no-save", "Capital of Italy?")
+    assert unsaved.returncode == 0 and "saved as" not in unsaved.stderr
+
+
+def test_cli_run_base_model_continues_the_prompt_as_written(fake_server: FakeServerHandle, tmp_path: Path):
+    """Regression (#20 review): a base model's prompt went through a chat message, which trims newlines; the
+    text it continues is sent as written, and a continuation is no chat to save."""
+    fake_server.script({"text": "Chapter one."})
+    config = tmp_path / "backends.yaml"
+    config.write_text(f"models:\n  base:\n    backend: openai\n    server_url: {fake_server.url}/v1\n"
+                      "    model_name: fake-model\n    model_type: base\n")
+    out = llmctl(config, "run", "-m", "base", "Title: Foo\n\n")
+    assert out.returncode == 0 and out.stdout == "Chapter one.\n" and "saved as" not in out.stderr
+    assert fake_server.requests()[-1]["body"]["prompt"] == "Title: Foo\n\n"
+
+
+def test_cli_run_failure_is_one_line_on_stderr_and_nothing_on_stdout(fake_server: FakeServerHandle, tmp_path: Path):
+    fake_server.script({"status": 500})
+    out = llmctl(write_config(tmp_path, fake_server), "run", "-m", "fake", "Hi")
+    assert out.returncode == 1 and out.stdout == ""
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "500" in line

@@ -375,3 +375,44 @@ def test_session_replay_refuses_bad_edits(fake_server, tmp_path):
             assert len(session.conversation.nodes) == 2
 
     asyncio.run(go())
+
+
+def test_session_a_front_end_failing_on_finished_still_hears_it_is_idle(fake_server, tmp_path):
+    """Regression (#20 review): a view that raised while drawing the finished answer never got BUSY, so the
+    window kept Send disabled and a "finish, then switch" waited for ever."""
+    fake_server.script({"text": "Fine."})
+    seen: list[ChangeKind] = []
+
+    def view(change: SessionChange) -> None:
+        seen.append(change.kind)
+        if change.kind is ChangeKind.FINISHED:
+            raise RuntimeError("a drawing bug")
+
+    async def go():
+        async with session_on(fake_server, tmp_path) as (session, _changes):
+            session.on_change = view
+            session.send("Hi")
+            await session.wait()
+            assert seen[-2:] == [ChangeKind.FINISHED, ChangeKind.BUSY] and not session.busy
+
+    asyncio.run(go())
+
+
+def test_session_replay_of_a_denied_edited_call_does_not_say_it_waits(fake_server, tmp_path):
+    """Regression (#20 review): an edited call that the user then denied kept "waiting for your approval…" as
+    its saved output."""
+    fake_server.script({"tool_calls": [WRITE]}, {"text": "Written."}, {"text": "Not written."})
+    asker = Asker(ApprovalDecision.ONCE, ApprovalDecision.DENY)
+
+    async def go():
+        async with session_on(fake_server, tmp_path, kind="tools", ask_approval=asker) as (session, _changes):
+            session.tool_options.tools = ["write_file"]
+            session.send("Write a.txt")
+            old = await session.wait()
+            session.replay(old.id, 0, "edit_arguments", {"path": "b.txt", "content": "no"})
+            new = await session.wait()
+            card = new.tool_cards[0]
+            assert (card.ok, card.output) == (False, "") and "denied" in card.error
+            assert not (tmp_path / "b.txt").exists() and new.content == "Not written."
+
+    asyncio.run(go())
