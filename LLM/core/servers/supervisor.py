@@ -72,6 +72,8 @@ class ModelServer:
 
     A stop() whose caller is cancelled while the process group is being stopped still ends STOPPED (the state
     never stays STOPPING with nobody finishing it); an ensure_ready meanwhile waits for it, as from STOPPING.
+    A stop() that was waiting (for answers in flight, for a start it called off) when a reload retired the server
+    returns once it resumes: the process is gone, and the record under the model's id is the successor's.
 
     ``retire()`` (a config reload replaced this supervisor) first marks it retiring, for good: from then on
     ensure_ready raises ServerRetired in every state but READY, which still returns at once so the answers in
@@ -217,6 +219,8 @@ class ModelServer:
                 await self._start_task
             except BaseException:
                 pass
+        if self.state is ServerState.RETIRED:
+            return  # a reload retired it while this waited: its stop is done, and the record is its successor's
         pid = self.pid or self._recorded_pid()
         if pid is None:
             if self.state is not ServerState.STOPPED:

@@ -202,3 +202,27 @@ def test_contract_a_cancelled_stop_does_not_break_the_next_start(tmp_path: Path)
             await server.stop(wait_for_requests=False)
 
     assert asyncio.run(go()) is S.READY
+
+
+def test_contract_a_stop_that_waited_while_a_retire_finished_leaves_the_successor_alone(tmp_path: Path):
+    """Regression (#20, seen in the soak's log under make bench): a stop waiting for the answers in flight while
+    a config reload retired the server (retire(wait_for_requests=False)) went on afterwards: it read the pid
+    recorded under the model's id, which by then may be the successor's server, stopped it, and raised
+    IllegalTransition (retired -> stopped) into the window's unload task."""
+    h = Supervised(tmp_path)
+    successor = Supervised(tmp_path)  # the reload's new supervisor of the same model, the same state file
+
+    async def go():
+        server = h.server
+        await server.ensure_ready()
+        async with server.in_use():
+            stopping = asyncio.ensure_future(server.stop())  # the user's unload, waiting for the answer
+            await asyncio.sleep(0)
+            await server.retire(wait_for_requests=False)  # the reload does not wait
+            await successor.server.ensure_ready()
+        await stopping  # the answer ended: the waiting stop resumes
+        alive = pid_alive(successor.server.pid) and successor.server.state is S.READY
+        await successor.server.stop()
+        return server.state, alive
+
+    assert asyncio.run(go()) == (S.RETIRED, True)
