@@ -150,7 +150,8 @@ async def scenario(window, server: FakeServerHandle) -> dict[str, float]:
     }
 
 
-def main() -> None:
+def run_in_window(scenario) -> dict[str, float]:
+    """``await scenario(window, server)`` in the real window (1180x780) chatting with a fresh fake server."""
     app = QApplication.instance() or QApplication([])
     app.setQuitOnLastWindowClosed(False)
     loop = qasync.QEventLoop(app)
@@ -174,9 +175,13 @@ def main() -> None:
 
         try:
             with loop:
-                result = loop.run_until_complete(run())
+                return loop.run_until_complete(run())
         finally:
             server.stop()
+
+
+def main() -> None:
+    result = run_in_window(scenario)
     print(f"INFO streamed {STREAM_CHUNKS} chunks ({result['chars']} chars) in {result['stream_s']:.2f} s "
           f"({STREAM_CHUNKS / result['stream_s']:.0f} chunks/s) after {HISTORY_TURNS} turns; "
           f"answer shown in {result['segments']} segments")

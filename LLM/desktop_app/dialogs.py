@@ -7,9 +7,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from PySide6.QtCore import QUrl
-from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QAbstractButton, QDialog, QFileDialog, QInputDialog, QMessageBox, QWidget
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices, QKeySequence, QPalette, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPlainTextEdit,
+    QVBoxLayout,
+    QWidget,
+)
 
 from LLM.core import ApprovalDecision, Tool, ToolCall
 
@@ -17,12 +28,14 @@ from .interaction import (
     Parent,
     Question,
     SwitchDecision,
+    Validator,
     approval_question,
     delete_tool_question,
     switch_question,
     unload_question,
 )
 from .widgets.approval_dialog import ALWAYS, DENY_AND_STOP, ONCE, McpApprovalDialog
+from .widgets.tones import tone
 
 T = TypeVar("T")
 
@@ -90,16 +103,67 @@ class QtInteraction:
         return await _chosen_path(dialog)
 
     async def ask_text(self, parent: Parent | None, title: str, label: str, text: str,
-                       multiline: bool = False) -> str | None:
-        dialog = QInputDialog(_widget(parent))
-        dialog.setWindowTitle(title)
-        dialog.setLabelText(label)
-        if multiline:
-            dialog.setOption(QInputDialog.InputDialogOption.UsePlainTextEditForTextInput)
-            dialog.resize(560, 360)
-        dialog.setTextValue(text)
+                       multiline: bool = False, validate: Validator | None = None) -> str | None:
+        dialog = TextDialog(_widget(parent), title, label, text, multiline, validate)
         accepted = await _finished(dialog)
-        return dialog.textValue() if accepted else None
+        return dialog.text() if accepted else None
+
+
+class TextDialog(QDialog):
+    """A text to edit. OK (or Ctrl+Enter, anywhere in it) confirms only text that ``validate`` finds fine:
+    otherwise the dialog stays open with the reason under the field, and the edit is kept."""
+
+    def __init__(self, parent: QWidget | None, title: str, label: str, text: str, multiline: bool,
+                 validate: Validator | None) -> None:
+        super().__init__(parent, objectName="textDialog")
+        self.setWindowTitle(title)
+        self._validate = validate
+        prompt = QLabel(label, objectName="textLabel")
+        prompt.setWordWrap(True)
+        if multiline:
+            self.editor: QPlainTextEdit | QLineEdit = QPlainTextEdit(text, objectName="textEditor")
+            self.editor.setTabChangesFocus(True)  # Tab leaves the field, as in every other form
+            self.resize(560, 360)
+        else:
+            self.editor = QLineEdit(text, objectName="textEditor")
+            self.editor.selectAll()
+            self.setMinimumWidth(360)
+        prompt.setBuddy(self.editor)
+        self.error = QLabel(objectName="textError")
+        self.error.setWordWrap(True)
+        self.error.setTextFormat(Qt.TextFormat.PlainText)
+        self.error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        colours = self.error.palette()
+        colours.setColor(QPalette.ColorRole.WindowText, tone("bad", self.palette(), QPalette.ColorRole.Window))
+        self.error.setPalette(colours)
+        self.error.hide()
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        ok = buttons.button(QDialogButtonBox.StandardButton.Ok)
+        ok.setToolTip("Confirm (Ctrl+Enter)")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        for keys in ("Ctrl+Return", "Ctrl+Enter"):
+            QShortcut(QKeySequence(keys), self, self.accept, context=Qt.ShortcutContext.WindowShortcut)
+        layout = QVBoxLayout(self)
+        layout.addWidget(prompt)
+        layout.addWidget(self.editor, 1)
+        layout.addWidget(self.error)
+        layout.addWidget(buttons)
+        self.editor.setFocus()
+
+    def text(self) -> str:
+        editor = self.editor
+        return editor.toPlainText() if isinstance(editor, QPlainTextEdit) else editor.text()
+
+    def accept(self) -> None:
+        problem = self._validate(self.text()) if self._validate is not None else None
+        if problem:
+            self.error.setText(problem)
+            self.error.show()
+            self.editor.setFocus()
+            return
+        self.error.hide()
+        super().accept()
 
 
 def _widget(parent: Parent | None) -> QWidget | None:

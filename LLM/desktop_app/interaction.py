@@ -19,6 +19,9 @@ from LLM.core import ApprovalDecision, Tool, ToolCall
 # loosely so that this module, and doubles that implement it, need no Qt.
 Parent = object
 
+# Checks an edited text: None when it is fine, else what is wrong (shown under the field).
+Validator = Callable[[str], str | None]
+
 
 class SwitchDecision(str, enum.Enum):
     STOP = "stop"  # stop the answer (the partial text stays) and switch now
@@ -46,7 +49,9 @@ class Interaction(Protocol):
     async def choose_open_path(self, parent: Parent | None, title: str, file_filter: str) -> Path | None: ...
 
     async def ask_text(self, parent: Parent | None, title: str, label: str, text: str,
-                       multiline: bool = False) -> str | None: ...
+                       multiline: bool = False, validate: Validator | None = None) -> str | None:
+        """The edited text, or None when cancelled. With ``validate``, only text it finds fine (it returns
+        None) is confirmed; otherwise the question stays open showing the message it returned."""
 
 
 def approval_asker(interaction: Interaction, parent: Parent | None) -> Callable[[ToolCall, Tool],

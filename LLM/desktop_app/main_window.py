@@ -7,7 +7,7 @@ import logging
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
-from PySide6.QtWidgets import QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QMainWindow, QSizePolicy, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from LLM.core import BackendsConfig, LLMError, load_backends
 from LLM.core.mcp import McpEvent, McpState
@@ -22,6 +22,7 @@ from .pages.tool_chat_page import ToolChatPage
 from .qt_bridge import ServerEventBridge
 from .style import STYLESHEET
 from .widgets.conversation_list import ConversationSidebar
+from .widgets.log_viewer import show_log
 from .widgets.mcp_panel import McpPanel
 from .widgets.model_selector import ModelSelector
 
@@ -50,6 +51,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.mcp_panel, "MCP servers")
         self.mcp_panel.bridge.event.connect(self._on_mcp_event)
         self._mcp_started = False
+        self.tabs.currentChanged.connect(lambda _index: self._size_by_current_page())
+        self._size_by_current_page()
 
         central = QWidget(objectName="central")
         layout = QVBoxLayout(central)
@@ -101,6 +104,15 @@ class MainWindow(QMainWindow):
 
     def sizeHint(self) -> QSize:
         return QSize(1320, 800)
+
+    def _size_by_current_page(self) -> None:
+        """The tabs ask for the room of the page shown, not the widest page's: a stacked layout's minimum is the
+        largest of all its pages', so a hidden page's long path used to widen the window past 1000 px."""
+        current = self.tabs.currentWidget()
+        for index in range(self.tabs.count()):
+            page = self.tabs.widget(index)
+            policy = QSizePolicy.Policy.Preferred if page is current else QSizePolicy.Policy.Ignored
+            page.setSizePolicy(policy, policy)
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
@@ -215,8 +227,11 @@ class MainWindow(QMainWindow):
                                          STATUS_MESSAGE_MS)
 
     def _open_log(self, model_id: str) -> None:
+        # Shown in the window: a desktop without a handler for .log files (minimal Linux, WSL) opens nothing.
         if self.ctx.servers is not None:
-            self.ctx.interaction.open_path(self.ctx.servers.log_path(model_id))
+            entry = self.ctx.config.models.get(model_id)
+            show_log(self, self.ctx.servers.log_path(model_id), f"Server log: {entry.label if entry else model_id}",
+                     self.ctx.interaction.open_path)
 
     # ----- llm_backends.yaml -----
     def _on_config_file_changed(self) -> None:

@@ -9,6 +9,7 @@ only that (as Anki's operations return their changes).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -62,6 +63,13 @@ def _call_record(call: ToolCall, source: str) -> dict[str, Any]:
     if call.invalid_arguments is not None:  # what the model sent instead of a JSON object
         record["invalid_arguments"] = call.invalid_arguments
     return record
+
+
+def _call_text(call: ToolCall, limit: int = 300) -> str:
+    """A call as the user reads it: ``name({"arg": ...})``, the arguments cut short past ``limit``."""
+    arguments = call.invalid_arguments if call.invalid_arguments is not None else \
+        json.dumps(call.arguments, ensure_ascii=False)
+    return f"{call.name}({arguments if len(arguments) <= limit else arguments[:limit] + '…'})"
 
 
 class AnswerRecorder:
@@ -132,7 +140,13 @@ class AnswerRecorder:
 
     def _done(self, event: Done) -> str:
         self.finish_reason = event.finish_reason
-        return DONE
+        if not event.tool_calls:
+            return DONE
+        # Only a plain chat sees calls here (the tool loop keeps its Done): say what the model tried, not nothing.
+        self.message.parts.append(Notice("tool_call_in_chat", f"The model tried to call "
+                                         f"{', '.join(_call_text(call) for call in event.tool_calls)}; tools run "
+                                         "only in a tool chat (the Tool chat tab, or llmctl run --tools)."))
+        return NOTICE
 
     def _step_started(self, event: StepStarted) -> str:
         self.step = event

@@ -22,6 +22,9 @@ from ..widgets.settings_panel import GenerationPanel, settings_from_entry
 from ..widgets.transcript import TranscriptView
 
 
+EDITING_NOTE = "Editing a message: Send answers the new version (the old one stays as a branch); Esc cancels."
+
+
 def first_line(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
@@ -124,6 +127,8 @@ class ChatPage(QWidget):
         if model_id == self.model_id:
             return
         self.session.set_model(model_id)
+        # What the status line said was about the previous model (its metrics, "This is a base model…").
+        self.activity.setText(EDITING_NOTE if self._editing else "")
         self.refresh_config()
 
     def refresh_config(self) -> None:
@@ -216,8 +221,7 @@ class ChatPage(QWidget):
         self._editing = message_id
         self.prompt.setPlainText(message.content)
         self.prompt.setFocus()
-        self.activity.setText("Editing a message: Send answers the new version (the old one stays as a branch); "
-                              "Esc cancels.")
+        self.activity.setText(EDITING_NOTE)
 
     def cancel_edit(self) -> None:
         if self._editing is not None:
@@ -277,6 +281,8 @@ class ChatPage(QWidget):
             self.transcript.render_now(message)
         elif kind is ChangeKind.FINISHED and message is not None:
             if message.id not in self.conversation.nodes:  # a base model's continuation
+                if message.model_id != self.model_id:
+                    return  # stopped by a switch: its metrics are not the chosen model's
                 self.activity.setText(message.error.splitlines()[0] if message.error else message.metrics.summary())
             else:
                 self.transcript.render_now(message)

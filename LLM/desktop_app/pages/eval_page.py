@@ -42,9 +42,11 @@ from LLM.core.evaluation import (
     default_suite_path,
     load_suite,
     run_eval,
+    summarize,
 )
 
 from ..context import AppContext
+from ..widgets.tones import tone
 from ..widgets.transcript import mono_font
 
 log = logging.getLogger(__name__)
@@ -94,7 +96,10 @@ class EvalPage(QWidget):
         controls.addWidget(self.run_button)
         controls.addWidget(self.stop_button)
 
+        # The bar and the status line count the same thing: task runs (each task once per mode) over the whole
+        # eval; the bar the finished ones, the status line the one running now.
         self.progress = QProgressBar(objectName="evalProgress")
+        self.progress.setFormat("%v of %m task runs done")
         self.status = QLabel(objectName="evalStatus")
         self.status.setWordWrap(True)
         self.summary_table = QTableWidget(0, len(HEADERS), objectName="evalSummaryTable")
@@ -190,8 +195,22 @@ class EvalPage(QWidget):
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            self.status.setText(f"Eval {why} after {len(self.outcomes)} task runs; the results so far are kept.")
+            partial = self._summarize_unfinished_modes()
+            done = f"{len(self.outcomes)} of {self.progress.maximum()} task runs"
+            kept = (f"the summary of {', '.join(partial)} covers the tasks finished so far (partial)" if partial
+                    else "the results so far are kept")
+            self.status.setText(f"Eval {why} after {done}; {kept}.")
         self._set_busy(False)
+
+    def _summarize_unfinished_modes(self) -> list[str]:
+        """Add a partial summary row for each mode that has finished tasks but no summary yet (a stopped or
+        failed run); returns those modes."""
+        partial = []
+        for mode in dict.fromkeys(o.mode for o in self.outcomes):
+            if mode not in self.summaries:
+                self._add_summary_row(summarize(mode, [o for o in self.outcomes if o.mode == mode]), partial=True)
+                partial.append(mode)
+        return partial
 
     async def _run(self, model_id: str, suite, modes: list[str]) -> None:
         mine = asyncio.current_task()
@@ -203,12 +222,14 @@ class EvalPage(QWidget):
                     self._apply(event)
         except LLMError as exc:
             if self._task is mine:
+                self._summarize_unfinished_modes()
                 self.status.setText(f"Eval failed: {type(exc).__name__}: {str(exc).splitlines()[0]}")
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug must still leave the tab usable
             log.exception("eval failed")
             if self._task is mine:
+                self._summarize_unfinished_modes()
                 self.status.setText(f"Eval failed: internal error: {exc!r}")
         finally:
             if self._task is mine:
@@ -217,7 +238,8 @@ class EvalPage(QWidget):
 
     def _apply(self, event: Any) -> None:
         if isinstance(event, TaskStarted):
-            self.status.setText(f"{event.mode}: task {event.index} of {event.total} ({event.task_id})")
+            self.status.setText(f"Task run {len(self.outcomes) + 1} of {self.progress.maximum()}: "
+                                f"{event.task_id} in {event.mode} mode")
         elif isinstance(event, TaskFinished):
             self.outcomes.append(event.outcome)
             self._add_task_row(event.outcome)
@@ -229,13 +251,17 @@ class EvalPage(QWidget):
             passed = sum(o.score.passed for o in self.outcomes)
             self.status.setText(f"Done: {passed} of {len(self.outcomes)} task runs passed on {event.report.model}.")
 
-    def _add_summary_row(self, summary: ModeSummary) -> None:
+    def _add_summary_row(self, summary: ModeSummary, partial: bool = False) -> None:
         row = self.summary_table.rowCount()
         self.summary_table.insertRow(row)
         data = summary.to_dict()
-        cells = [summary.mode, str(summary.tasks)] + [shown_metric(name, data[name]) for name in METRICS]
+        mode = f"{summary.mode} (partial)" if partial else summary.mode
+        cells = [mode, str(summary.tasks)] + [shown_metric(name, data[name]) for name in METRICS]
         for column, text in enumerate(cells):
-            self.summary_table.setItem(row, column, QTableWidgetItem(text))
+            item = QTableWidgetItem(text)
+            if partial:
+                item.setToolTip(f"Stopped early: over the {summary.tasks} {summary.mode} tasks finished so far")
+            self.summary_table.setItem(row, column, item)
 
     def _add_task_row(self, outcome: TaskOutcome) -> None:
         row = self.task_table.rowCount()
@@ -247,6 +273,12 @@ class EvalPage(QWidget):
         for column, text in enumerate(cells):
             item = QTableWidgetItem(text)
             item.setToolTip(text)
+            if column == 2:  # the verdict, in colours picked for the table's palette (light or dark)
+                item.setForeground(tone("good" if outcome.score.passed else "bad", self.task_table.palette()))
+                if not outcome.score.passed:
+                    font = item.font()
+                    font.setBold(True)
+                    item.setFont(font)
             self.task_table.setItem(row, column, item)
 
     def _show_selected(self) -> None:

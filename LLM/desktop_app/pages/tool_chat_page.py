@@ -17,6 +17,8 @@ from .chat_page import ChatPage
 from .tool_replay import ToolReplay
 
 TOOL_MODES = ("auto", "native", "fallback")
+BASE_MODEL_NOTE = ("This is a base model (no chat template): tools need an instruct model. Use the Chat tab to "
+                   "continue text.")
 
 
 def tool_tooltip(tool: Tool) -> str:
@@ -177,8 +179,9 @@ class ToolChatPage(ChatPage):
             self.views.setCurrentWidget(self.transcript)
             self.prompt.setVisible(True)
             self.send_button.setText("Send")
-            self.activity.setText("This is a base model (no chat template): tools need an instruct model. "
-                                  "Use the Chat tab to continue text.")
+            self.activity.setText(BASE_MODEL_NOTE)
+        elif self.activity.text() == BASE_MODEL_NOTE:  # the model became an instruct one (llm_backends.yaml)
+            self.activity.setText("")
 
     def send(self) -> None:
         if self.base_mode:

@@ -67,19 +67,23 @@ class ToolReplay:
         return page.run_action(page.session.replay, message_id, card_index, action, edit)
 
     async def _ask_edit(self, card: ToolCard, action: str) -> Any:
-        """The new arguments (a JSON object) or result text; None when cancelled or not valid."""
+        """The new arguments (a JSON object) or result text; None when cancelled. Arguments that do not parse
+        keep the dialog open with the reason under the field, so the edit is never lost."""
         page = self.page
         if action == "edit_arguments":
             text = await page.ctx.interaction.ask_text(page, "Edit the call", f"Arguments of {card.name} (a JSON "
                                                        "object); it runs again with them:", card.arguments_json,
-                                                       multiline=True)
-            if text is None:
-                return None
-            try:
-                return parse_edited_arguments(text)
-            except LLMError as exc:
-                page.activity.setText(f"Not replayed: {exc}")
-                return None
+                                                       multiline=True, validate=_arguments_problem)
+            return None if text is None else parse_edited_arguments(text)
         shown = card.output if card.ok else (card.error or "")
         return await page.ctx.interaction.ask_text(page, "Edit the result", f"What {card.name} returned; the model "
                                                    "goes on from it:", shown, multiline=True)
+
+
+def _arguments_problem(text: str) -> str | None:
+    """Why edited arguments cannot be sent (the session's own parse), or None when they can."""
+    try:
+        parse_edited_arguments(text)
+    except LLMError as exc:
+        return str(exc)
+    return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
+from .elided_label import ElidedLabel
 from .prompt_edit import PromptEdit
 
 
@@ -17,7 +18,10 @@ class Composer(QWidget):
         self.stop_button = QPushButton("Stop", objectName="stopButton")
         self.stop_button.setToolTip("Stop the answer (Esc)")
         self.new_chat_button = QPushButton("New chat", objectName="newChatButton")
-        self.activity = QLabel(objectName="activityLabel")
+        # The status line elides (whole text in its tooltip) and its text never sizes the footer: a long status
+        # used to push Send, Stop and the settings out of the window, and each new one moved the panels.
+        self.activity = ElidedLabel(name="activityLabel")
+        self.activity.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.context_meter = QLabel(objectName="contextMeter")
         self.context_meter.setToolTip("Tokens of this chat the model saw on the last answer (prompt + answer, as "
                                       "the engine counted them) / the tokens of history a request may use "

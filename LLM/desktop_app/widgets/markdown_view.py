@@ -1,4 +1,4 @@
-"""Markdown display that stays cheap while an answer streams: auto-height views, split into frozen segments."""
+"""Auto-height text views for the transcript: Markdown (code blocks shaded) and plain text that wraps anywhere."""
 
 from __future__ import annotations
 
@@ -8,20 +8,16 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import (
     QColor,
     QContextMenuEvent,
+    QFont,
     QGuiApplication,
     QPalette,
     QTextBlock,
     QTextBlockFormat,
     QTextCursor,
+    QTextOption,
     QWheelEvent,
 )
-from PySide6.QtWidgets import QFrame, QSizePolicy, QTextBrowser, QVBoxLayout, QWidget
-
-# Re-parsing Markdown costs ~1.4 ms per 1,000 characters (with layout). A streaming answer is cut
-# into segments of about this size at paragraph breaks outside code fences; finished segments are
-# never parsed again, so each refresh costs the same on the 10th paragraph as on the 1,000th.
-SEGMENT_CHARS = 1500
-
+from PySide6.QtWidgets import QFrame, QSizePolicy, QTextBrowser, QWidget
 
 class MarkdownView(QTextBrowser):
     """A borderless, non-scrolling text view whose height follows its document."""
@@ -100,6 +96,25 @@ class MarkdownView(QTextBrowser):
         return "\n".join(lines)
 
 
+class PlainTextView(MarkdownView):
+    """Selectable plain text, QLabel-like (``setText``/``text``), that wraps anywhere: a URL, a hash or a long
+    number breaks inside its card instead of making the card (and the transcript) wider than the view (#22)."""
+
+    def __init__(self, parent: QWidget | None = None, *, name: str | None = None, font: QFont | None = None) -> None:
+        super().__init__(parent, markdown=False)
+        self.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+        if name:
+            self.setObjectName(name)
+        if font is not None:
+            self.setFont(font)
+
+    def setText(self, text: str) -> None:
+        self.set_source(text)
+
+    def text(self) -> str:
+        return self.source_text
+
+
 def _is_code(block: QTextBlock) -> bool:
     # Qt's Markdown importer marks code-block lines as non-breakable (and gives them a fixed font).
     return block.blockFormat().nonBreakableLines()
@@ -109,7 +124,7 @@ def _shade_code_blocks(view: MarkdownView) -> None:
     """Code blocks get a background, paragraphs some air (Qt's importer sets only fonts and lists)."""
     document = view.document()
     # The application's palette: the stylesheet makes each view's own Base transparent.
-    shade = _tint(QGuiApplication.palette().color(QPalette.ColorRole.Base))
+    shade = tint(QGuiApplication.palette().color(QPalette.ColorRole.Base))
     # One edit block: the document is laid out once at the end, not once per changed block.
     editor = QTextCursor(document)
     editor.beginEditBlock()
@@ -137,82 +152,6 @@ def _in_list(block: QTextBlock, previous: QTextBlock) -> bool:
     return block.isValid() and block.textList() is not None and block.textList() == previous.textList()
 
 
-def _tint(base: QColor) -> QColor:
+def tint(base: QColor) -> QColor:
     # A few shades off the base colour: visible in light and dark palettes alike.
     return base.darker(106) if base.lightness() > 128 else base.lighter(130)
-
-
-def stable_split(text: str, min_chars: int) -> int:
-    """The first paragraph break (outside code fences) at or after ``min_chars``; 0 if none yet.
-
-    ``text`` must itself start outside a fence (it always starts at an earlier split).
-    """
-    in_fence = False
-    pos = 0
-    for line in text.splitlines(keepends=True):
-        stripped = line.lstrip()
-        if stripped.startswith("```") or stripped.startswith("~~~"):
-            in_fence = not in_fence
-        pos += len(line)
-        if pos >= min_chars and not in_fence and not stripped.strip() and line.endswith("\n"):
-            return pos
-    return 0
-
-
-class SegmentedMarkdown(QWidget):
-    """Markdown text shown as a column of MarkdownViews; only the last one is re-rendered as text grows."""
-
-    def __init__(
-        self, parent: QWidget | None = None, markdown: bool = True, segment_chars: int = SEGMENT_CHARS
-    ) -> None:
-        super().__init__(parent)
-        self._markdown = markdown
-        self._segment_chars = segment_chars
-        self._layout = QVBoxLayout(self)
-        self._layout.setContentsMargins(0, 0, 0, 0)
-        self._layout.setSpacing(0)
-        self._views: list[MarkdownView] = []
-        self._frozen = 0  # characters of text held by all views but the last
-        self._text = ""
-        self._add_view()
-
-    def _add_view(self) -> MarkdownView:
-        view = MarkdownView(self, self._markdown)
-        self._layout.addWidget(view)
-        self._views.append(view)
-        return view
-
-    def set_text(self, text: str) -> None:
-        if text == self._text:
-            return
-        if not text.startswith(self._text[: self._frozen]):
-            self._reset()
-        self._text = text
-        rest = text[self._frozen :]
-        while self._markdown and len(rest) > 2 * self._segment_chars:
-            cut = stable_split(rest, self._segment_chars)
-            if not cut:
-                break
-            self._views[-1].set_source(rest[:cut])
-            self._frozen += cut
-            rest = rest[cut:]
-            self._add_view()
-        self._views[-1].set_source(rest)
-
-    def _reset(self) -> None:
-        for view in self._views[1:]:
-            view.setParent(None)
-            view.deleteLater()
-        del self._views[1:]
-        self._frozen = 0
-        self._text = ""
-        self._views[0].set_source("")
-
-    def text(self) -> str:
-        return self._text
-
-    def plain_text(self) -> str:
-        return "\n".join(view.plain_text() for view in self._views)
-
-    def views(self) -> list[MarkdownView]:
-        return list(self._views)

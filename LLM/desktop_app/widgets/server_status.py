@@ -109,7 +109,7 @@ class ServerStatusView(QFrame):
         self.unload_button.setToolTip("Stop this model's server and free its memory (answers in progress finish first)")
         self.unload_button.clicked.connect(lambda: self.model_id and self.unload_requested.emit(self.model_id))
         self.log_button = QPushButton("Open log", objectName="openLogButton")
-        self.log_button.setToolTip("Open the server's full log file")
+        self.log_button.setToolTip("Show the server's log: its last lines, following as it grows")
         self.log_button.clicked.connect(lambda: self.model_id and self.open_log_requested.emit(self.model_id))
         self.error_view = QPlainTextEdit(objectName="serverErrorView")
         self.error_view.setReadOnly(True)

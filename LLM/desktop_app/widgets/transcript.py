@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 
-from PySide6.QtCore import QEvent, QSize, QTimer, Qt, Signal
-from PySide6.QtGui import QFont, QFontDatabase, QFontMetricsF, QGuiApplication, QResizeEvent
+from PySide6.QtCore import QTimer, Qt, Signal
+from PySide6.QtGui import QFont, QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -22,7 +21,10 @@ from PySide6.QtWidgets import (
 
 from LLM.core import Message, Notice, TextPart, ToolCard
 
-from .markdown_view import SegmentedMarkdown
+from .code_block import preload_lexers
+from .elided_label import ElidedLabel
+from .markdown_view import PlainTextView
+from .segmented_markdown import SegmentedMarkdown
 
 RENDER_INTERVAL_MS = 40  # at most ~25 refreshes a second, however fast tokens arrive
 # A saved conversation opens with its newest messages; older ones render on demand, so a chat of
@@ -63,57 +65,6 @@ def _restyle(widget: QWidget) -> None:
     style.polish(widget)
 
 
-class ElidedLabel(QLabel):
-    """One line that gives way to the buttons beside it: cut short with "…" when the card is narrow, the whole
-    text in its tooltip. ``text()`` is always the whole text."""
-
-    def __init__(self, text: str = "", *, name: str | None = None) -> None:
-        super().__init__()
-        self.setTextFormat(Qt.TextFormat.PlainText)
-        if name:
-            self.setObjectName(name)
-        self._full = ""
-        self.setText(text)
-
-    def setText(self, text: str) -> None:
-        self._full = text
-        self.setToolTip(text)
-        self.updateGeometry()
-        self._elide()
-
-    def text(self) -> str:
-        return self._full
-
-    def sizeHint(self) -> QSize:
-        margins = self.contentsMargins()
-        return QSize(self._text_width() + margins.left() + margins.right(), super().sizeHint().height())
-
-    def minimumSizeHint(self) -> QSize:
-        return QSize(min(self.sizeHint().width(), self.fontMetrics().horizontalAdvance("M…")),
-                     super().minimumSizeHint().height())
-
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        self._elide()
-
-    def changeEvent(self, event: QEvent) -> None:
-        super().changeEvent(event)
-        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):  # the stylesheet's bold, italic
-            self.updateGeometry()
-            self._elide()
-
-    def _text_width(self) -> int:
-        # Fractional advances rounded up: elidedText cuts a text given exactly its rounded width ("Y…" for "You").
-        return math.ceil(QFontMetricsF(self.font()).horizontalAdvance(self._full))
-
-    def _elide(self) -> None:
-        width = self.contentsRect().width()
-        shown = self._full if self._text_width() <= width else \
-            self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, width)
-        if shown != super().text():
-            super().setText(shown)
-
-
 class ToolCardWidget(QFrame):
     """A tool call: name, source, arguments as JSON, then the result or error and its duration; once the
     answer is finished, the experimenter's actions (edit the call or its result and go on, re-run the step)."""
@@ -127,8 +78,9 @@ class ToolCardWidget(QFrame):
         layout.setContentsMargins(10, 8, 10, 8)
         layout.setSpacing(4)
         self.title = _label(name="toolCardTitle")
-        self.arguments = _label(selectable=True, mono=True, name="toolCardArguments")
-        self.result = _label(selectable=True, mono=True, name="toolCardResult")
+        # Arguments and results are often one unbreakable run (a URL, an expression, a base64 blob): they wrap anywhere.
+        self.arguments = PlainTextView(name="toolCardArguments", font=mono_font())
+        self.result = PlainTextView(name="toolCardResult", font=mono_font())
         # What a grammar-forced call was held to beyond the schema (strings capped): from the call's step.
         self.note = _label(name="toolCardNote")
         self.note.hide()
@@ -271,8 +223,7 @@ class MessageWidget(QFrame):
 
         self.waiting = _label("Waiting for the model…", name="messageWaiting")
         layout.addWidget(self.waiting)
-        self.error = _label(selectable=True, name="messageError")
-        self.error.setFont(mono_font())
+        self.error = PlainTextView(name="messageError", font=mono_font())  # may name a long path: wraps anywhere
         self.error.hide()
         layout.addWidget(self.error)
         self.metrics = _label(name="messageMetrics")
@@ -459,6 +410,7 @@ class TranscriptView(QScrollArea):
         bar = self.verticalScrollBar()
         bar.valueChanged.connect(self._track_follow)
         bar.rangeChanged.connect(self._keep_following)
+        preload_lexers()
 
     # ----- building -----
     def add_message(self, message: Message, author: str) -> MessageWidget:

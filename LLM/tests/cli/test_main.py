@@ -250,3 +250,13 @@ def test_cli_run_failure_is_one_line_on_stderr_and_nothing_on_stdout(fake_server
     assert out.returncode == 1 and out.stdout == ""
     (line,) = out.stderr.strip().splitlines()
     assert line.startswith("error: ") and "500" in line
+
+
+def test_cli_run_a_tool_call_without_tools_says_what_the_model_tried(fake_server: FakeServerHandle, tmp_path: Path):
+    """#22: a model that calls a tool in a plain chat got an empty answer; the session records a notice, which
+    llmctl prints."""
+    fake_server.script({"tool_calls": [{"name": "calculator", "arguments": {"expression": "6*7"}}]})
+    out = llmctl(write_config(tmp_path, fake_server), "run", "-m", "fake", "What is 6*7?")
+    assert out.returncode == 0, out.stderr
+    assert '[note] The model tried to call calculator({"expression": "6*7"})' in out.stdout
+    assert "llmctl run --tools" in out.stdout

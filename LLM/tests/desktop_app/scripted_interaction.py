@@ -27,6 +27,7 @@ class ScriptedInteraction:
         self.questions: list[tuple[str, str, str]] = []
         self.paths = list(paths)  # answers to file dialogs (None: cancelled; cancelled when empty)
         self.texts = list(texts)  # answers to text questions such as Rename (None: cancelled)
+        self.text_errors: list[str] = []  # what an edit dialog showed under its field for a refused answer
         self.deletes = list(deletes)  # answers to "delete this tool?" (keep when empty)
 
     async def approve_tool(self, parent, call, tool) -> ApprovalDecision:
@@ -64,6 +65,16 @@ class ScriptedInteraction:
         self.questions.append(("open", title, file_filter))
         return self.paths.pop(0) if self.paths else None
 
-    async def ask_text(self, parent, title: str, label: str, text: str, multiline: bool = False) -> str | None:
+    async def ask_text(self, parent, title: str, label: str, text: str, multiline: bool = False,
+                       validate=None) -> str | None:
+        """Like the dialog: an answer that ``validate`` refuses is typed, its error recorded in ``text_errors``
+        (what the dialog would show under the field), and the next scripted answer is tried; cancelled when
+        none is left."""
         self.questions.append(("text", title, text))
-        return self.texts.pop(0) if self.texts else None
+        while self.texts:
+            answer = self.texts.pop(0)
+            problem = validate(answer) if validate is not None and answer is not None else None
+            if not problem:
+                return answer
+            self.text_errors.append(problem)
+        return None

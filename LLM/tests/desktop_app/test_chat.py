@@ -331,3 +331,21 @@ def test_desktop_chat_base_model_continues_the_text_in_a_completion_view(qloop, 
     (request,) = fake_server.requests()
     assert request["path"] == "/v1/completions" and request["body"]["prompt"] == "Once"
     assert "messages" not in request["body"] and request["body"]["model"] == "base-model"
+
+
+def test_desktop_chat_a_tool_call_in_the_plain_chat_says_what_was_called(qloop, fake_server, tmp_path):
+    """Regression (#22): a tool call in the plain Chat tab showed as an empty answer ("finish: tool_calls")."""
+    fake_server.script({"tool_calls": [{"name": "calculator", "arguments": {"expression": "6*7"}}]})
+
+    async def go():
+        async with open_window(tmp_path, openai_yaml(fake_server.url)) as window:
+            chat = page(window)
+            type_and_send(chat, "What is 6*7?")
+            await wait_until(lambda: last_answer(chat).status == "done" and not chat.busy, what="answer")
+            widget = transcript(chat).widget_for(last_answer(chat).id)
+            await wait_until(lambda: widget.notices(), what="the notice drawn")
+            (notice,) = widget.notices()
+            assert notice.isVisible()
+            assert 'calculator({"expression": "6*7"})' in notice.text() and "Tool chat tab" in notice.text()
+
+    run(qloop, go())

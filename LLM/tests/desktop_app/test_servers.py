@@ -13,7 +13,7 @@ import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QPlainTextEdit, QPushButton, QWidget
+from PySide6.QtWidgets import QApplication, QCheckBox, QPlainTextEdit, QPushButton, QWidget
 
 from LLM.core.servers.llama_build import find_llama_server
 from LLM.desktop_app.interaction import SwitchDecision
@@ -108,8 +108,6 @@ def test_desktop_models_failed_start_shows_why_with_the_log_and_can_be_retried(q
             assert error.isVisible()
             assert "ServerExitedError" in error.toPlainText() and "cannot load weights" in error.toPlainText()
             assert "failed" in window.selector.item_text("m")
-            click(status.findChild(QPushButton, "openLogButton"))
-            assert interaction.opened == [tmp_path / "logs" / "m.log"]
             seen: list[str] = []
             window.bridge.event.connect(lambda event: seen.append(event.state.value))
             click(status.findChild(QPushButton, "retryButton"))
@@ -391,3 +389,53 @@ def test_desktop_soak_leaves_no_stuck_model_no_orphan_and_no_unfinished_answer(q
     report = run(qloop, soak(tmp_path, 200), timeout=300)
     assert report.stuck_models == [] and report.orphans == [] and report.unfinished == []
     assert report.answers > 10 and len(report.pids) > 3  # it did exercise answers and restarts
+
+
+def test_desktop_models_open_log_shows_the_tail_in_the_window_and_follows_it(qloop, tmp_path):
+    """Regression (#22): Open log handed the file to the desktop, which does nothing where no program handles
+    .log files (minimal Linux, WSL). The log is shown in the window: its tail, its path, Follow, Copy, and the
+    desktop's program one button away."""
+    from LLM.desktop_app.widgets.log_viewer import LogViewer
+
+    crash = [sys.executable, "-c", "import sys; print('engine: cannot load weights'); sys.exit(3)"]
+    interaction = ScriptedInteraction()
+
+    def launcher(entry):
+        spec = fake_launcher()(entry)
+        return type(spec)(spec.engine, crash, spec.readiness, spec.served_model_name, None, spec.env)
+
+    async def go():
+        async with open_window(tmp_path, "models:\n" + launchable_yaml(free_port()), interaction=interaction,
+                               launcher=launcher) as window:
+            await wait_until(lambda: server_status(window) == "failed", timeout=60, what="failed")
+            log = tmp_path / "logs" / "m.log"
+            click(window.findChild(QWidget, "serverStatus").findChild(QPushButton, "openLogButton"))
+            viewer = window.findChild(LogViewer, "logViewer")
+            assert viewer is not None and viewer.isVisible() and interaction.opened == []
+            assert viewer.windowTitle() == "Server log: Fake engine m"
+            assert viewer.findChild(QWidget, "logPath").text() == str(log)
+            text = viewer.findChild(QPlainTextEdit, "logText")
+            assert "engine: cannot load weights" in text.toPlainText()
+            assert viewer.findChild(QCheckBox, "logFollow").isChecked()
+            with log.open("a") as file:
+                file.write("a line written after the viewer opened\n")
+            await wait_until(lambda: text.toPlainText().endswith("a line written after the viewer opened"),
+                             what="the new line followed")
+            click(viewer.findChild(QPushButton, "logCopy"))
+            assert QApplication.clipboard().text() == text.toPlainText()
+            click(window.findChild(QWidget, "serverStatus").findChild(QPushButton, "openLogButton"))
+            assert window.findChildren(LogViewer) == [viewer]  # raised again, not opened twice
+            click(viewer.findChild(QPushButton, "logOpenExternally"))
+            assert interaction.opened == [log]
+
+    run(qloop, go())
+
+
+def test_desktop_log_viewer_tail_keeps_the_last_whole_lines(tmp_path):
+    from LLM.desktop_app.widgets.log_viewer import read_tail
+
+    log = tmp_path / "big.log"
+    log.write_text("".join(f"line {n}\n" for n in range(5000)))
+    assert read_tail(log, lines=3) == "line 4997\nline 4998\nline 4999"
+    shown = read_tail(log, lines=10_000, max_bytes=100).splitlines()  # a huge log is not read whole...
+    assert shown == [f"line {n}" for n in range(5000 - len(shown), 5000)] and 0 < len(shown) < 11  # ...nor cut

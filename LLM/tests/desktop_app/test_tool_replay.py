@@ -7,8 +7,10 @@ import json
 import os
 import subprocess
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QPushButton, QToolButton
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QLabel, QPlainTextEdit, QPushButton, QToolButton
 
 from LLM.core.history import HistoryStore
 from LLM.desktop_app.widgets.step_inspector import StepInspector
@@ -130,16 +132,36 @@ def test_desktop_replay_edited_arguments_run_the_tool_again(qloop, fake_server, 
     run(qloop, go())
 
 
-def test_desktop_replay_bad_arguments_are_refused_and_nothing_changes(qloop, fake_server, tmp_path):
+def test_desktop_replay_bad_arguments_keep_the_dialog_open_with_the_reason(qloop, fake_server, tmp_path):
+    """Regression (#22): edited arguments that were not JSON closed the dialog, lost the edit and put the reason
+    in grey footer text. The question stays open with the reason under the field until the text parses."""
+    fake_server.script({"tool_calls": [CALC]}, {"text": "It is 42."}, {"text": "It is 10."})
+    interaction = ScriptedInteraction(texts=("[1, 2", "[1, 2]", '{"expression": "2*5"}'))
+
+    async def go():
+        async with open_window(tmp_path, openai_yaml(fake_server.url), interaction=interaction) as window:
+            tools = await tool_turn(window, "What is 6*7?")
+            old = last_answer(tools)
+            assert await tools.replay.replay(old.id, 0, "edit_arguments")
+            await wait_until(lambda: last_answer(tools).id != old.id and last_answer(tools).final,
+                             what="the replayed answer")
+            assert interaction.text_errors[0].startswith("the arguments are not JSON (")
+            assert interaction.text_errors[1:] == ["the arguments must be a JSON object ({...})"]
+            assert last_answer(tools).tool_cards[0].arguments == {"expression": "2*5"}
+
+    run(qloop, go())
+
+
+def test_desktop_replay_cancelled_edit_changes_nothing(qloop, fake_server, tmp_path):
     fake_server.script({"tool_calls": [CALC]}, {"text": "It is 42."})
-    interaction = ScriptedInteraction(texts=("[1, 2",))
+    interaction = ScriptedInteraction(texts=("[1, 2", None))
 
     async def go():
         async with open_window(tmp_path, openai_yaml(fake_server.url), interaction=interaction) as window:
             tools = await tool_turn(window, "What is 6*7?")
             old = last_answer(tools)
             assert not await tools.replay.replay(old.id, 0, "edit_arguments")
-            assert "not JSON" in tools.activity.text()
+            assert len(interaction.text_errors) == 1
             assert last_answer(tools).id == old.id and len(tools.conversation.nodes) == 2
 
     run(qloop, go())
@@ -201,3 +223,45 @@ def test_desktop_forced_call_says_its_strings_were_capped(qloop, tmp_path):
     with HistoryStore(tmp_path / "data" / "history.sqlite3") as store:
         saved = store.load(conversation_id)
     assert [s.constraint_note for s in saved.nodes[answer_id].steps] == [capped, ""]
+
+
+def _text_dialog():
+    from LLM.desktop_app.dialogs import TextDialog
+
+    shown = [w for w in QApplication.topLevelWidgets() if isinstance(w, TextDialog) and w.isVisible()]
+    return shown[0] if shown else None
+
+
+def test_desktop_replay_edit_dialog_refuses_bad_json_and_ctrl_enter_confirms(qloop, fake_server, tmp_path):
+    """Regression (#22): the real edit dialog. Ctrl+Enter confirms; bad JSON keeps it open with the session's
+    reason under the field and the typed text intact; Tab leaves the field instead of inserting a tab."""
+    from LLM.desktop_app.dialogs import QtInteraction
+
+    fake_server.script({"tool_calls": [CALC]}, {"text": "It is 42."}, {"text": "It is 10."})
+
+    async def go():
+        async with open_window(tmp_path, openai_yaml(fake_server.url), interaction=QtInteraction()) as window:
+            tools = await tool_turn(window, "What is 6*7?")
+            old = last_answer(tools)
+            click(card_button(tools, old.id, 0, "editArgumentsButton"))
+            await wait_until(lambda: _text_dialog() is not None, what="the edit dialog")
+            dialog = _text_dialog()
+            editor = dialog.findChild(QPlainTextEdit, "textEditor")
+            error = dialog.findChild(QLabel, "textError")
+            assert editor.tabChangesFocus()
+            editor.setFocus()
+            editor.setPlainText('{"expression": "2*5"')
+            QTest.keyClick(editor, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+            await wait_until(lambda: error.isVisible(), what="the error under the field")
+            assert dialog.isVisible() and editor.toPlainText() == '{"expression": "2*5"'
+            assert error.text().startswith("the arguments are not JSON (")
+            assert last_answer(tools).id == old.id
+            editor.setPlainText('{"expression": "2*5"}')
+            QTest.keyClick(editor, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+            await wait_until(lambda: last_answer(tools).id != old.id and last_answer(tools).final,
+                             what="the replayed answer")
+            assert _text_dialog() is None
+            card = last_answer(tools).tool_cards[0]
+            assert (card.arguments, card.output) == ({"expression": "2*5"}, "10")
+
+    run(qloop, go())

@@ -36,6 +36,9 @@ def _overflows(view: TranscriptView) -> list[str]:
     problems = []
     if view.widget().width() > width:
         problems.append(f"body {view.widget().width()} px wide in a {width} px viewport")
+    # What the body needs: wider than the view, its text is cut off at the right even if the body is not (#22).
+    if view.widget().minimumSizeHint().width() > width:
+        problems.append(f"body needs {view.widget().minimumSizeHint().width()} px in a {width} px viewport")
     for card in view.message_widgets():
         if _right_edge(card, view) > width:
             problems.append(f"card {card.message_id} ends at {_right_edge(card, view)} of {width} px")
@@ -106,6 +109,55 @@ def test_transcript_cards_and_their_buttons_fit_the_view_once_it_scrolls(qloop, 
             type_and_send(chat, "And now?")
             await wait_until(lambda: last_answer(chat).status == "failed", what="the failed answer")
             problems = await _settled_overflows(view)
+            assert not problems, "\n".join(problems)
+
+    run(qloop, go())
+
+
+# A model name of 110 characters, and a tool argument of 270 characters with nowhere to break a line (#22).
+LONG_NAME = ("Qwen2.5-Coder-32B-Instruct-GGUF-Q4_K_M-imatrix-calibrated-on-code-and-chat-"
+             "with-a-very-long-suffix-for-testing")[:110].ljust(110, "x")
+UNBROKEN = "1234567890" * 27
+
+
+@pytest.mark.parametrize("size", [(1000, 700), (1600, 1000)], ids=["1000x700", "1600x1000"])
+def test_transcript_fits_its_view_with_a_long_model_name_and_an_unbroken_tool_argument(
+        qloop, fake_server, tmp_path, size):
+    """Regression (#22, transcript width): a 110-character display_name or a tool argument with no spaces (a URL,
+    a 270-character expression) widened every card of the Chat and Tool chat tabs past the view, and their
+    Copy/Regenerate buttons and the scroll bar went off-screen (the tool chat body 1,558 px too wide)."""
+    assert len(LONG_NAME) == 110 and len(UNBROKEN) == 270
+
+    async def go():
+        config = openai_yaml(fake_server.url).replace('"Fake model"', f'"{LONG_NAME}"')
+        async with open_window(tmp_path, config) as window:
+            window.resize(*size)
+            problems = []
+            for name in ("chatPage", "toolChatPage"):
+                chat = page(window, name)
+                window.tabs.setCurrentWidget(chat)
+                view = transcript(chat)
+                if name == "chatPage":
+                    fake_server.script({"text": f"The number is {UNBROKEN}, as asked."})
+                else:
+                    fake_server.script(
+                        {"tool_calls": [{"name": "calculator", "arguments": {"expression": UNBROKEN}}]},
+                        {"text": f"The result is {UNBROKEN}."})
+                type_and_send(chat, f"Work out {UNBROKEN}")
+                await wait_until(lambda: last_answer(chat).final, what=f"the answer in {name}")
+                assert view.widget_for(last_answer(chat).id).regenerate_button.isVisible()
+                if name == "toolChatPage":
+                    assert view.widget_for(last_answer(chat).id).tool_cards(), "no tool card to measure"
+                problems += [f"{name} at {size}: {p}" for p in await _settled_overflows(view)]
+                # Each card's parts (markdown, tool cards) end inside the viewport too.
+                width = view.viewport().width()
+                for card in view.message_widgets():
+                    for part in card.tool_cards():
+                        for label in (part.arguments, part.result):
+                            if _right_edge(label, view) > width:
+                                problems.append(f"{name}: tool card text ends at {_right_edge(label, view)} "
+                                                f"of {width} px")
+                assert view.widget_for(last_answer(chat).id).author.toolTip() == LONG_NAME
             assert not problems, "\n".join(problems)
 
     run(qloop, go())

@@ -416,3 +416,33 @@ def test_session_replay_of_a_denied_edited_call_does_not_say_it_waits(fake_serve
             assert not (tmp_path / "b.txt").exists() and new.content == "Not written."
 
     asyncio.run(go())
+
+
+def notices(message):
+    from LLM.core.chat.parts import Notice  # (appended here; the imports above are shared)
+
+    return [part for part in message.parts if isinstance(part, Notice)]
+
+
+def test_session_a_tool_call_in_a_plain_chat_says_what_the_model_tried(fake_server, tmp_path):
+    """Regression (#22): a tool call in the plain chat was an empty answer ("finish: tool_calls"). The answer
+    says what the model tried to call and where tools run; the exchange stays out of the next request's history
+    (no text to send back: a notice is not the model's words), which stays well formed."""
+    fake_server.script({"tool_calls": [CALC]}, {"text": "Hello."})
+
+    async def go():
+        async with session_on(fake_server, tmp_path) as (session, _changes):
+            session.send("What is 6*7?")
+            answer = await session.wait()
+            assert answer.status == "done" and answer.metrics.finish_reason == "tool_calls"
+            (notice,) = notices(answer)
+            assert notice.kind == "tool_call_in_chat"
+            assert notice.message.startswith('The model tried to call calculator({"expression": "6*7"})')
+            assert "Tool chat" in notice.message
+            saved = session.saver.store.load(session.conversation.id)
+            assert notices(saved.messages[-1]) == [notice]
+            session.send("Hi")
+            await session.wait()
+            assert fake_server.requests()[-1]["body"]["messages"] == [{"role": "user", "content": "Hi"}]
+
+    asyncio.run(go())
