@@ -29,12 +29,11 @@ from .interaction import (
     Question,
     SwitchDecision,
     Validator,
-    approval_question,
     delete_tool_question,
     switch_question,
     unload_question,
 )
-from .widgets.approval_dialog import ALWAYS, DENY_AND_STOP, ONCE, McpApprovalDialog
+from .widgets.approval_dialog import ALWAYS, DENY_AND_STOP, ONCE, ApprovalDialog
 from .widgets.tones import tone
 
 T = TypeVar("T")
@@ -44,21 +43,11 @@ class QtInteraction:
     """Real dialogs (an :class:`~.interaction.Interaction`). Window-modal and opened with ``open()``, never
     ``exec()``: a nested Qt loop would re-enter qasync and freeze every other stream while the dialog is up."""
 
-    async def approve_tool(self, parent: Parent | None, call: ToolCall, tool: Tool) -> ApprovalDecision:
-        if tool.server is not None:  # an MCP tool: its own dialog (server, description, full arguments)
-            code = await _shown(McpApprovalDialog(_widget(parent), call, tool), lambda c: c)
-            return {ONCE: ApprovalDecision.ONCE, ALWAYS: ApprovalDecision.ALWAYS,
-                    DENY_AND_STOP: ApprovalDecision.DENY_AND_STOP}.get(code, ApprovalDecision.DENY)
-        box = _question(parent, approval_question(call, tool))
-        once = box.addButton("Allow once", QMessageBox.ButtonRole.AcceptRole)
-        always = box.addButton("Always allow in this chat", QMessageBox.ButtonRole.YesRole)
-        deny = box.addButton("Deny", QMessageBox.ButtonRole.RejectRole)
-        box.setDefaultButton(deny)
-        box.setEscapeButton(deny)
-        clicked = await _answer(box)
-        if clicked is once:
-            return ApprovalDecision.ONCE
-        return ApprovalDecision.ALWAYS if clicked is always else ApprovalDecision.DENY
+    async def approve_tool(self, parent: Parent | None, call: ToolCall, tool: Tool,
+                           where: str = "") -> ApprovalDecision:
+        code = await _shown(ApprovalDialog(_widget(parent), call, tool, where), lambda c: c)
+        return {ONCE: ApprovalDecision.ONCE, ALWAYS: ApprovalDecision.ALWAYS,
+                DENY_AND_STOP: ApprovalDecision.DENY_AND_STOP}.get(code, ApprovalDecision.DENY)
 
     async def confirm_switch(self, parent: Parent | None, current: str, new: str) -> SwitchDecision:
         box = _question(parent, switch_question(current, new))

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Protocol
 
-from LLM.core import ApprovalDecision, Tool, ToolCall
+from LLM.core import ApprovalDecision, Runtime, Tool, ToolCall
 
 # Whatever the dialogs open over: a widget for the Qt dialogs, anything (or nothing) for a test double. Typed
 # loosely so that this module, and doubles that implement it, need no Qt.
@@ -33,7 +33,9 @@ class Interaction(Protocol):
     """Every question the window asks. Each ``async`` one waits for the answer without a nested event loop; if
     the awaiting task is cancelled (Stop, the window closing), the question is withdrawn."""
 
-    async def approve_tool(self, parent: Parent | None, call: ToolCall, tool: Tool) -> ApprovalDecision: ...
+    async def approve_tool(self, parent: Parent | None, call: ToolCall, tool: Tool,
+                           where: str = "") -> ApprovalDecision:
+        """May ``call`` run? ``where``: where the tool acts, for people (see :func:`tool_place`)."""
 
     async def confirm_switch(self, parent: Parent | None, current: str, new: str) -> SwitchDecision: ...
 
@@ -54,15 +56,37 @@ class Interaction(Protocol):
         None) is confirmed; otherwise the question stays open showing the message it returned."""
 
 
-def approval_asker(interaction: Interaction, parent: Parent | None) -> Callable[[ToolCall, Tool],
-                                                                               Awaitable[ApprovalDecision]]:
+def approval_asker(interaction: Interaction, parent: Parent | None,
+                   runtime: Runtime | None = None) -> Callable[[ToolCall, Tool], Awaitable[ApprovalDecision]]:
     """Core's way to ask whether a call may run (an ``Asker``: ``ChatSession(ask_approval=...)``,
-    ``ApprovalPolicy.decide``): ``interaction``'s approval question, over ``parent``."""
+    ``ApprovalPolicy.decide``): ``interaction``'s approval question, over ``parent``, saying where the tool acts
+    in ``runtime`` (its workspace, its MCP servers)."""
 
     async def ask(call: ToolCall, tool: Tool) -> ApprovalDecision:
-        return await interaction.approve_tool(parent, call, tool)
+        return await interaction.approve_tool(parent, call, tool, runtime_place(tool, runtime))
 
     return ask
+
+
+def runtime_place(tool: Tool, runtime: Runtime | None) -> str:
+    """:func:`tool_place` with what ``runtime`` knows: its workspace and its MCP servers' targets."""
+    if runtime is None:
+        return tool_place(tool, None)
+    target = None
+    if tool.server is not None and runtime.mcp is not None:
+        server = runtime.mcp.config.servers.get(tool.server)
+        target = server.target if server is not None else None  # masked: never the env, headers or URL secrets
+    return tool_place(tool, runtime.workspace, target)
+
+
+def tool_place(tool: Tool, workspace: Path | None, server_target: str | None = None) -> str:
+    """Where a tool acts, in words: an MCP tool's server (and what it runs or connects to, as mcp.json shows it),
+    or, for a local tool, this computer and the workspace folder the built-in file tools are confined to."""
+    if tool.server is not None:
+        return f"MCP server “{tool.server}”" + (f": {server_target}" if server_target else "")
+    if workspace is None:
+        return "This computer"
+    return f"This computer, in the workspace folder {workspace}"
 
 
 @dataclass(frozen=True)
@@ -76,8 +100,16 @@ class Question:
 
 
 def approval_question(call: ToolCall, tool: Tool) -> Question:
-    """May a local tool run? (An MCP tool's call has its own dialog, widgets/approval_dialog.py.)"""
-    return Question("Allow tool call?", f"The model wants to run <b>{tool.name}</b>.", tool.description,
+    """May a tool run? The same words for a local and an MCP tool (widgets/approval_dialog.py shows them, with
+    where the tool acts); ``detail`` is the full arguments."""
+    if tool.server is not None:
+        renamed = tool.server_tool and tool.server_tool != call.name
+        own = f" (its tool ‘{_escape(tool.server_tool or '')}’)" if renamed else ""
+        text = (f"The model wants to run <b>{_escape(call.name)}</b>{own} of the MCP server "
+                f"<b>{_escape(tool.server)}</b>.")
+    else:
+        text = f"The model wants to run <b>{_escape(call.name)}</b>."
+    return Question(f"Allow {call.name}?", text, tool.description or "(no description)",
                     json.dumps(call.arguments, indent=2, ensure_ascii=False))
 
 
@@ -93,3 +125,8 @@ def unload_question(victim: str, starting: str) -> Question:
 
 def delete_tool_question(name: str, path: Path) -> Question:
     return Question("Delete tool?", f"Delete the tool <b>{name}</b>?", f"Its file {path} is removed.")
+
+
+def _escape(text: str) -> str:
+    """``text`` as plain words inside rich text."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

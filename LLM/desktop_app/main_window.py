@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import QMainWindow, QSizePolicy, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from LLM.core import BackendsConfig, LLMError, load_backends
@@ -20,11 +20,11 @@ from .pages.chat_page import ChatPage
 from .pages.eval_page import EvalPage
 from .pages.tool_chat_page import ToolChatPage
 from .qt_bridge import ServerEventBridge
-from .style import STYLESHEET
-from .widgets.conversation_list import ConversationSidebar
+from .style import stylesheet
+from .widgets.conversation_list import SEARCH_SHORTCUT, ConversationSidebar
 from .widgets.log_viewer import show_log
 from .widgets.mcp_panel import McpPanel
-from .widgets.model_selector import ModelSelector
+from .widgets.model_selector import MODEL_SHORTCUT, ModelSelector
 
 log = logging.getLogger(__name__)
 STATUS_MESSAGE_MS = 12_000
@@ -36,7 +36,7 @@ class MainWindow(QMainWindow):
         self.ctx = ctx
         self.setObjectName("mainWindow")
         self.setWindowTitle("LLM Workbench")
-        self.setStyleSheet(STYLESHEET)
+        self.setStyleSheet(stylesheet(self.palette()))
 
         self.selector = ModelSelector()
         self.chat_page = ChatPage(ctx)
@@ -78,7 +78,11 @@ class MainWindow(QMainWindow):
             lambda text: self.statusBar().showMessage(text, STATUS_MESSAGE_MS), self)
         self.sidebar.new_chat_requested.connect(lambda: self.current_page().new_chat())
         self.tabs.currentChanged.connect(lambda _index: self.history.refresh())
+        self.tabs.currentChanged.connect(lambda _index: self.focus_prompt())
+        self.sidebar.search_left.connect(self.focus_prompt)
+        self.sidebar.open_requested.connect(lambda _id: self.focus_prompt())  # after the controller opened it
         self._build_menu()
+        self._build_shortcuts()
 
         self.bridge = ServerEventBridge(ctx.servers, self)
         self.bridge.event.connect(self.selector.on_server_event)
@@ -86,6 +90,8 @@ class MainWindow(QMainWindow):
         self.selector.retry_requested.connect(self.start_server)
         self.selector.open_log_requested.connect(self._open_log)
         self.selector.unload_requested.connect(self._unload)
+        self.selector.load_requested.connect(self.start_server)
+        self.selector.combo.activated.connect(lambda _index: self.focus_prompt())  # a choice, not a reload
         if ctx.servers is not None:
             ctx.servers.confirm_unload = lambda victim, starting: ctx.interaction.confirm_unload(self, victim, starting)
         self._switch_seq = 0
@@ -116,6 +122,8 @@ class MainWindow(QMainWindow):
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
+        if not event.spontaneous():
+            self.focus_prompt()  # else the model dropdown, first in the tab order, gets the keys
         if not self._mcp_started:  # in the background, after the window is up: a slow server never delays it
             self._mcp_started = True
             self.mcp_panel.start_servers()
@@ -146,6 +154,26 @@ class MainWindow(QMainWindow):
                 action.setShortcut(shortcut)
             action.triggered.connect(slot)
             menu.addAction(action)
+
+    def _build_shortcuts(self) -> None:
+        """Keyboard first: the pages by number or in turn, the chat search and the model picker."""
+        def shortcut(key: QKeySequence | str, slot) -> None:
+            QShortcut(QKeySequence(key), self, activated=slot)
+
+        for number in range(1, self.tabs.count() + 1):
+            shortcut(f"Ctrl+{number}", lambda index=number - 1: self.tabs.setCurrentIndex(index))
+        shortcut("Ctrl+PgDown", lambda: self.tabs.setCurrentIndex((self.tabs.currentIndex() + 1) % self.tabs.count()))
+        shortcut("Ctrl+PgUp", lambda: self.tabs.setCurrentIndex((self.tabs.currentIndex() - 1) % self.tabs.count()))
+        shortcut(SEARCH_SHORTCUT, self.sidebar.focus_search)
+        shortcut(MODEL_SHORTCUT, self.selector.open_picker)
+
+    def focus_prompt(self) -> None:
+        """Where the keys go after a tab switch, a model choice or a search: the page's prompt (or, for a
+        base model, its text). Other tabs keep Qt's own focus."""
+        page = self.tabs.currentWidget()
+        if isinstance(page, ChatPage):
+            target = page.completion_editor if page.base_mode else page.prompt
+            target.setFocus(Qt.FocusReason.OtherFocusReason)
 
     @staticmethod
     def _initial(config: BackendsConfig, wanted: str | None) -> str | None:
@@ -209,7 +237,8 @@ class MainWindow(QMainWindow):
     async def _stop_server(self, model_id: str) -> None:
         self.statusBar().showMessage(f"Unloading {self._label(model_id)}…")
         await self.ctx.servers.stop(model_id)
-        self.statusBar().showMessage(f"Unloaded {self._label(model_id)}; it starts again when chosen", STATUS_MESSAGE_MS)
+        self.statusBar().showMessage(f"Unloaded {self._label(model_id)}; Load in the header starts it again",
+                                     STATUS_MESSAGE_MS)
 
     def start_server(self, model_id: str) -> None:
         """Start (or retry) the model's server in the background: warm by the time the user sends."""

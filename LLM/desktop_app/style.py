@@ -1,5 +1,14 @@
 """The window's stylesheet: palette-relative colours, so light and dark system themes both read well."""
 
+from string import Template
+
+from PySide6.QtGui import QPalette
+
+from .widgets.tones import TONE_NAMES, tone
+
+# State colours are written $bad, $warn, ... (a Template: CSS braces need no escaping); :func:`stylesheet` fills
+# them with the tones readable on the palette in use.
+
 STYLESHEET = """
 #header { border-bottom: 1px solid palette(mid); }
 #serverStatusText { font-weight: 600; }
@@ -13,28 +22,45 @@ QTextBrowser#markdownView { background: transparent; }
 QFrame#message { border-radius: 8px; border: 1px solid transparent; }
 QFrame#message[role="user"] { background: palette(alternate-base); border-color: palette(midlight); }
 QFrame#message[role="assistant"] { background: palette(base); }
-QFrame#message[status="failed"] { border-color: #d93025; }
-QFrame#message[status="stopped"] { border-color: #e8a000; }
+QFrame#message[status="failed"] { border-color: $bad; }
+QFrame#message[status="stopped"] { border-color: $warn; }
 #messageAuthor { font-weight: 600; }
 #messageStatus { color: palette(placeholder-text); font-style: italic; }
-QFrame#message[status="failed"] #messageStatus { color: #d93025; font-style: normal; font-weight: 600; }
-QFrame#message[status="stopped"] #messageStatus { color: #b06f00; font-style: normal; }
+QFrame#message[status="failed"] #messageStatus { color: $bad; font-style: normal; font-weight: 600; }
+QFrame#message[status="stopped"] #messageStatus { color: $warn; font-style: normal; }
 #messageWaiting { color: palette(placeholder-text); font-style: italic; }
-#messageError { color: #b3261e; background: rgba(217, 48, 37, 0.06); padding: 6px; border-radius: 4px; }
+#messageError { color: $bad; background: rgba(217, 48, 37, 0.06); padding: 6px; border-radius: 4px; }
 #messageMetrics { color: palette(placeholder-text); font-size: 11px; }
 
-QFrame#toolCard { border: 1px solid palette(mid); border-left: 3px solid #1a73e8; border-radius: 6px;
+QFrame#toolCard { border: 1px solid palette(mid); border-left: 3px solid $info; border-radius: 6px;
                   background: palette(alternate-base); }
-QFrame#toolCard[outcome="ok"] { border-left-color: #1e8e3e; }
-QFrame#toolCard[outcome="error"] { border-left-color: #d93025; }
+QFrame#toolCard[outcome="ok"] { border-left-color: $good; }
+QFrame#toolCard[outcome="error"] { border-left-color: $bad; }
 #toolCardTitle { font-weight: 600; }
-#loopNotice { color: #8a5300; background: rgba(232, 160, 0, 0.12); padding: 6px 8px; border-radius: 4px; }
+#loopNotice { color: $warn; background: rgba(232, 160, 0, 0.12); padding: 6px 8px; border-radius: 4px; }
 
 #panelTitle { font-weight: 600; }
 #sidePanel { border-left: 1px solid palette(mid); }
 #promptEdit { border: 1px solid palette(mid); border-radius: 6px; padding: 4px; }
+#promptEdit:focus { border: 2px solid palette(highlight); padding: 3px; }
 #activityLabel { color: palette(placeholder-text); }
 #contextMeter { color: palette(placeholder-text); }
-#contextMeter[full="true"] { color: #b06f00; font-weight: 600; }
-#toolLoadProblem { color: #b3261e; }
+#contextMeter[full="true"] { color: $warn; font-weight: 600; }
+#toolLoadProblem { color: $bad; }
+
+/* Focus rings: keyboard users must see where the keys go, and the styles' own rings are faint. A focused control
+   gets a 2 px highlight border in the room of a 1 px border and a 1 px margin, so focusing moves nothing. */
+QPushButton { border: 1px solid palette(mid); border-radius: 5px; margin: 1px; padding: 2px 10px;
+              background: palette(button); }
+QPushButton:hover { background: palette(midlight); }
+QPushButton:pressed { background: palette(mid); }
+QPushButton:disabled { color: palette(placeholder-text); }
+QPushButton:focus { border: 2px solid palette(highlight); margin: 0px; }
+QComboBox:focus, QLineEdit:focus { border: 2px solid palette(highlight); border-radius: 4px; }
 """
+
+
+def stylesheet(palette: QPalette) -> str:
+    """:data:`STYLESHEET` with its state colours picked for ``palette`` (the window's)."""
+    return Template(STYLESHEET).substitute({name: tone(name, palette).name() for name in TONE_NAMES})
+

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,11 +48,19 @@ class Metrics:
 
 
 class MetricsMeter:
-    """Times one streamed answer; ``snapshot()`` is valid mid-stream (a stopped answer keeps its numbers)."""
+    """Times one streamed answer; ``snapshot()`` is valid mid-stream (a stopped answer keeps its numbers).
+
+    Time spent :meth:`paused` (the user deciding on an approval question) is not the model's: every
+    instant is read on a clock that stands still while paused, so time to first token, the duration and
+    the speed all leave it out.
+    """
 
     def __init__(self, clock: Any = time.perf_counter) -> None:
         self._clock = clock
-        self.started = clock()
+        self._paused_s = 0.0  # paused time already over
+        self._pause_started: float | None = None
+        self._pauses = 0  # open pauses (nested or overlapping questions count once)
+        self.started = self._now()
         self.first: float | None = None
         self.last: float | None = None
         self.deltas = 0
@@ -59,8 +69,27 @@ class MetricsMeter:
         self.request_ms = 0.0  # tool loop: time spent in requests, tool runs excluded
         self.engine_speeds: list[float] = []  # the engine's own decode speed per request, when it reports one
 
+    def _now(self) -> float:
+        """The clock less the time spent paused (frozen at the pause's start while one is open)."""
+        now = self._clock() if self._pause_started is None else self._pause_started
+        return now - self._paused_s
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Leave the time inside out of every figure."""
+        if self._pauses == 0:
+            self._pause_started = self._clock()
+        self._pauses += 1
+        try:
+            yield
+        finally:
+            self._pauses -= 1
+            if self._pauses == 0 and self._pause_started is not None:
+                self._paused_s += self._clock() - self._pause_started
+                self._pause_started = None
+
     def delta(self) -> None:
-        now = self._clock()
+        now = self._now()
         if self.first is None:
             self.first = now
         self.last = now
@@ -78,7 +107,7 @@ class MetricsMeter:
             self.completion_tokens = (self.completion_tokens or 0) + completion_tokens
 
     def snapshot(self, finish_reason: str | None) -> Metrics:
-        ended = self._clock()
+        ended = self._now()
         metrics = Metrics(
             prompt_tokens=self.prompt_tokens,
             completion_tokens=self.completion_tokens,

@@ -27,6 +27,7 @@ from ..config import ModelEntry
 from ..errors import LLMError, SessionError
 from ..history.autosave import AnswerSaver
 from ..runtime import Runtime
+from ..servers.states import ServerState
 from ..tools.approval import Approval, ApprovalDecision, ApprovalPolicy, Asker, SaveAlways
 from ..tools.registry import Tool
 from ..events import ToolCall
@@ -115,6 +116,7 @@ class ChatSession:
         self.context_used: int | None = None  # tokens the model saw on the last answer, as the engine counted
         self.last: Request | None = None  # the latest request, current or finished
         self._current: Request | None = None
+        self._asking: Request | None = None  # the request whose approval question is open
 
     # ----- reading -----
     @property
@@ -127,6 +129,18 @@ class ChatSession:
 
     def is_current(self, request: Request) -> bool:
         return self._current is request
+
+    def waiting_for(self, message: Message) -> str:
+        """What an answer that has not begun waits for: ``approval`` (a question to the user is open),
+        ``starting`` (its model's server is loading) or ``prompt`` (the engine reads the request)."""
+        if self._asking is not None and self._asking.message is message:
+            return "approval"
+        entry = self.runtime.config.models.get(message.model_id or "")
+        servers = self.runtime.servers
+        if entry is not None and entry.launchable and servers is not None and servers.server(entry.id).state \
+                is ServerState.STARTING:
+            return "starting"
+        return "prompt"
 
     # ----- what the session works on -----
     def set_model(self, model_id: str | None) -> None:
@@ -314,10 +328,13 @@ class ChatSession:
         card = request.recorder.card(call.id)
         if card is not None:
             card.output = WAITING_FOR_APPROVAL
-        self._emit(ChangeKind.WAITING, request.message, text=f"Waiting for your approval to run {tool.name}…")
+        self._asking = request
         try:
-            return await self.ask_approval(call, tool)
+            self._emit(ChangeKind.WAITING, request.message, text=f"Waiting for your approval to run {tool.name}…")
+            with request.recorder.meter.paused():  # the user's time to decide is not the model's
+                return await self.ask_approval(call, tool)
         finally:
+            self._asking = None
             if self.is_current(request):
                 self._emit(ChangeKind.NOTE, text="")
 

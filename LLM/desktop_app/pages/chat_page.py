@@ -10,16 +10,16 @@ from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import QPlainTextEdit, QScrollArea, QSplitter, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QWidget
 
 from LLM.core import AnswerSaver, Conversation, LLMError, Message
 from LLM.core.session import ChangeKind, ChatSession, SessionChange
 
 from ..context import AppContext
 from ..interaction import approval_asker
-from ..widgets.composer import Composer
-from ..widgets.settings_panel import GenerationPanel, settings_from_entry
-from ..widgets.transcript import TranscriptView
+from ..widgets.chat_view import ChatView
+from ..widgets.settings_panel import settings_from_entry
+from ..widgets.waiting_label import APPROVAL_PHASE, PROMPT_PHASE, starting_phase
 
 
 EDITING_NOTE = "Editing a message: Send answers the new version (the old one stays as a branch); Esc cancels."
@@ -46,7 +46,7 @@ class ChatPage(QWidget):
             ctx.runtime, kind=self.kind, saver=AnswerSaver(ctx.history) if ctx.history is not None else None,
             on_change=self.session_changed.emit, spawn=ctx.tasks.spawn,
             # Asked over this page; "always" for an MCP tool is also saved in its server's autoApprove.
-            ask_approval=approval_asker(ctx.interaction, self), save_always=self._save_always)
+            ask_approval=approval_asker(ctx.interaction, self, ctx.runtime), save_always=self._save_always)
         self.session_changed.connect(self._render)
         self._settings_edited = False
         self._editing: str | None = None  # the user message being edited (Send makes a new branch)
@@ -55,52 +55,23 @@ class ChatPage(QWidget):
         self._set_busy(False)
 
     def _build(self) -> None:
-        self.transcript = TranscriptView(replayable=self.replayable)
-        self.transcript.regenerate_requested.connect(lambda _id: self.regenerate())
-        self.transcript.edit_requested.connect(self.begin_edit)
-        self.transcript.branch_requested.connect(self.switch_branch)
-        self.composer = Composer()
+        view = ChatView(self, replayable=self.replayable)
+        self.transcript, self.completion_editor, self.views, self.panel, self.composer = (
+            view.transcript, view.completion_editor, view.views, view.panel, view.composer)
         self.prompt, self.send_button, self.stop_button = (
             self.composer.prompt, self.composer.send_button, self.composer.stop_button)
         self.new_chat_button, self.activity, self.context_meter = (
             self.composer.new_chat_button, self.composer.activity, self.composer.context_meter)
+        self.transcript.waiting_phase = self._waiting_phase
+        self.transcript.regenerate_requested.connect(lambda _id: self.regenerate())
+        self.transcript.edit_requested.connect(self.begin_edit)
+        self.transcript.branch_requested.connect(self.switch_branch)
         self.prompt.submitted.connect(self.send)
         self.send_button.clicked.connect(self.send)
         self.stop_button.clicked.connect(lambda: self.stop())
         self.new_chat_button.clicked.connect(self.new_chat)
-        self.completion_editor = QPlainTextEdit(objectName="completionEditor")
-        self.completion_editor.setPlaceholderText(
-            "This is a base model: write the beginning of a text and press Continue; the model writes on.")
-
-        chat = QWidget(objectName="chatColumn")
-        column = QVBoxLayout(chat)
-        column.setContentsMargins(0, 0, 0, 8)
-        column.setSpacing(8)
-        self.views = QStackedWidget(objectName="chatViews")
-        self.views.addWidget(self.transcript)
-        self.views.addWidget(self.completion_editor)
-        column.addWidget(self.views, 1)
-        column.addWidget(self.composer)
-
-        self.panel = GenerationPanel()
         self.panel.edited.connect(self._on_settings_edited)
         self.panel.reset_requested.connect(self._reset_settings)
-        side = QScrollArea(objectName="sidePanel")
-        side.setWidget(self.panel)
-        side.setWidgetResizable(True)
-        side.setMinimumWidth(240)
-
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(chat)
-        splitter.addWidget(side)
-        splitter.setStretchFactor(0, 1)
-        splitter.setStretchFactor(1, 0)
-        splitter.setSizes([820, 280])
-        splitter.setChildrenCollapsible(False)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(splitter)
-
         escape = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
         escape.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         escape.activated.connect(self._escape)
@@ -305,6 +276,14 @@ class ChatPage(QWidget):
                 cursor.insertText(change.event.text)  # type: ignore[union-attr]
         elif change.visible:
             self.transcript.schedule(message)
+
+    def _waiting_phase(self, message: Message) -> str:
+        """What an answer that has not begun waits for, in words (asked once a second)."""
+        waiting = self.session.waiting_for(message)
+        if waiting == "starting":
+            entry = self.ctx.config.models.get(message.model_id or "")
+            return starting_phase(entry.label if entry is not None else message.model_id or "the model")
+        return APPROVAL_PHASE if waiting == "approval" else PROMPT_PHASE
 
     def _show_branches(self) -> None:
         for widget in self.transcript.message_widgets():

@@ -1,9 +1,10 @@
-"""The approval dialog for an MCP tool call: server, tool, description and the full arguments; four answers."""
+"""The one approval dialog for every tool call, local or MCP: the tool, where it acts, its description, the full
+arguments, and four answers in a fixed order with Deny the default."""
 
 from __future__ import annotations
 
-import json
-
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFontDatabase, QTextOption
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -16,53 +17,69 @@ from PySide6.QtWidgets import (
 
 from LLM.core import Tool, ToolCall
 
+from ..interaction import approval_question
+
 # The dialog's result codes (QDialog's own are 0 and 1), one per answer.
 ONCE, ALWAYS, DENY, DENY_AND_STOP = 10, 11, 12, 13
 
+# (text, object name, result code), in the order shown: the same for every tool.
+ANSWERS = (("Allow once", "approvalAllowOnce", ONCE),
+           ("Always allow", "approvalAllowAlways", ALWAYS),
+           ("Deny", "approvalDeny", DENY),
+           ("Deny and stop", "approvalDenyAndStop", DENY_AND_STOP))
 
-class McpApprovalDialog(QDialog):
-    """Window-modal; opened with ``open()`` by the interaction facade, never ``exec()``."""
 
-    def __init__(self, parent: QWidget | None, call: ToolCall, tool: Tool) -> None:
+class ApprovalDialog(QDialog):
+    """Window-modal; opened with ``open()`` by the interaction facade, never ``exec()``. Enter and Esc deny."""
+
+    def __init__(self, parent: QWidget | None, call: ToolCall, tool: Tool, where: str) -> None:
         super().__init__(parent)
-        self.setObjectName("mcpApprovalDialog")
-        self.setWindowTitle("Allow MCP tool call?")
+        question = approval_question(call, tool)
+        self.setObjectName("approvalDialog")
+        self.setWindowTitle(question.title)
         self.resize(620, 460)
         layout = QVBoxLayout(self)
-        own = f" (its tool '{_escape(tool.server_tool)}')" if tool.server_tool and tool.server_tool != call.name else ""
-        head = QLabel(f"The model wants to call <b>{_escape(call.name)}</b> of the MCP server "
-                      f"<b>{_escape(tool.server or '?')}</b>{own}.", objectName="mcpApprovalHead")
+        head = QLabel(question.text, objectName="approvalHead")
+        head.setTextFormat(Qt.TextFormat.RichText)
         head.setWordWrap(True)
         layout.addWidget(head)
-        description = QLabel(tool.description or "(the server gives no description)", objectName="mcpApprovalDescription")
-        description.setWordWrap(True)
-        layout.addWidget(description)
+        self.where = _plain(f"Where it acts: {where}" if where else "", "approvalWhere")
+        self.where.setVisible(bool(where))
+        layout.addWidget(self.where)
+        layout.addWidget(_plain(question.informative, "approvalDescription"))
         layout.addWidget(QLabel("Arguments, in full:"))
-        self.arguments = QPlainTextEdit(json.dumps(call.arguments, indent=2, ensure_ascii=False),
-                                        objectName="mcpApprovalArguments")
+        self.arguments = QPlainTextEdit(question.detail, objectName="approvalArguments")
         self.arguments.setReadOnly(True)
+        self.arguments.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        # A long unbroken value wraps anywhere: nothing is cut, and the box only ever scrolls down.
+        self.arguments.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
         layout.addWidget(self.arguments, 1)
-        note = QLabel("The server runs with your permissions. Deny if you do not expect this call; the model is told.")
-        note.setWordWrap(True)
-        layout.addWidget(note)
+        scope = ("\u201cAlways allow\u201d is saved in this server's autoApprove list in mcp.json."
+                 if tool.server is not None else "\u201cAlways allow\u201d lasts for this chat.")
+        layout.addWidget(_plain(f"{scope} If you deny, the model is told; \u201cDeny and stop\u201d also ends "
+                                "the answer.", "approvalScope"))
         buttons = QDialogButtonBox()
         self.buttons: dict[str, QPushButton] = {}
-        for text, name, code in (("Allow once", "mcpAllowOnce", ONCE),
-                                 ("Always allow this tool", "mcpAllowAlways", ALWAYS),
-                                 ("Deny", "mcpDeny", DENY), ("Deny and stop", "mcpDenyAndStop", DENY_AND_STOP)):
+        for text, name, code in ANSWERS:
             button = QPushButton(text, objectName=name)
             button.setAutoDefault(False)
             button.clicked.connect(lambda _checked=False, c=code: self.done(c))
             buttons.addButton(button, QDialogButtonBox.ButtonRole.ActionRole)
             self.buttons[name] = button
-        self.buttons["mcpAllowAlways"].setToolTip(
-            "Saved in this server's autoApprove list in mcp.json: this server's tool is no longer asked about")
-        self.buttons["mcpDeny"].setDefault(True)
+        self.buttons["approvalAllowAlways"].setToolTip(scope)
+        deny = self.buttons["approvalDeny"]
+        deny.setDefault(True)
         layout.addWidget(buttons)
+        deny.setFocus()
 
     def reject(self) -> None:  # Esc or the close button: a denial
         self.done(DENY)
 
 
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def _plain(text: str, name: str) -> QLabel:
+    """A label for words that come from elsewhere (a tool's description, a path): never read as rich text."""
+    label = QLabel(text, objectName=name)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -23,6 +23,7 @@ from LLM.core.history import UNKNOWN_TIME, ConversationSummary, local_datetime
 SEARCH_DELAY_MS = 150  # search as the user types, once they pause
 UNDO_SHOWN_MS = 10_000
 KIND_TEXT = {"chat": "Chat", "tools": "Tool chat"}
+SEARCH_SHORTCUT = "Ctrl+F"  # the window binds it; said here, in the box's placeholder
 
 
 def when(timestamp: float, now: float | None = None) -> str:
@@ -37,6 +38,29 @@ def when(timestamp: float, now: float | None = None) -> str:
     return moment.strftime("%d %b" if moment.year == today.year else "%Y-%m-%d")
 
 
+class SearchBox(QLineEdit):
+    """The search field, driven from the keyboard: Esc clears it, a second Esc leaves it; Enter opens the
+    first result and Down moves into the list."""
+
+    cleared_empty = Signal()  # Esc on an empty box: the user is done searching
+    enter_pressed = Signal()
+    down_pressed = Signal()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        key = event.key()
+        if key == Qt.Key.Key_Escape:
+            if self.text():
+                self.clear()
+            else:
+                self.cleared_empty.emit()
+        elif key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.enter_pressed.emit()
+        elif key == Qt.Key.Key_Down:
+            self.down_pressed.emit()
+        else:
+            super().keyPressEvent(event)
+
+
 class ConversationSidebar(QWidget):
     """Shows what the window gives it (``show_conversations``) and says what the user asked for."""
 
@@ -46,14 +70,20 @@ class ConversationSidebar(QWidget):
     export_requested = Signal(str, str)  # id, "md" | "json"
     undo_requested = Signal(str)
     search_changed = Signal(str)
+    search_left = Signal()  # Esc on the empty search box: the window puts the focus back in the prompt
     new_chat_requested = Signal()
     import_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("conversationSidebar")
-        self.search = QLineEdit(objectName="historySearch")
-        self.search.setPlaceholderText("Search chats…")
+        self.search = SearchBox(objectName="historySearch")
+        self.search.setPlaceholderText(f"Search chats…  ({SEARCH_SHORTCUT})")
+        self.search.setToolTip(f"Search titles and messages ({SEARCH_SHORTCUT}); Enter opens the first match, "
+                               "Down goes to the list, Esc clears, Esc again goes back to the prompt")
+        self.search.cleared_empty.connect(self.search_left)
+        self.search.enter_pressed.connect(self._open_first)
+        self.search.down_pressed.connect(self._enter_list)
         self.search.setClearButtonEnabled(True)
         self._search_timer = QTimer(self, singleShot=True, interval=SEARCH_DELAY_MS)
         self._search_timer.timeout.connect(lambda: self.search_changed.emit(self.search.text()))
@@ -145,6 +175,22 @@ class ConversationSidebar(QWidget):
         self._undo_timer.start()
 
     # ----- user actions -----
+    def focus_search(self) -> None:
+        self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search.selectAll()  # typing replaces the last search
+
+    def _open_first(self) -> None:
+        self._search_timer.stop()  # Enter right after typing: search now, so the first match is this text's
+        self.search_changed.emit(self.search.text())
+        if self.list.count():
+            self._activated(self.list.item(0))
+
+    def _enter_list(self) -> None:
+        if self.list.count():
+            if self.list.currentRow() < 0:
+                self.list.setCurrentRow(0)
+            self.list.setFocus(Qt.FocusReason.TabFocusReason)
+
     def _activated(self, item: QListWidgetItem) -> None:
         self.open_requested.emit(item.data(Qt.ItemDataRole.UserRole))
 

@@ -3,18 +3,33 @@
 from __future__ import annotations
 
 import math
+import re
 
 from PySide6.QtCore import QEvent, QSize, Qt
 from PySide6.QtGui import QFontMetricsF, QResizeEvent
 from PySide6.QtWidgets import QLabel
 
+# An absolute path (POSIX, Windows or ~/) of three or more parts, up to a space, quote or bracket; not a URL's.
+_PATH = re.compile(r"(?<![\w:/.~-])(?:[A-Za-z]:|~)?([/\\])[^\s\"'()\[\]]+(?:[/\\][^\s\"'()\[\]]+){2,}")
+
+
+def shorten_paths(text: str) -> str:
+    """Long paths in a log line cut to their last part ("…/model.gguf"): the file is what tells them apart."""
+    def last_part(match: re.Match[str]) -> str:
+        path, sep = match.group(0), match.group(1)
+        return "…" + sep + re.split(r"[/\\]", path)[-1]
+    return _PATH.sub(last_part, text)
+
 
 class ElidedLabel(QLabel):
     """One line that gives way to the widgets beside it: cut short with "…" when its room is narrow, the whole
-    text in its tooltip. ``text()`` is always the whole text."""
+    text in its tooltip. ``text()`` is always the whole text. ``mode`` says where it is cut (the end by default;
+    the middle keeps both ends of a path)."""
 
-    def __init__(self, text: str = "", *, name: str | None = None) -> None:
+    def __init__(self, text: str = "", *, name: str | None = None,
+                 mode: Qt.TextElideMode = Qt.TextElideMode.ElideRight) -> None:
         super().__init__()
+        self._mode = mode
         self.setTextFormat(Qt.TextFormat.PlainText)
         if name:
             self.setObjectName(name)
@@ -55,6 +70,6 @@ class ElidedLabel(QLabel):
     def _elide(self) -> None:
         width = self.contentsRect().width()
         shown = self._full if self._text_width() <= width else \
-            self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, width)
+            self.fontMetrics().elidedText(self._full, self._mode, width)
         if shown != super().text():
             super().setText(shown)

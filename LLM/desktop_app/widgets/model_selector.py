@@ -11,6 +11,7 @@ from LLM.core.servers import ServerEvent, ServerStatus
 
 from .server_status import ModelServerState, ServerStatusView, state_icon
 
+MODEL_SHORTCUT = "Ctrl+L"  # as LM Studio's model loader; the window binds it
 MODEL_ID_ROLE = Qt.ItemDataRole.UserRole
 STATE_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -83,12 +84,15 @@ class ModelSelector(QWidget):
     retry_requested = Signal(str)
     open_log_requested = Signal(str)
     unload_requested = Signal(str)
+    load_requested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("modelSelector")
         self.combo = ModelCombo(objectName="modelCombo")
         self.combo.setAccessibleName("Model")
+        self.combo.setToolTip(f"Choose the model ({MODEL_SHORTCUT}): arrows to browse, Enter to switch, Esc to keep "
+                              "the current one")
         self.combo.setMinimumContentsLength(48)
         self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self._model = QStandardItemModel(self)
@@ -97,6 +101,7 @@ class ModelSelector(QWidget):
         self.status.retry_requested.connect(self.retry_requested)
         self.status.open_log_requested.connect(self.open_log_requested)
         self.status.unload_requested.connect(self.unload_requested)
+        self.status.load_requested.connect(self.load_requested)
 
         label = QLabel("Model")
         label.setBuddy(self.combo)
@@ -224,6 +229,11 @@ class ModelSelector(QWidget):
         if index >= 0:
             self.combo.setCurrentIndex(index)
             self._refresh_status()
+
+    def open_picker(self) -> None:
+        """The model shortcut: the list opens with the focus on it; arrows and Enter choose, as a click does."""
+        self.combo.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.combo.showPopup()
 
     def item_state(self, model_id: str) -> str | None:
         item = self._items.get(model_id)

@@ -5,26 +5,31 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import QTimer, Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtGui import QColor, QIcon, QPainter, QPalette, QPixmap
+from PySide6.QtWidgets import (QApplication, QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout,
+                               QWidget)
 
 from LLM.core import ModelEntry
 from LLM.core.protocol import EngineProps
 from LLM.core.servers import ServerEvent
 
-STATE_COLOURS = {
-    "stopped": "#9aa0a6",
-    "starting": "#e8a000",
-    "stopping": "#e8a000",
-    "ready": "#1e8e3e",
-    "running": "#1e8e3e",
-    "failed": "#d93025",
-    "external": "#1a73e8",
-    "invalid": "#d93025",
+from .elided_label import ElidedLabel, shorten_paths
+from .tones import tone
+
+# Each state's tone (widgets/tones.py): its shade is picked for the palette it is drawn on, light or dark.
+STATE_TONES = {
+    "stopped": "neutral",
+    "starting": "warn",
+    "stopping": "warn",
+    "ready": "good",
+    "running": "good",
+    "failed": "bad",
+    "external": "info",
+    "invalid": "bad",
 }
 
 STATE_TEXT = {
-    "stopped": "Stopped — starts when selected",
+    "stopped": "Not loaded",
     "starting": "Starting",
     "stopping": "Stopping",
     "ready": "Ready",
@@ -35,13 +40,18 @@ STATE_TEXT = {
 }
 
 
-def state_icon(state: str, size: int = 12) -> QIcon:
+def state_colour(state: str, palette: QPalette | None = None) -> QColor:
+    """The colour that shows ``state``, readable on ``palette``'s base (the application's by default)."""
+    return tone(STATE_TONES.get(state, "neutral"), palette if palette is not None else QApplication.palette())
+
+
+def state_icon(state: str, size: int = 12, palette: QPalette | None = None) -> QIcon:
     pixmap = QPixmap(size, size)
     pixmap.fill(Qt.GlobalColor.transparent)
     painter = QPainter(pixmap)
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
     painter.setPen(Qt.PenStyle.NoPen)
-    painter.setBrush(QColor(STATE_COLOURS.get(state, "#9aa0a6")))
+    painter.setBrush(state_colour(state, palette))
     painter.drawEllipse(1, 1, size - 2, size - 2)
     painter.end()
     return QIcon(pixmap)
@@ -88,6 +98,7 @@ class ServerStatusView(QFrame):
     retry_requested = Signal(str)
     open_log_requested = Signal(str)
     unload_requested = Signal(str)
+    load_requested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -100,11 +111,15 @@ class ServerStatusView(QFrame):
 
         self.dot = QLabel(objectName="serverStatusDot")
         self.text = QLabel(objectName="serverStatusText")
-        self.detail = QLabel(objectName="serverStatusDetail")
-        self.detail.setTextFormat(Qt.TextFormat.PlainText)
+        # An engine's loading line names long paths: cut in the middle, the elapsed time and the file name stay.
+        self.detail = ElidedLabel(name="serverStatusDetail", mode=Qt.TextElideMode.ElideMiddle)
         self.detail.setMinimumWidth(80)
         self.retry_button = QPushButton("Retry", objectName="retryButton")
         self.retry_button.clicked.connect(lambda: self.model_id and self.retry_requested.emit(self.model_id))
+        # A selected model is stopped only after Unload (choosing one starts it): Load is the way back.
+        self.load_button = QPushButton("Load", objectName="loadButton")
+        self.load_button.setToolTip("Start this model's server again")
+        self.load_button.clicked.connect(lambda: self.model_id and self.load_requested.emit(self.model_id))
         self.unload_button = QPushButton("Unload", objectName="unloadButton")
         self.unload_button.setToolTip("Stop this model's server and free its memory (answers in progress finish first)")
         self.unload_button.clicked.connect(lambda: self.model_id and self.unload_requested.emit(self.model_id))
@@ -124,6 +139,7 @@ class ServerStatusView(QFrame):
         row.addWidget(self.text)
         row.addWidget(self.detail, 1)
         row.addWidget(self.retry_button)
+        row.addWidget(self.load_button)
         row.addWidget(self.unload_button)
         row.addWidget(self.log_button)
         layout = QVBoxLayout(self)
@@ -159,6 +175,8 @@ class ServerStatusView(QFrame):
             state, detail = "invalid", self._invalid
         elif info is None:
             state, detail = "stopped", ""
+        elif info.state == "stopped":
+            state, detail = "stopped", "Load starts it again"
         else:
             state, detail = info.state, self._detail(info)
         if self._adapter and state in ("ready", "running"):
@@ -167,9 +185,10 @@ class ServerStatusView(QFrame):
         self.dot.setPixmap(state_icon(state, 14).pixmap(14, 14))
         self.text.setText(STATE_TEXT.get(state, state))
         # Engine log lines carry tabs and runs of spaces: collapse them for a one-line summary.
-        self.detail.setText(" ".join(detail.splitlines()[0].split())[:160] if detail else "")
+        self.detail.setText(shorten_paths(" ".join(detail.splitlines()[0].split())) if detail else "")
         self.detail.setToolTip(detail)
         self.retry_button.setVisible(state == "failed")
+        self.load_button.setVisible(state == "stopped" and self.model_id is not None and self._invalid is None)
         self.unload_button.setVisible(state in ("ready", "starting", "running"))
         self.log_button.setVisible(self.model_id is not None and state not in ("external", "invalid"))
         error = None

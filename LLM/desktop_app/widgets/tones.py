@@ -8,9 +8,13 @@ from PySide6.QtGui import QColor, QPalette
 # (for a light background, for a dark one): the one that contrasts more with the background is used. A test checks
 # both against light (#cfcfcf and lighter) and dark (#3c3c3c and darker) bases.
 _TONES = {
-    "bad": ("#a1201a", "#ff8a80"),
-    "good": ("#145a2a", "#81c995"),
+    "bad": ("#a1201a", "#ff8a80"),  # failed, an error
+    "good": ("#145a2a", "#81c995"),  # ready, a tool call that worked
+    "warn": ("#7a4a00", "#fdd663"),  # starting, stopped by the user, a context nearly full
+    "info": ("#174ea6", "#8ab4f8"),  # an external server, a tool call under way
+    "neutral": ("#4d5156", "#bdc1c6"),  # stopped
 }
+TONE_NAMES = tuple(_TONES)
 
 
 def relative_luminance(colour: QColor) -> float:
@@ -29,7 +33,7 @@ def contrast_ratio(a: QColor, b: QColor) -> float:
 
 
 def tone(kind: str, palette: QPalette, role: QPalette.ColorRole = QPalette.ColorRole.Base) -> QColor:
-    """The ``kind`` ("good" or "bad") colour for text drawn on ``palette``'s ``role`` (a view's Base, a
+    """The ``kind`` (one of :data:`TONE_NAMES`) colour for text drawn on ``palette``'s ``role`` (a view's Base, a
     dialog's Window)."""
     background = palette.color(role)
     return max((QColor(shade) for shade in _TONES[kind]), key=lambda shade: contrast_ratio(shade, background))

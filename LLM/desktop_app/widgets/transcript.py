@@ -25,6 +25,7 @@ from .code_block import preload_lexers
 from .elided_label import ElidedLabel
 from .markdown_view import PlainTextView
 from .segmented_markdown import SegmentedMarkdown
+from .waiting_label import APPROVAL_PHASE, WaitingLabel
 
 RENDER_INTERVAL_MS = 40  # at most ~25 refreshes a second, however fast tokens arrive
 # A saved conversation opens with its newest messages; older ones render on demand, so a chat of
@@ -221,7 +222,11 @@ class MessageWidget(QFrame):
         layout.addLayout(self._parts_layout)
         self._part_widgets: list[QWidget] = []
 
-        self.waiting = _label("Waiting for the model…", name="messageWaiting")
+        # What an answer that has not begun waits for, and how long; the page knows the phase (``phase_of``).
+        self.phase_of: Callable[[Message], str] = lambda _message: ""
+        self.waiting = WaitingLabel()
+        self.waiting.phase = lambda: self.phase_of(self._message)
+        self.waiting.hide()
         layout.addWidget(self.waiting)
         self.error = PlainTextView(name="messageError", font=mono_font())  # may name a long path: wraps anywhere
         self.error.hide()
@@ -274,7 +279,8 @@ class MessageWidget(QFrame):
             self.badge.setVisible(bool(self.badge.text()))
             _restyle(self)
             _restyle(self.badge)
-        self.waiting.setVisible(message.role == "assistant" and message.status == "pending")
+        self.waiting.set_waiting(message.role == "assistant" and not message.final and (
+            message.status == "pending" or self.phase_of(message) == APPROVAL_PHASE))
         self.error.setVisible(bool(message.error))
         if message.error and self.error.text() != message.error:
             self.error.setText(message.error)
@@ -402,6 +408,7 @@ class TranscriptView(QScrollArea):
         self._messages: dict[str, Message] = {}
         self._hidden: list[Message] = []  # older messages of the path, not rendered yet (oldest first)
         self._author: Callable[[Message], str] = lambda m: "You" if m.role == "user" else "Assistant"
+        self.waiting_phase: Callable[[Message], str] = lambda _message: ""  # what an answer waits for (the page)
         self._dirty: set[str] = set()
         self._timer = QTimer(self, singleShot=True, interval=RENDER_INTERVAL_MS)
         self._timer.timeout.connect(self.flush)
@@ -425,6 +432,8 @@ class TranscriptView(QScrollArea):
 
     def _make(self, message: Message, author: str) -> MessageWidget:
         widget = MessageWidget(message, author)
+        widget.phase_of = lambda m: self.waiting_phase(m)
+        widget.waiting.refresh()
         widget.copy_requested.connect(self._copy)
         widget.regenerate_requested.connect(self.regenerate_requested)
         widget.edit_requested.connect(self.edit_requested)

@@ -20,6 +20,7 @@ class ScriptedInteraction:
         self.answers = list(answers)
         self.asked: list[tuple[str, dict]] = []
         self.parents: list[object] = []  # what each approval question was asked over
+        self.places: list[str] = []  # where each asked-about tool acts, as the dialog would say
         self.opened: list[Path] = []
         self.cancelled = 0
         self.switches = list(switches)  # answers to "switch while an answer is written?" (cancel when empty)
@@ -30,8 +31,9 @@ class ScriptedInteraction:
         self.text_errors: list[str] = []  # what an edit dialog showed under its field for a refused answer
         self.deletes = list(deletes)  # answers to "delete this tool?" (keep when empty)
 
-    async def approve_tool(self, parent, call, tool) -> ApprovalDecision:
+    async def approve_tool(self, parent, call, tool, where: str = "") -> ApprovalDecision:
         self.asked.append((tool.name, dict(call.arguments)))
+        self.places.append(where)
         self.parents.append(parent)
         answer = self.answers.pop(0) if self.answers else ApprovalDecision.DENY
         if answer is None:

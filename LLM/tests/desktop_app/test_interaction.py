@@ -140,9 +140,13 @@ def test_interaction_always_for_an_mcp_tool_is_saved_in_auto_approve(tmp_path: P
 
 
 @pytest.mark.parametrize("question, title, text, informative, detail", [
-    pytest.param(approval_question(ToolCall("write_file", {"path": "ü.txt"}), local()), "Allow tool call?",
+    pytest.param(approval_question(ToolCall("write_file", {"path": "ü.txt"}), local()), "Allow write_file?",
                  "The model wants to run <b>write_file</b>.", "Write a file.", '{\n  "path": "ü.txt"\n}',
                  id="approval"),
+    pytest.param(approval_question(ToolCall("f__w", {}), Tool("f__w", "", {"type": "object"}, lambda: None,
+                                                             server="f<", server_tool="w")), "Allow f__w?",
+                 "The model wants to run <b>f__w</b> (its tool ‘w’) of the MCP server <b>f&lt;</b>.",
+                 "(no description)", "{}", id="approval-mcp"),
     pytest.param(switch_question("One", "Two"), "Switch model?", "<b>One</b> is still writing an answer.",
                  "Switch to Two now, or let the answer finish first?", "", id="switch"),
     pytest.param(delete_tool_question("w", Path("/t/w.json")), "Delete tool?", "Delete the tool <b>w</b>?",

@@ -187,12 +187,12 @@ def test_desktop_mcp_approval_dialog_shows_server_tool_and_arguments(qloop):
         call = ToolCall("files__write", {"path": "/tmp/x", "content": "line\n" * 3})
         task = asyncio.ensure_future(QtInteraction().approve_tool(None, call, tool))
         dialog = await wait_until(lambda: next((w for w in QApplication.topLevelWidgets()
-                                                if w.objectName() == "mcpApprovalDialog" and w.isVisible()), None),
+                                                if w.objectName() == "approvalDialog" and w.isVisible()), None),
                                   10, "the approval dialog")
-        head = dialog.findChild(QLabel, "mcpApprovalHead").text()
+        head = dialog.findChild(QLabel, "approvalHead").text()
         assert "files__write" in head and "files" in head
-        assert dialog.findChild(QLabel, "mcpApprovalDescription").text() == "Write a file on disk."
-        shown = json.loads(dialog.findChild(QPlainTextEdit, "mcpApprovalArguments").toPlainText())
+        assert dialog.findChild(QLabel, "approvalDescription").text() == "Write a file on disk."
+        shown = json.loads(dialog.findChild(QPlainTextEdit, "approvalArguments").toPlainText())
         assert shown == call.arguments
         if button_name is None:
             dialog.reject()  # Esc
@@ -201,10 +201,10 @@ def test_desktop_mcp_approval_dialog_shows_server_tool_and_arguments(qloop):
         return await asyncio.wait_for(task, 10)
 
     async def go():
-        assert await ask("mcpAllowOnce") is ApprovalDecision.ONCE
-        assert await ask("mcpAllowAlways") is ApprovalDecision.ALWAYS
-        assert await ask("mcpDeny") is ApprovalDecision.DENY
-        assert await ask("mcpDenyAndStop") is ApprovalDecision.DENY_AND_STOP
+        assert await ask("approvalAllowOnce") is ApprovalDecision.ONCE
+        assert await ask("approvalAllowAlways") is ApprovalDecision.ALWAYS
+        assert await ask("approvalDeny") is ApprovalDecision.DENY
+        assert await ask("approvalDenyAndStop") is ApprovalDecision.DENY_AND_STOP
         assert await ask(None) is ApprovalDecision.DENY
 
     run(qloop, go())

@@ -13,7 +13,7 @@ import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QCheckBox, QPlainTextEdit, QPushButton, QWidget
+from PySide6.QtWidgets import QApplication, QCheckBox, QLabel, QPlainTextEdit, QPushButton, QWidget
 
 from LLM.core.servers.llama_build import find_llama_server
 from LLM.desktop_app.interaction import SwitchDecision
@@ -439,3 +439,26 @@ def test_desktop_log_viewer_tail_keeps_the_last_whole_lines(tmp_path):
     assert read_tail(log, lines=3) == "line 4997\nline 4998\nline 4999"
     shown = read_tail(log, lines=10_000, max_bytes=100).splitlines()  # a huge log is not read whole...
     assert shown == [f"line {n}" for n in range(5000 - len(shown), 5000)] and 0 < len(shown) < 11  # ...nor cut
+
+
+def test_desktop_models_after_unload_the_header_says_so_and_load_starts_it_again(qloop, tmp_path):
+    """Pins #22: after Unload the header said "Stopped — starts when selected" while selected, with no Load."""
+    port = free_port()
+
+    async def go():
+        async with open_window(tmp_path, "models:\n" + launchable_yaml(port), launcher=fake_launcher()) as window:
+            window.resize(1000, 700)
+            await wait_until(lambda: server_status(window) == "ready", timeout=60, what="ready")
+            load = window.findChild(QPushButton, "loadButton")
+            assert not load.isVisible()
+            click(window.findChild(QPushButton, "unloadButton"))
+            await wait_until(lambda: server_status(window) == "stopped", timeout=60, what="unloaded")
+            header = window.findChild(QWidget, "serverStatus")
+            text = " ".join(label.text() for label in header.findChildren(QLabel))
+            assert "starts when selected" not in text and "Not loaded" in text and "Load" in text
+            assert load.isVisible() and load.isEnabled()
+            click(load)
+            await wait_until(lambda: server_status(window) == "ready", timeout=60, what="ready again")
+            assert not load.isVisible() and window.ctx.servers.server("m").state.value == "ready"
+
+    run(qloop, go())

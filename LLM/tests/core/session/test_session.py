@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -446,3 +447,51 @@ def test_session_a_tool_call_in_a_plain_chat_says_what_the_model_tried(fake_serv
             assert fake_server.requests()[-1]["body"]["messages"] == [{"role": "user", "content": "Hi"}]
 
     asyncio.run(go())
+
+
+def test_session_time_to_first_token_leaves_out_the_approval_question(fake_server, tmp_path):
+    """#22: the seconds a user spent in the approval dialog counted as the model's time to first token."""
+    fake_server.script({"tool_calls": [WRITE]}, {"text": "Written."})
+    think_s = 0.5
+
+    async def slow_yes(call: ToolCall, tool: Tool) -> ApprovalDecision:
+        await asyncio.sleep(think_s)
+        return ApprovalDecision.ONCE
+
+    async def go():
+        async with session_on(fake_server, tmp_path, kind="tools", ask_approval=slow_yes) as (session, _changes):
+            session.tool_options.tools = ["write_file"]
+            started = time.perf_counter()
+            session.send("Write a.txt")
+            answer = await session.wait()
+            wall_ms = (time.perf_counter() - started) * 1000
+            metrics = answer.metrics
+            assert answer.content == "Written." and metrics.time_to_first_token_ms is not None
+            # What was excluded, not how fast: at least the user's thinking time is missing from both figures.
+            assert metrics.time_to_first_token_ms <= wall_ms - think_s * 1000
+            assert metrics.duration_ms <= wall_ms - think_s * 1000
+
+    asyncio.run(go())
+
+
+def test_session_says_what_an_answer_waits_for(fake_server, tmp_path):
+    """#22: an answer that has not begun says whether it waits for the user's approval or for the prompt to be
+    read (a launchable model's start is the third case, shown by the window's tests)."""
+    fake_server.script({"tool_calls": [WRITE]}, {"text": "Written."})
+    phases: list[str] = []
+
+    async def go():
+        async with session_on(fake_server, tmp_path, kind="tools") as (session, _changes):
+            async def ask(call: ToolCall, tool: Tool) -> ApprovalDecision:
+                phases.append(session.waiting_for(request.message))
+                return ApprovalDecision.ONCE
+
+            session.ask_approval = ask
+            session.tool_options.tools = ["write_file"]
+            request = session.send("Write a.txt")
+            phases.append(session.waiting_for(request.message))
+            await session.wait()
+            phases.append(session.waiting_for(request.message))
+
+    asyncio.run(go())
+    assert phases == ["prompt", "approval", "prompt"]
