@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 from LLM.core import ApprovalDecision, Runtime, Tool, ToolCall
+from LLM.core.tools import WORKSPACE_TOOLS
 
 # Whatever the dialogs open over: a widget for the Qt dialogs, anything (or nothing) for a test double. Typed
 # loosely so that this module, and doubles that implement it, need no Qt.
@@ -81,9 +82,14 @@ def runtime_place(tool: Tool, runtime: Runtime | None) -> str:
 
 def tool_place(tool: Tool, workspace: Path | None, server_target: str | None = None) -> str:
     """Where a tool acts, in words: an MCP tool's server (and what it runs or connects to, as mcp.json shows it),
-    or, for a local tool, this computer and the workspace folder the built-in file tools are confined to."""
+    or, for a local tool, this computer and, for the built-in file tools, the workspace folder they are confined
+    to (a Python tool of the user's own may act anywhere, and the question says so)."""
     if tool.server is not None:
         return f"MCP server “{tool.server}”" + (f": {server_target}" if server_target else "")
+    if tool.canned is not None:
+        return "This computer: a tool without code, it only answers from its definition"
+    if tool.name not in WORKSPACE_TOOLS:  # a Python tool from the tools folder: nothing confines it
+        return "This computer, with your permissions (a tool of your own, not confined to the workspace)"
     if workspace is None:
         return "This computer"
     return f"This computer, in the workspace folder {workspace}"

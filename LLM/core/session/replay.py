@@ -8,12 +8,13 @@ loop goes on (:func:`run_pending`).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..chat.conversation import Conversation, Message, ToolCard
 from ..errors import SessionError
 from ..events import ToolCall
-from ..tools.approval import ApprovalHook, approve_call
+from ..tools.approval import Approval, ApprovalHook, approve_call
 from ..tools.registry import ToolRegistry, ToolResult
 
 ReplayAction = Literal["edit_arguments", "edit_result", "rerun_step"]
@@ -57,25 +58,42 @@ def new_version(conversation: Conversation, message_id: str, card_index: int, ac
     return new
 
 
-async def run_pending(message: Message, tools: ToolRegistry, before_call: ApprovalHook) -> bool:
+@dataclass
+class PendingRun:
+    """What running an answer's pending calls did: whether any ran, and whether the user denied one and stopped
+    the run (the model is then not asked again, as in the loop)."""
+
+    ran: bool = False
+    stopped: bool = False
+
+
+async def run_pending(message: Message, tools: ToolRegistry, before_call: ApprovalHook) -> PendingRun:
     """Run the answer's calls that have no result yet (an edited call), as the loop would: arguments checked,
-    approval asked where the tool needs it. True if any ran."""
-    pending = [card for card in message.tool_cards if card.ok is None]
-    for card in pending:
-        await _run(card, tools, before_call)
-    return bool(pending)
+    approval asked where the tool needs it; after "deny and stop" the others are not run."""
+    outcome = PendingRun()
+    for card in [card for card in message.tool_cards if card.ok is None]:
+        outcome.ran = True
+        if outcome.stopped:
+            card.ok, card.output, card.error, card.duration_ms = (
+                False, "", f"not run: the user stopped the run before the call to '{card.name}'", 0.0)
+            continue
+        outcome.stopped = await _run(card, tools, before_call)
+    return outcome
 
 
-async def _run(card: ToolCard, tools: ToolRegistry, before_call: ApprovalHook) -> None:
+async def _run(card: ToolCard, tools: ToolRegistry, before_call: ApprovalHook) -> bool:
+    """Run one edited call into its card; True when the user denied it and stopped the run."""
     if card.name in tools:
         call = ToolCall(card.name, dict(card.arguments), id=card.call_id) if card.call_id else \
             ToolCall(card.name, dict(card.arguments))
         verdict = await approve_call(tools.get(card.name), call, before_call)
         if isinstance(verdict, ToolResult):
             card.ok, card.output, card.error, card.duration_ms = False, "", verdict.error, 0.0
-            return
+            return False
         if not verdict:  # (its output said it waited for approval)
-            card.ok, card.output, card.error, card.duration_ms = False, "", f"the user denied the call to '{card.name}'", 0.0
-            return
+            card.ok, card.output, card.error, card.duration_ms = (
+                False, "", f"the user denied the call to '{card.name}'", 0.0)
+            return verdict is Approval.DENY_AND_STOP
     result = await tools.execute(card.name, card.arguments)
     card.ok, card.output, card.error, card.duration_ms = result.ok, result.output, result.error, result.duration_ms
+    return False

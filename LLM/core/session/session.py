@@ -29,6 +29,7 @@ from ..history.autosave import AnswerSaver
 from ..runtime import Runtime
 from ..servers.states import ServerState
 from ..tools.approval import Approval, ApprovalDecision, ApprovalPolicy, Asker, SaveAlways
+from ..tools.loop import LoopFinished, LoopNotice, ToolRunResult
 from ..tools.registry import Tool
 from ..events import ToolCall
 from .recorder import VISIBLE_CHANGES, WAITING_FOR_APPROVAL, AnswerRecorder
@@ -314,9 +315,14 @@ class ChatSession:
                 policy.problem = None
             return verdict
 
-        if await run_pending(message, self.runtime.tools, before_call):
+        pending = await run_pending(message, self.runtime.tools, before_call)
+        if pending.ran:
             self._emit(ChangeKind.STREAMED, message, what="result")
             cfg = cfg.model_copy(update={"messages": self.conversation.history(upto=message) + answer_turns(message)})
+        if pending.stopped:  # "deny and stop" on an edited call: as in the loop, the model is not asked again
+            yield LoopNotice("denied", "you denied a tool call and stopped the run; the model was not asked again")
+            yield LoopFinished(ToolRunResult(stopped_by="denied"))
+            return
         async with aclosing(stream_tool_inference(cfg, self.runtime, before_call)) as events:
             async for event in events:
                 yield event
@@ -334,8 +340,13 @@ class ChatSession:
             with request.recorder.meter.paused():  # the user's time to decide is not the model's
                 return await self.ask_approval(call, tool)
         finally:
-            self._asking = None
+            if self._asking is request:
+                self._asking = None
+            if card is not None and card.output == WAITING_FOR_APPROVAL:
+                card.output = ""  # answered: the call runs (or not) and its result replaces this
             if self.is_current(request):
+                # (the message again: its card no longer waits, and a view recomputes what the answer waits for)
+                self._emit(ChangeKind.STREAMED, request.message, what="result")
                 self._emit(ChangeKind.NOTE, text="")
 
     async def _run(self, request: Request, events: AsyncIterator[Any]) -> None:

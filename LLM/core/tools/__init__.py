@@ -9,7 +9,7 @@ User tool files import ``tool`` from here.
 """
 
 from .approval import Approval, ApprovalDecision, ApprovalHook, ApprovalPolicy, approve_call
-from .builtin import build_default_registry
+from .builtin import WORKSPACE_TOOLS, build_default_registry
 from .canned import REPLY_KINDS, CannedTool, canned_tool_from_form
 from .json_schema import schema_problems, value_problems
 from .loop import (
@@ -47,6 +47,7 @@ __all__ = [
     "ToolResultEvent",
     "ToolRunResult",
     "ToolStep",
+    "WORKSPACE_TOOLS",
     "approve_call",
     "build_default_registry",
     "canned_tool_from_form",

@@ -34,6 +34,8 @@ from .sandbox import (
 
 MAX_READ_BYTES = 64 * 1024
 MAX_WRITE_BYTES = 1024 * 1024
+# The built-ins that touch files, each confined to the workspace (a later tool of the same name is refused).
+WORKSPACE_TOOLS = frozenset({"list_directory", "read_file", "search_files", "write_file"})
 MAX_LIST_ENTRIES = 500
 MAX_SEARCH_MATCHES = 200
 

@@ -212,6 +212,14 @@ class CodeView(MarkdownView):
         if self._lexer_loading is not None and not self._worker.isActive():
             self._worker.start(0)
 
+    def finish(self) -> None:
+        """The answer ended, perhaps inside this block (its fence never closed): its last line is complete too,
+        and the block is coloured whole."""
+        if not self._closed:
+            self._closed = True
+            if self._lexer_loading is not None and not self._worker.isActive():
+                self._worker.start(0)
+
     def _show(self, code: str) -> None:
         old, self._code = self._code, code
         if not old:  # (inserting into an empty document would carry the view's cursor, and the view, to the end)
@@ -392,6 +400,9 @@ class CodeBlockView(QFrame):
         language = self.code_view.language or "code"
         if self.language_label.text() != language:
             self.language_label.setText(language)
+
+    def finish(self) -> None:
+        self.code_view.finish()
 
     @property
     def source_text(self) -> str:

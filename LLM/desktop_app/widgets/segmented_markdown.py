@@ -147,5 +147,10 @@ class SegmentedMarkdown(QWidget):
     def views(self) -> list[MarkdownView | CodeBlockView]:
         return list(self._views)
 
+    def finish(self) -> None:
+        """The text is complete (the answer ended): a code block left open is coloured to its last line."""
+        for block in self.code_blocks():
+            block.finish()
+
     def code_blocks(self) -> list[CodeBlockView]:
         return [view for view in self._views if isinstance(view, CodeBlockView)]

@@ -268,6 +268,10 @@ class MessageWidget(QFrame):
             elif isinstance(part, ToolCard):
                 note = next((s.constraint_note for s in message.steps if s.iteration == part.iteration), "")
                 widget.update_from(part, note)  # type: ignore[attr-defined]
+        if message.final:  # an answer that ended inside a code fence still colours that block to its end
+            for widget in self._part_widgets:
+                if isinstance(widget, SegmentedMarkdown):
+                    widget.finish()
         self._update_reasoning(message)
         if message.status != self._status:
             self._status = message.status

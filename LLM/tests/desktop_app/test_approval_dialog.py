@@ -110,14 +110,20 @@ def test_approval_dialog_answers_map_to_decisions(qloop, tmp_path, key, button, 
     assert run(qloop, go()) is expected
 
 
-@pytest.mark.parametrize("server, target, workspace, expected", [
-    pytest.param(None, None, Path("/work/space"), "This computer, in the workspace folder /work/space", id="local"),
-    pytest.param(None, None, None, "This computer", id="local-no-workspace"),
-    pytest.param("files", "npx srv --root /d", None, "MCP server \u201cfiles\u201d: npx srv --root /d", id="mcp"),
-    pytest.param("files", None, Path("/w"), "MCP server \u201cfiles\u201d", id="mcp-unknown-target"),
+@pytest.mark.parametrize("name, server, target, workspace, expected", [
+    pytest.param("write_file", None, None, Path("/work/space"), "This computer, in the workspace folder /work/space",
+                 id="builtin-file-tool"),
+    pytest.param("read_file", None, None, None, "This computer", id="builtin-no-workspace"),
+    pytest.param("backup", None, None, Path("/work/space"),
+                 "This computer, with your permissions (a tool of your own, not confined to the workspace)",
+                 id="user-python-tool"),
+    pytest.param("t", "files", "npx srv --root /d", None, "MCP server \u201cfiles\u201d: npx srv --root /d", id="mcp"),
+    pytest.param("t", "files", None, Path("/w"), "MCP server \u201cfiles\u201d", id="mcp-unknown-target"),
 ])
-def test_tool_place_words(server, target, workspace, expected):
-    tool = Tool(name="t", description="", parameters={"type": "object"}, fn=lambda: None, server=server)
+def test_tool_place_words(name, server, target, workspace, expected):
+    """Regression (#22 review): every local tool was said to act "in the workspace folder", a user's own Python tool
+    too, which nothing confines: the approval question understated what was approved."""
+    tool = Tool(name=name, description="", parameters={"type": "object"}, fn=lambda: None, server=server)
     assert tool_place(tool, workspace, target) == expected
 
 

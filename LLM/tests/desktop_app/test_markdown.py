@@ -160,3 +160,18 @@ def test_desktop_code_block_is_highlighted_and_streaming_gives_the_same_colours(
     [block] = streamed.code_blocks()
     assert block.code() == CODE and _coloured(block.code_view) == colours
     assert "".join(v.source_text for v in streamed.views()) == ANSWER
+
+
+def test_desktop_code_block_left_open_is_coloured_to_its_end_once_the_answer_ends(qapp):
+    """Regression (#22 review): an answer that ended (or was stopped) inside a fence never coloured the block's
+    last line, which colouring waits for until it is complete."""
+    pytest.importorskip("pygments")
+    view = _shown()
+    view.set_text("```python\nx = 1\nreturn_value = compute(x)")
+    [block] = view.code_blocks()
+    _coloured(block.code_view)
+    last_line = block.code_view.document().lastBlock()
+    assert not last_line.layout().formats()  # still being written: not coloured yet
+    view.finish()
+    _coloured(block.code_view)
+    assert last_line.layout().formats(), "the last line was never coloured"

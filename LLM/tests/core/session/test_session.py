@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from LLM.core.chat.parts import Notice
 from LLM.core.config import parse_backends
 from LLM.core.errors import SessionError
 from LLM.core.events import ToolCall
@@ -420,8 +421,6 @@ def test_session_replay_of_a_denied_edited_call_does_not_say_it_waits(fake_serve
 
 
 def notices(message):
-    from LLM.core.chat.parts import Notice  # (appended here; the imports above are shared)
-
     return [part for part in message.parts if isinstance(part, Notice)]
 
 
@@ -495,3 +494,51 @@ def test_session_says_what_an_answer_waits_for(fake_server, tmp_path):
 
     asyncio.run(go())
     assert phases == ["prompt", "approval", "prompt"]
+
+
+def test_session_deny_and_stop_on_an_edited_call_asks_the_model_nothing_more(fake_server, tmp_path):
+    """Regression (#22 review): "Deny and stop" on a replayed (edited) call was taken as a plain deny, and the model
+    was asked again; the run now ends there, as in the loop."""
+    fake_server.script({"tool_calls": [WRITE]}, {"text": "Written."})
+    asker = Asker(ApprovalDecision.ONCE, ApprovalDecision.DENY_AND_STOP)
+
+    async def go():
+        async with session_on(fake_server, tmp_path, kind="tools", ask_approval=asker) as (session, _changes):
+            session.tool_options.tools = ["write_file"]
+            session.send("Write a.txt")
+            old = await session.wait()
+            before = len(fake_server.requests())
+            session.replay(old.id, 0, "edit_arguments", {"path": "b.txt", "content": "no"})
+            new = await session.wait()
+            assert len(fake_server.requests()) == before  # the model was not asked again
+            assert new.status == "done" and new.metrics.finish_reason == "denied"
+            assert new.tool_cards[0].ok is False and [n.kind for n in notices(new)] == ["denied"]
+            assert not (tmp_path / "b.txt").exists()
+
+    asyncio.run(go())
+
+
+def test_session_an_answered_approval_question_leaves_the_card(fake_server, tmp_path):
+    """#22 review: after "Allow once" the card kept saying it waited for approval while the call ran."""
+    fake_server.script({"tool_calls": [WRITE]}, {"text": "Written."})
+    seen: list[str] = []
+
+    async def go():
+        async with session_on(fake_server, tmp_path, kind="tools") as (session, changes):
+            async def ask(call: ToolCall, tool: Tool) -> ApprovalDecision:
+                return ApprovalDecision.ONCE
+
+            session.ask_approval = ask
+            session.tool_options.tools = ["write_file"]
+            request = session.send("Write a.txt")
+
+            def watch(change: SessionChange) -> None:
+                changes.append(change)
+                if change.kind is ChangeKind.NOTE and change.text == "":
+                    seen.append(request.message.tool_cards[0].output)
+
+            session.on_change = watch
+            await session.wait()
+
+    asyncio.run(go())
+    assert seen == [""]
