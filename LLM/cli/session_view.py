@@ -6,7 +6,7 @@ import json
 import sys
 from typing import TextIO
 
-from ..core import Done, Notice, ReasoningDelta, TextDelta
+from ..core import Done, ReasoningDelta, TextDelta
 from ..core.session import ChangeKind, SessionChange
 from ..core.tools import LoopNotice, StepFinished, StepStarted, ToolCallEvent, ToolResultEvent
 
@@ -32,9 +32,9 @@ class TerminalView:
     def __call__(self, change: SessionChange) -> None:
         if change.kind is ChangeKind.STREAMED:
             self.show(change.event)
-            notice = change.message.parts[-1] if change.message is not None and change.message.parts else None
-            if isinstance(change.event, Done) and isinstance(notice, Notice):
-                print(f"\n[note] {notice.message}", file=self.trace)  # a plain chat's tool call (the recorder's)
+            if change.what == "notice" and isinstance(change.event, Done) and change.message is not None:
+                notice = change.message.parts[-1]  # the recorder's word on a plain chat's tool call
+                print(f"\n[note] {getattr(notice, 'message', notice)}", file=self.trace)
         elif change.kind is ChangeKind.FINISHED and change.message is not None:
             self._finished(change.message.status, change.event)
         elif change.kind is ChangeKind.NOT_SAVED and not self.warned:
