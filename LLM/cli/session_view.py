@@ -7,7 +7,7 @@ import sys
 from typing import TextIO
 
 from ..core import Done, ReasoningDelta, TextDelta
-from ..core.session import ChangeKind, SessionChange
+from ..core.session import ChangeKind, SessionChange, describe_error
 from ..core.tools import LoopNotice, StepFinished, StepStarted, ToolCallEvent, ToolResultEvent
 
 
@@ -93,5 +93,9 @@ class TerminalView:
             self.out.write("\n")
         self.line_open = False
         self.out.flush()
-        if status == "failed":
-            print(f"error: {error}", file=sys.stderr)
+        if status == "failed":  # one plain sentence, as the window says it; where the details are, as Show log
+            print(f"error: {describe_error(error) if isinstance(error, BaseException) else error}", file=sys.stderr)
+            log_path = getattr(error, "log_path", None)  # a server's failure: ServerError says where its log is
+            if log_path:
+                print(f"  log: {log_path} (llmctl servers logs {getattr(error, 'model_id', None) or 'ID'})",
+                      file=sys.stderr)

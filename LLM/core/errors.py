@@ -71,7 +71,13 @@ class ModelNotFoundError(ConfigError):
 
 
 class ServerError(LLMError):
-    """A managed model server failed."""
+    """A managed model server failed.
+
+    ``label`` (the model's display name) and ``log_path`` (its server's log) are filled in by the supervisor
+    that reports the error, so a front end can say it in plain words and point at the log."""
+
+    label: str | None = None
+    log_path: str | None = None
 
     def __init__(self, message: str, model_id: str | None = None) -> None:
         super().__init__(message)
@@ -115,6 +121,7 @@ class ServerExitedError(ServerError):
         super().__init__(_with_tail(message, log_tail), model_id)
         self.returncode = returncode
         self.log_tail = list(log_tail)
+        self.when = when  # "while starting", "during warm-up", "unexpectedly", "while answering"
 
 
 class ResourceNotAvailableError(LLMError):

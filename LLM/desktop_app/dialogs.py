@@ -25,11 +25,13 @@ from PySide6.QtWidgets import (
 from LLM.core import ApprovalDecision, Tool, ToolCall
 
 from .interaction import (
+    FolderMemory,
     Parent,
     Question,
     SwitchDecision,
     Validator,
     delete_tool_question,
+    discard_text_question,
     switch_question,
     unload_question,
 )
@@ -42,6 +44,9 @@ T = TypeVar("T")
 class QtInteraction:
     """Real dialogs (an :class:`~.interaction.Interaction`). Window-modal and opened with ``open()``, never
     ``exec()``: a nested Qt loop would re-enter qasync and freeze every other stream while the dialog is up."""
+
+    def __init__(self, folders: FolderMemory | None = None) -> None:
+        self.folders = folders or FolderMemory()
 
     async def approve_tool(self, parent: Parent | None, call: ToolCall, tool: Tool,
                            where: str = "") -> ApprovalDecision:
@@ -77,19 +82,40 @@ class QtInteraction:
         box.setEscapeButton(keep)
         return await _answer(box) is delete
 
+    async def confirm_discard_text(self, parent: Parent | None, model: str) -> bool:
+        box = _question(parent, discard_text_question(model))
+        discard = box.addButton("Clear it", QMessageBox.ButtonRole.DestructiveRole)
+        keep = box.addButton("Keep the text", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(keep)
+        box.setEscapeButton(keep)
+        return await _answer(box) is discard
+
     def open_path(self, path: Path) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
 
     async def choose_save_path(self, parent: Parent | None, title: str, suggested: str,
-                               file_filter: str) -> Path | None:
-        dialog = QFileDialog(_widget(parent), title, str(Path.home() / suggested), file_filter)
+                               file_filter: str, kind: str = "file") -> Path | None:
+        dialog = QFileDialog(_widget(parent), title, str(self.folders.start(kind) / suggested), file_filter)
         dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
-        return await _chosen_path(dialog)
+        return self._remembered(kind, await _chosen_path(dialog))
 
-    async def choose_open_path(self, parent: Parent | None, title: str, file_filter: str) -> Path | None:
-        dialog = QFileDialog(_widget(parent), title, str(Path.home()), file_filter)
+    async def choose_open_path(self, parent: Parent | None, title: str, file_filter: str,
+                               kind: str = "file") -> Path | None:
+        dialog = QFileDialog(_widget(parent), title, str(self.folders.start(kind)), file_filter)
         dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
-        return await _chosen_path(dialog)
+        return self._remembered(kind, await _chosen_path(dialog))
+
+    def _remembered(self, kind: str, path: Path | None) -> Path | None:
+        if path is not None:
+            self.folders.remember(kind, path)
+        return path
+
+    async def inform(self, parent: Parent | None, question: Question) -> None:
+        box = _question(parent, question)
+        box.setIcon(QMessageBox.Icon.Information)
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)  # paths can be copied
+        box.setStandardButtons(QMessageBox.StandardButton.Close)
+        await _answer(box)
 
     async def ask_text(self, parent: Parent | None, title: str, label: str, text: str,
                        multiline: bool = False, validate: Validator | None = None) -> str | None:

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QWidget
 
 from LLM.core import Conversation, HistoryError, LLMError
@@ -33,6 +33,8 @@ class HistoryController(QObject):
     """Owns the sidebar's view of the store: what it lists, which chat a page shows, rename, delete/undo,
     export and import. Dialogs go through the interaction facade, so tests answer them."""
 
+    opened = Signal(str)  # a chat is shown (not when opening it was refused or failed)
+
     def __init__(self, ctx: AppContext, sidebar: ConversationSidebar, pages: list[ChatPage],
                  current_page: Callable[[], ChatPage], show_page: Callable[[ChatPage], None],
                  status: Callable[[str], None], parent: QWidget) -> None:
@@ -42,7 +44,7 @@ class HistoryController(QObject):
         self._show_page, self._status, self._parent = show_page, status, parent
         self._search = ""
         sidebar.open_requested.connect(self.open)
-        sidebar.rename_requested.connect(lambda cid: self.spawn(self.rename(cid), "rename"))
+        sidebar.rename_requested.connect(self.rename)
         sidebar.delete_requested.connect(self.delete)
         sidebar.undo_requested.connect(self.undo_delete)
         sidebar.export_requested.connect(lambda cid, fmt: self.spawn(self.export(cid, fmt), "export"))
@@ -81,6 +83,7 @@ class HistoryController(QObject):
         for page in self.pages:
             if page.conversation.id == conversation_id:
                 self._show_page(page)
+                self.opened.emit(conversation_id)
                 return
         if self.store is None:
             return
@@ -95,28 +98,30 @@ class HistoryController(QObject):
             return
         page.open_conversation(conversation)
         self._show_page(page)
-        self.refresh()
+        # Only the current row changes: rebuilding the list under a click would lose a double-click's press.
+        if not self.sidebar.mark_current(conversation_id):
+            self.refresh()
+        self.opened.emit(conversation_id)
 
     def _page_for(self, conversation: Conversation) -> ChatPage:
         return next((p for p in self.pages if p.kind == conversation.kind), self.pages[0])
 
     # ----- rename, delete, undo -----
-    async def rename(self, conversation_id: str) -> None:
-        if self.store is None:
-            return
-        open_in = [p for p in self.pages if p.conversation.id == conversation_id]
+    def rename(self, conversation_id: str, title: str) -> bool:
+        """Save the title the user typed in the sidebar (an empty one never gets here: the row refuses it)."""
+        title = title.strip()
+        if self.store is None or not title:
+            return False
         try:
-            current = open_in[0].conversation.title if open_in else self.store.load(conversation_id).title
-            title = await self.ctx.interaction.ask_text(self._parent, "Rename chat", "Title:", current)
-            if title is None or not title.strip() or title.strip() == current:
-                return
             self.store.rename(conversation_id, title)
         except HistoryError as exc:
             self._status(f"Cannot rename: {exc}")
-            return
-        for page in open_in:
-            page.conversation.title = title.strip()
+            return False
+        for page in self.pages:
+            if page.conversation.id == conversation_id:
+                page.conversation.title = title
         self.refresh()
+        return True
 
     def delete(self, conversation_id: str) -> None:
         if self.store is None:
@@ -154,7 +159,7 @@ class HistoryController(QObject):
             self._status("Nothing to export yet: this chat has no messages.")
             return None
         path = await self.ctx.interaction.choose_save_path(
-            self._parent, "Export chat", file_name(conversation.title, fmt), EXPORT_FILTERS[fmt])
+            self._parent, "Export chat", file_name(conversation.title, fmt), EXPORT_FILTERS[fmt], kind="export")
         if path is None:
             return None
         text = to_markdown(conversation) if fmt == "md" else to_json(conversation)
@@ -185,7 +190,8 @@ class HistoryController(QObject):
         if self.store is None:
             self._status(self.ctx.history_problem or "Chats are not being saved: nothing to import into.")
             return None
-        path = await self.ctx.interaction.choose_open_path(self._parent, "Import chat", EXPORT_FILTERS["json"])
+        path = await self.ctx.interaction.choose_open_path(self._parent, "Import chat", EXPORT_FILTERS["json"],
+                                                           kind="import")
         if path is None:
             return None
         try:

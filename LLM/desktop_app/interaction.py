@@ -44,12 +44,21 @@ class Interaction(Protocol):
 
     async def confirm_delete_tool(self, parent: Parent | None, name: str, path: Path) -> bool: ...
 
+    async def confirm_discard_text(self, parent: Parent | None, model: str) -> bool:
+        """New chat with a base model's text in the editor: True to clear it (it is not saved anywhere)."""
+
     def open_path(self, path: Path) -> None: ...
 
     async def choose_save_path(self, parent: Parent | None, title: str, suggested: str,
-                               file_filter: str) -> Path | None: ...
+                               file_filter: str, kind: str = "file") -> Path | None:
+        """A file to write. ``kind`` (export, import, suite, ...): the dialog opens where the last one of that
+        kind was chosen (see :class:`FolderMemory`)."""
 
-    async def choose_open_path(self, parent: Parent | None, title: str, file_filter: str) -> Path | None: ...
+    async def choose_open_path(self, parent: Parent | None, title: str, file_filter: str,
+                               kind: str = "file") -> Path | None: ...
+
+    async def inform(self, parent: Parent | None, question: Question) -> None:
+        """Show something to read (About, the keyboard shortcuts); returns when it is closed."""
 
     async def ask_text(self, parent: Parent | None, title: str, label: str, text: str,
                        multiline: bool = False, validate: Validator | None = None) -> str | None:
@@ -95,6 +104,23 @@ def tool_place(tool: Tool, workspace: Path | None, server_target: str | None = N
     return f"This computer, in the workspace folder {workspace}"
 
 
+class FolderMemory:
+    """The folder each kind of file dialog last chose in (export, import, suite, ...), so the next one of that kind
+    opens there instead of the home folder. Kept for the session (the window keeps no settings file)."""
+
+    def __init__(self, home: Path | None = None) -> None:
+        self._home = home or Path.home()
+        self._folders: dict[str, Path] = {}
+
+    def start(self, kind: str) -> Path:
+        """Where a dialog of ``kind`` opens: the last folder chosen for it while it still exists, else home."""
+        folder = self._folders.get(kind)
+        return folder if folder is not None and folder.is_dir() else self._home
+
+    def remember(self, kind: str, chosen: Path) -> None:
+        self._folders[kind] = chosen.parent
+
+
 @dataclass(frozen=True)
 class Question:
     """The words of a question, as a message box shows them; the buttons are the dialog's."""
@@ -127,6 +153,11 @@ def switch_question(current: str, new: str) -> Question:
 def unload_question(victim: str, starting: str) -> Question:
     return Question("Unload a model kept forever?", f"Starting <b>{starting}</b> needs room, and "
                     f"<b>{victim}</b> is set to stay loaded (keep_alive: forever).", f"Unload {victim} for now?")
+
+
+def discard_text_question(model: str) -> Question:
+    return Question("Start a new text?", f"The text <b>{_escape(model)}</b> continued is not saved anywhere.",
+                    "Clear the editor and start anew? (Copy the text first to keep it.)")
 
 
 def delete_tool_question(name: str, path: Path) -> Question:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut, QShowEvent
-from PySide6.QtWidgets import QMainWindow, QSizePolicy, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence, QShortcut, QShowEvent
+from PySide6.QtWidgets import QMainWindow, QScrollArea, QSizePolicy, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from LLM.core import BackendsConfig, LLMError, load_backends
 from LLM.core.mcp import McpEvent, McpState
+from LLM.core.servers import probe_reachability
+from LLM.core.session import describe_error
 
+from .about import about_question, engine_text, shortcuts_question
 from .config_watcher import ConfigWatcher
 from .context import AppContext
 from .history_controller import HistoryController
@@ -22,12 +25,23 @@ from .pages.tool_chat_page import ToolChatPage
 from .qt_bridge import ServerEventBridge
 from .style import stylesheet
 from .widgets.conversation_list import SEARCH_SHORTCUT, ConversationSidebar
+from .widgets.elided_label import ElidedLabel
 from .widgets.log_viewer import show_log
 from .widgets.mcp_panel import McpPanel
 from .widgets.model_selector import MODEL_SHORTCUT, ModelSelector
 
 log = logging.getLogger(__name__)
-STATUS_MESSAGE_MS = 12_000
+STATUS_MESSAGE_MS = 12_000  # passing news (a reload, a switch); results of file actions stay (show_result)
+SIDEBAR_SHORTCUT = "Ctrl+B"
+SETTINGS_SHORTCUT = "Ctrl+Shift+B"
+# Keys bound inside widgets rather than by the window, for Help ▸ Keyboard shortcuts.
+WIDGET_KEYS = [
+    ("Enter", "Send the prompt (Shift+Enter: a new line)"),
+    ("Esc", "Stop the answer, or cancel editing a message"),
+    ("F2", "Rename the chat selected in the sidebar (Enter saves, Esc cancels)"),
+    ("Delete", "Delete the chat selected in the sidebar (Undo brings it back)"),
+    ("Ctrl+Enter", "Confirm an edit dialog"),
+]
 
 
 class MainWindow(QMainWindow):
@@ -70,17 +84,21 @@ class MainWindow(QMainWindow):
         body.setStretchFactor(0, 0)
         body.setStretchFactor(1, 1)
         body.setSizes([240, 940])
-        body.setChildrenCollapsible(False)
+        body.setChildrenCollapsible(False)  # hidden from View instead: a dragged-away panel is hard to find
         layout.addWidget(body, 1)
         self.setCentralWidget(central)
+        # The last file action's result (or error) stays readable here until the next one; a passing message
+        # covers it for a while, then it shows again.
+        self.result_label = ElidedLabel(name="statusResult")
+        self.statusBar().addWidget(self.result_label, 1)
+        self._shortcut_rows: list[tuple[str, str]] = []
         self.history = HistoryController(
-            ctx, self.sidebar, self.pages(), self.current_page, self.tabs.setCurrentWidget,
-            lambda text: self.statusBar().showMessage(text, STATUS_MESSAGE_MS), self)
-        self.sidebar.new_chat_requested.connect(lambda: self.current_page().new_chat())
+            ctx, self.sidebar, self.pages(), self.current_page, self.tabs.setCurrentWidget, self.show_result, self)
+        self.sidebar.new_chat_requested.connect(self.new_chat)
         self.tabs.currentChanged.connect(lambda _index: self.history.refresh())
         self.tabs.currentChanged.connect(lambda _index: self.focus_prompt())
         self.sidebar.search_left.connect(self.focus_prompt)
-        self.sidebar.open_requested.connect(lambda _id: self.focus_prompt())  # after the controller opened it
+        self.history.opened.connect(lambda _id: self._opened())
         self._build_menu()
         self._build_shortcuts()
 
@@ -92,9 +110,13 @@ class MainWindow(QMainWindow):
         self.selector.unload_requested.connect(self._unload)
         self.selector.load_requested.connect(self.start_server)
         self.selector.combo.activated.connect(lambda _index: self.focus_prompt())  # a choice, not a reload
+        self._picker_escape = _EscapeFilter(self.focus_prompt, self)  # Esc in the model list: back to the prompt
+        self.selector.combo.view().installEventFilter(self._picker_escape)
+        self.selector.combo.installEventFilter(self._picker_escape)
         if ctx.servers is not None:
             ctx.servers.confirm_unload = lambda victim, starting: ctx.interaction.confirm_unload(self, victim, starting)
         self._switch_seq = 0
+        self._probe_seq: dict[str, int] = {}
         self.watcher = ConfigWatcher(ctx.config_path, self)
         self.watcher.changed.connect(self._on_config_file_changed)
 
@@ -137,11 +159,16 @@ class MainWindow(QMainWindow):
                 f"{status.detail}"
             self.statusBar().showMessage(f"{what} (see the MCP servers tab)", STATUS_MESSAGE_MS)
 
+    def show_result(self, text: str) -> None:
+        """The result of a file action (exported, imported, cannot ...): kept until the next one."""
+        self.statusBar().clearMessage()
+        self.result_label.setText(text)
+
     def _build_menu(self) -> None:
         menu = self.menuBar().addMenu("&File")
         spawn = self.history.spawn
         for text, shortcut, slot in (
-            ("&New chat", QKeySequence.StandardKey.New, lambda: self.current_page().new_chat()),
+            ("&New chat", QKeySequence.StandardKey.New, self.new_chat),
             ("Export chat as &Markdown…", QKeySequence("Ctrl+Shift+E"),
              lambda: spawn(self.history.export(None, "md"), "export")),
             ("Export chat as &JSON…", None, lambda: spawn(self.history.export(None, "json"), "export")),
@@ -149,23 +176,105 @@ class MainWindow(QMainWindow):
             ("&Reload llm_backends.yaml", QKeySequence("Ctrl+Shift+R"), self._on_config_file_changed),
             ("&Quit", QKeySequence.StandardKey.Quit, self.close),
         ):
-            action = QAction(text, self)
-            if shortcut is not None:
-                action.setShortcut(shortcut)
+            self._add_action(menu, text, shortcut, slot)
+        view = self.menuBar().addMenu("&View")
+        self.sidebar_action = self._add_action(view, "Chats &sidebar", SIDEBAR_SHORTCUT, self.show_sidebar,
+                                               checkable=True)
+        self.settings_action = self._add_action(view, "&Settings panel", SETTINGS_SHORTCUT, self.show_settings,
+                                                checkable=True)
+        help_menu = self.menuBar().addMenu("&Help")
+        self._add_action(help_menu, "&Keyboard shortcuts", QKeySequence.StandardKey.HelpContents,
+                         lambda: spawn(self.show_shortcuts(), "shortcuts"))
+        self._add_action(help_menu, "&About LLM Workbench", None, lambda: spawn(self.show_about(), "about"))
+
+    def _add_action(self, menu, text: str, shortcut, slot, checkable: bool = False) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(shortcut)
+            self._shortcut_rows.append((action.shortcut().toString(QKeySequence.SequenceFormat.NativeText),
+                                        text.replace("&", "").rstrip("…")))
+        if checkable:
+            action.setCheckable(True)
+            action.setChecked(True)
+            action.toggled.connect(slot)
+        else:
             action.triggered.connect(slot)
-            menu.addAction(action)
+        menu.addAction(action)
+        return action
+
+    # ----- View: the panels beside the chat -----
+    def show_sidebar(self, shown: bool) -> None:
+        self.sidebar.setVisible(shown)
+        self.sidebar_action.setChecked(shown)
+        if not shown and self.sidebar.isAncestorOf(self.focusWidget()):
+            self.focus_prompt()  # the keys must not stay in a hidden list
+
+    def show_settings(self, shown: bool) -> None:
+        focused = self.focusWidget()
+        panels = [page.findChild(QScrollArea, "sidePanel") for page in self.pages()]
+        for panel in panels:
+            panel.setVisible(shown)
+        self.settings_action.setChecked(shown)
+        if not shown and focused is not None and any(panel.isAncestorOf(focused) for panel in panels):
+            self.focus_prompt()  # as for the sidebar: the keys must not stay in a hidden panel
+
+    def search_chats(self) -> None:
+        """Ctrl+F: the search is reachable with the sidebar hidden too (it shows again)."""
+        self.show_sidebar(True)
+        self.sidebar.focus_search()
+
+    # ----- Help -----
+    async def show_about(self) -> None:
+        engine = await engine_text(self.ctx, self.selector.current_model_id())
+        await self.ctx.interaction.inform(self, about_question(self.ctx, engine))
+
+    def shortcut_rows(self) -> list[tuple[str, str]]:
+        """Every key the window binds (menus and shortcuts), then those bound inside widgets."""
+        return [*self._shortcut_rows, *WIDGET_KEYS]
+
+    async def show_shortcuts(self) -> None:
+        await self.ctx.interaction.inform(self, shortcuts_question(self.shortcut_rows()))
 
     def _build_shortcuts(self) -> None:
         """Keyboard first: the pages by number or in turn, the chat search and the model picker."""
-        def shortcut(key: QKeySequence | str, slot) -> None:
+        def shortcut(key: QKeySequence | str, slot, what: str | None = None) -> None:
             QShortcut(QKeySequence(key), self, activated=slot)
+            if what:
+                self._shortcut_rows.append((str(key), what))
 
         for number in range(1, self.tabs.count() + 1):
             shortcut(f"Ctrl+{number}", lambda index=number - 1: self.tabs.setCurrentIndex(index))
-        shortcut("Ctrl+PgDown", lambda: self.tabs.setCurrentIndex((self.tabs.currentIndex() + 1) % self.tabs.count()))
-        shortcut("Ctrl+PgUp", lambda: self.tabs.setCurrentIndex((self.tabs.currentIndex() - 1) % self.tabs.count()))
-        shortcut(SEARCH_SHORTCUT, self.sidebar.focus_search)
-        shortcut(MODEL_SHORTCUT, self.selector.open_picker)
+        self._shortcut_rows.append((f"Ctrl+1 … Ctrl+{self.tabs.count()}", "Go to a tab (Chat, Tool chat, …)"))
+        shortcut("Ctrl+PgDown", lambda: self.tabs.setCurrentIndex((self.tabs.currentIndex() + 1) % self.tabs.count()),
+                 "Next tab")
+        shortcut("Ctrl+PgUp", lambda: self.tabs.setCurrentIndex((self.tabs.currentIndex() - 1) % self.tabs.count()),
+                 "Previous tab")
+        shortcut(SEARCH_SHORTCUT, self.search_chats, "Search the chats (Enter opens the first, Esc clears)")
+        shortcut(MODEL_SHORTCUT, self.selector.open_picker, "Choose a model (arrows and Enter; Esc goes back)")
+        shortcut("Ctrl+,", lambda: self.show_settings(not self.settings_action.isChecked()),
+                 "Show or hide the settings panel (as Ctrl+Shift+B)")
+
+    def new_chat(self) -> None:
+        """A base model's text lives only in its editor: New chat asks before clearing it. (An instruct chat is
+        saved in the history already, so it just starts a new one.)"""
+        page = self.current_page()
+        if page.base_mode and page.completion_editor.toPlainText().strip():
+            self.history.spawn(self._new_chat_after_asking(page), "new-chat")
+        else:
+            page.new_chat()
+
+    async def _new_chat_after_asking(self, page: ChatPage) -> None:
+        if await self.ctx.interaction.confirm_discard_text(self, self._label(page.model_id or "")):
+            page.new_chat()
+
+    def _opened(self) -> None:
+        """A chat opened from the sidebar while a base model is chosen is open but not shown (the page shows the
+        base model's editor): say so, and where it shows again."""
+        page = self.current_page()
+        if page.base_mode:
+            page.activity.setText(f"Opened “{page.conversation.title}”: it shows, ready to continue, when you "
+                                  "choose an instruct model (a base model only continues the text in the editor)")
+        self.focus_prompt()
 
     def focus_prompt(self) -> None:
         """Where the keys go after a tab switch, a model choice or a search: the page's prompt (or, for a
@@ -243,17 +352,29 @@ class MainWindow(QMainWindow):
     def start_server(self, model_id: str) -> None:
         """Start (or retry) the model's server in the background: warm by the time the user sends."""
         entry = self.ctx.config.models.get(model_id)
+        if entry is not None and not entry.launchable and not self.ctx.tasks.closed:
+            self.ctx.tasks.spawn(self._probe(model_id), name=f"probe-{model_id}")  # a remote model: is it there?
+            return
         if entry is None or not entry.launchable or self.ctx.servers is None or self.ctx.tasks.closed:
             return
         self.ctx.tasks.spawn(self._ensure_ready(model_id), name=f"start-{model_id}")
+
+    async def _probe(self, model_id: str) -> None:
+        # Only the latest probe of a model is shown: a slow one begun before Retry or a reload must not overwrite
+        # what the newer one found.
+        mine = self._probe_seq[model_id] = self._probe_seq.get(model_id, 0) + 1
+        status = self.selector.status
+        status.show_reachability(model_id, None)  # checking…
+        result = await probe_reachability(self.ctx.config.models[model_id])
+        if self._probe_seq[model_id] == mine:
+            status.show_reachability(model_id, result)
 
     async def _ensure_ready(self, model_id: str) -> None:
         try:
             await self.ctx.servers.ensure_ready(model_id)
         except LLMError as exc:
             # The FAILED event already shows it in the selector; this covers errors before a server exists.
-            self.statusBar().showMessage(f"{model_id}: {type(exc).__name__}: {str(exc).splitlines()[0]}",
-                                         STATUS_MESSAGE_MS)
+            self.statusBar().showMessage(describe_error(exc, self._label(model_id)), STATUS_MESSAGE_MS)
 
     def _open_log(self, model_id: str) -> None:
         # Shown in the window: a desktop without a handler for .log files (minimal Linux, WSL) opens nothing.
@@ -286,6 +407,8 @@ class MainWindow(QMainWindow):
             why = broken[0] if broken else "no valid models"
             self.statusBar().showMessage(f"Not reloaded, keeping the previous models: {why}", STATUS_MESSAGE_MS)
             return []
+        current = self.selector.current_model_id()
+        before = self.ctx.config.models.get(current or "")
         restarted = await self.ctx.runtime.reload(config)
         if mine != self._reload_seq:
             return []  # a newer edit is being adopted; it updates the window
@@ -299,8 +422,9 @@ class MainWindow(QMainWindow):
             message += f"; {len(config.problems)} problem(s), first: {config.problems[0]}"
         self.statusBar().showMessage(message, STATUS_MESSAGE_MS)
         current = self.selector.current_model_id()
-        if current in restarted:
-            self.start_server(current)
+        entry = config.models.get(current or "")
+        if current in restarted or (entry is not None and not entry.launchable and entry != before):
+            self.start_server(current)  # a remote model's address or key changed: ask it again
         return restarted
 
     def _report_config_problems(self, config: BackendsConfig) -> None:
@@ -349,3 +473,18 @@ class MainWindow(QMainWindow):
     def _accept_close(self) -> None:
         self._close_accepted = True
         self.close()
+
+
+class _EscapeFilter(QObject):
+    """Calls ``then`` after an Esc in the watched widget (the model list): the keys go back to the prompt instead
+    of staying on the dropdown."""
+
+    def __init__(self, then, parent: QObject) -> None:
+        super().__init__(parent)
+        self._then = then
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent) \
+                and event.key() == Qt.Key.Key_Escape:
+            QTimer.singleShot(0, self._then)  # after the list has closed and handed the focus back to the box
+        return False

@@ -37,6 +37,16 @@ QFrame#toolCard { border: 1px solid palette(mid); border-left: 3px solid $info; 
 QFrame#toolCard[outcome="ok"] { border-left-color: $good; }
 QFrame#toolCard[outcome="error"] { border-left-color: $bad; }
 #toolCardTitle { font-weight: 600; }
+#editedTag { color: $warn; font-style: italic; }
+#cutNote { color: $warn; }
+#reasoningBox { border-left: 2px solid palette(mid); }
+#reasoningView QTextBrowser { color: palette(placeholder-text); }
+#reasoningLabel { color: palette(placeholder-text); font-size: 11px; font-weight: 600; }
+/* A card's actions and step links read as links: link colour, a frame on hover, a focus ring for the keyboard. */
+QToolButton[link="true"] { color: palette(link); background: transparent; border: 1px solid transparent;
+                           border-radius: 4px; padding: 1px 4px; }
+QToolButton[link="true"]:hover { border-color: palette(mid); text-decoration: underline; }
+QToolButton[link="true"]:focus { border: 1px solid palette(highlight); }
 #loopNotice { color: $warn; background: rgba(232, 160, 0, 0.12); padding: 6px 8px; border-radius: 4px; }
 
 #panelTitle { font-weight: 600; }

@@ -7,7 +7,7 @@ modules import those from their modules.
 
 from .conversation import Conversation, GenerationSettings, Message, StepRecord
 from .metrics import Metrics, MetricsMeter
-from .params import InferenceConfig
+from .params import InferenceConfig, max_new_tokens
 from .parts import Notice, TextPart, ToolCard
 from .turns import answer_turns
 
@@ -23,4 +23,5 @@ __all__ = [
     "TextPart",
     "ToolCard",
     "answer_turns",
+    "max_new_tokens",
 ]

@@ -76,6 +76,11 @@ class Message:
         return "\n\n".join(t for t in texts if t)
 
     @property
+    def streamed_text(self) -> str:
+        """The text exactly as streamed (``content`` trims each part): what a continuation prefills."""
+        return "".join(p.text for p in self.parts if isinstance(p, TextPart))
+
+    @property
     def tool_cards(self) -> list[ToolCard]:
         return [p for p in self.parts if isinstance(p, ToolCard)]
 

@@ -92,6 +92,13 @@ def merged_stop(cfg: InferenceConfig, entry: ModelEntry) -> list[str]:
     return list(cfg.stop if cfg.stop is not None else (entry.default_params.stop or []))
 
 
+def max_new_tokens(requested: int | None, entry: ModelEntry | None) -> int:
+    """The max_tokens a request sends: the request's own, else the model's default_params, else
+    DEFAULT_MAX_NEW_TOKENS (the window shows this as the value of "model default")."""
+    default = entry.default_params.max_new_tokens if entry is not None else None
+    return requested or default or DEFAULT_MAX_NEW_TOKENS
+
+
 def request_params(cfg: InferenceConfig, entry: ModelEntry) -> dict[str, Any]:
     """OpenAI-style body parameters: the request's values over the model's default_params."""
     defaults = entry.default_params
@@ -100,7 +107,7 @@ def request_params(cfg: InferenceConfig, entry: ModelEntry) -> dict[str, Any]:
         value = getattr(cfg, name)
         return value if value is not None else getattr(defaults, name)
 
-    params: dict[str, Any] = {"max_tokens": pick("max_new_tokens") or DEFAULT_MAX_NEW_TOKENS}
+    params: dict[str, Any] = {"max_tokens": max_new_tokens(cfg.max_new_tokens, entry)}
     temperature = 0.0 if cfg.do_sample is False else pick("temperature")
     for key, value in (("temperature", temperature), ("top_p", pick("top_p")), ("top_k", pick("top_k"))):
         if value is not None:
@@ -114,4 +121,8 @@ def request_params(cfg: InferenceConfig, entry: ModelEntry) -> dict[str, Any]:
         params["stop"] = stop
     if cfg.seed is not None:
         params["seed"] = cfg.seed
+    if entry.backend == "vllm" and cfg.messages and cfg.messages[-1].get("role") == "assistant":
+        # A continued answer: vLLM writes on from the unfinished turn only when asked to (llama-server prefills it
+        # by default, the built-in server sees it is the last turn).
+        params["continue_final_message"], params["add_generation_prompt"] = True, False
     return params

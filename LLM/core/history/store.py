@@ -50,7 +50,7 @@ class ConversationSummary:
     kind: str
     created: float
     updated: float
-    messages: int
+    messages: int  # on the branch shown (the head back to the first message), not every version
     snippet: str | None = None  # search: the matching text, the match in [brackets]
 
 
@@ -253,7 +253,14 @@ class HistoryStore:
     def list(self, search: str | None = None, limit: int | None = None) -> list[ConversationSummary]:
         """Conversations newest first. With ``search``, those whose title or one message has every word of it
         (search.py says how each word is found); a search without words (only punctuation) finds none."""
-        count = "(SELECT count(*) FROM messages m WHERE m.conversation_id = c.id)"
+        # The messages of the branch shown (head back to the root), not every version: a regenerated answer
+        # is one message to the reader. A chat without a head (none saved yet) counts all it has.
+        count = """coalesce((WITH RECURSIVE path(id) AS (
+                       SELECT c.head UNION ALL
+                       SELECT m.parent_id FROM messages m JOIN path ON m.conversation_id = c.id AND m.id = path.id
+                       WHERE m.parent_id IS NOT NULL)
+                   SELECT nullif(count(*), 0) FROM path WHERE c.head IS NOT NULL),
+                   (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id))"""
         limit_sql = f" LIMIT {int(limit)}" if limit else ""
         if search is None:
             rows = self._query(f"SELECT c.id, c.title, c.kind, c.created, c.updated, {count}, NULL FROM conversations c "

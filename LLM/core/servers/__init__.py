@@ -11,12 +11,14 @@ from .llama_build import (
 )
 from .manager import ServerManager, ServerStatus
 from .process import log_tail
+from .reachability import Reachability, probe_reachability
 from .states import ServerEvent, ServerState
 
 __all__ = [
     "BuildProgress",
     "HostFacts",
     "LaunchSpec",
+    "Reachability",
     "ServerEvent",
     "ServerManager",
     "ServerState",
@@ -28,4 +30,5 @@ __all__ = [
     "find_llama_server",
     "install_llama_server",
     "log_tail",
+    "probe_reachability",
 ]

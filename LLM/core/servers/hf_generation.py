@@ -68,6 +68,11 @@ def _template_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{**m, "content": message_text(m)} for m in messages]
 
 
+def _continues(messages: list[dict[str, Any]]) -> bool:
+    """Whether the request continues an unfinished answer: the assistant's turn is last."""
+    return bool(messages) and messages[-1].get("role") == "assistant"
+
+
 _SIZE = re.compile(r"\d+(\.\d+)?\s*([KMGT]i?B|B)?", re.IGNORECASE)
 
 
@@ -167,7 +172,11 @@ class HFEngine:
         self._eos_ids = set(eos if isinstance(eos, list) else [eos]) - {None}
 
     def render(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> str:
+        """The prompt text. An assistant message last is an answer to continue (as llama-server's
+        ``--prefill-assistant``): its turn is left open, with no new one started after it."""
         if not getattr(self.tokenizer, "chat_template", None):
+            if _continues(messages):
+                return render_chatml(messages[:-1]) + message_text(messages[-1])
             return render_chatml(messages)
         if tools:
             try:
@@ -180,8 +189,10 @@ class HFEngine:
             raise PromptError(f"the chat template failed: {exc}") from exc
 
     def _apply_template(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> str:
+        continues = _continues(messages)
         return self.tokenizer.apply_chat_template(
-            _template_messages(messages), tools=tools, add_generation_prompt=True, tokenize=False
+            _template_messages(messages), tools=tools, add_generation_prompt=not continues,
+            continue_final_message=continues, tokenize=False
         )
 
     @property

@@ -36,12 +36,16 @@ STATE_ENV_VAR = "LLM_STATE_DIR"
 PACKAGE_LOGS_DIR = Path(__file__).resolve().parents[2] / "logs"
 
 
-def default_logs_dir() -> Path:
-    """$LLM_LOGS_DIR, else LLM/logs in a source checkout, else the user log dir."""
+def default_logs_dir(package_logs: Path = PACKAGE_LOGS_DIR) -> Path:
+    """$LLM_LOGS_DIR, else LLM/logs in a source checkout, else the user log dir.
+
+    A checkout is told by the pyproject.toml beside the package: an installed copy has LLM/logs too (the wheel
+    ships its .gitkeep) and may be writable (a venv), but its logs belong in the user's log dir."""
     if os.environ.get(LOGS_ENV_VAR):
         return Path(os.environ[LOGS_ENV_VAR])
-    if PACKAGE_LOGS_DIR.is_dir() and os.access(PACKAGE_LOGS_DIR, os.W_OK):
-        return PACKAGE_LOGS_DIR
+    checkout = (package_logs.parents[1] / "pyproject.toml").is_file()
+    if checkout and package_logs.is_dir() and os.access(package_logs, os.W_OK):
+        return package_logs
     return Path(user_log_dir(APP_NAME))
 
 

@@ -129,11 +129,18 @@ class ModelServer:
         if state is not self.state and state not in TRANSITIONS[self.state]:
             raise IllegalTransition(f"{self.entry.id}: {self.state.value} -> {state.value}")
         self.state = state
-        self.error = error
+        self.error = self._named(error)
         ready = state is ServerState.READY
         memory = process_memory_bytes(self.pid) if ready and self.pid else None
         self._emit(ServerEvent(self.entry.id, state, detail, error, self.pid, props=self.props if ready else None,
                                memory_bytes=memory))
+
+    def _named(self, error: LLMError | None) -> LLMError | None:
+        """The error with the model's display name and log file, so it can be said in plain words (failures.py)."""
+        if isinstance(error, ServerError) and error.model_id == self.entry.id:
+            error.label = error.label or self.entry.label
+            error.log_path = error.log_path or str(self.log_path)
+        return error
 
     def _emit(self, event: ServerEvent) -> None:
         try:
@@ -284,9 +291,9 @@ class ModelServer:
             await asyncio.wait_for(self._proc_exited.wait(), wait_s)
         except asyncio.TimeoutError:
             return None
-        return ServerExitedError(
+        return self._named(ServerExitedError(
             self.entry.id, self._returncode, process.log_tail(self.log_path), when="while answering"
-        )
+        ))
 
     @asynccontextmanager
     async def in_use(self) -> AsyncIterator[None]:

@@ -2,8 +2,9 @@
 conversation and its current request (``session``), and replays of tool answers (``replay``). No Qt: the
 window, ``llmctl`` and the eval drive it."""
 
-from .recorder import AnswerRecorder, describe_error, step_record
-from .replay import REPLAY_ACTIONS, ReplayAction, parse_edited_arguments
+from ..failures import describe_error
+from .recorder import AnswerRecorder, step_record
+from .replay import REPLAY_ACTIONS, ReplayAction, edited_cards, parse_edited_arguments
 from .session import ChangeKind, ChatSession, Request, SessionChange, ToolOptions
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "SessionChange",
     "ToolOptions",
     "describe_error",
+    "edited_cards",
     "parse_edited_arguments",
     "step_record",
 ]

@@ -14,10 +14,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..chat.conversation import Message, Notice, StepRecord, TextPart, ToolCard
+from ..chat.conversation import Message, Notice, StepRecord, ToolCard
 from ..chat.metrics import MetricsMeter
-from ..errors import LLMError, ServerExitedError
+from ..errors import LLMError
 from ..events import Done, ReasoningDelta, TextDelta, ToolCall, Usage
+from ..failures import describe_error
 from ..tools.loop import (
     LoopFinished,
     LoopNotice,
@@ -35,14 +36,6 @@ TEXT, REASONING, USAGE, DONE, STEP_STARTED, CARD, RESULT, STEP, NOTICE, FINISHED
 # A view redraws the answer's body for these; the others change only counters or the status line.
 VISIBLE_CHANGES = frozenset({TEXT, REASONING, CARD, RESULT, STEP, NOTICE})
 WAITING_FOR_APPROVAL = "waiting for your approval…"
-
-
-def describe_error(exc: BaseException) -> str:
-    """An error as a failed answer keeps it: type, message (with the server's log tail), what to do next."""
-    text = f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, ServerExitedError):
-        text += "\n\nThe server will be restarted when you send the next message."
-    return text
 
 
 def step_record(step: ToolStep, offset: int = 0) -> StepRecord:
@@ -118,7 +111,7 @@ class AnswerRecorder:
     @property
     def text(self) -> str:
         """The answer's text exactly as streamed (``Message.content`` trims each part)."""
-        return "".join(part.text for part in self.message.parts if isinstance(part, TextPart))
+        return self.message.streamed_text
 
     # ----- one handler per event type -----
     def _text(self, event: TextDelta) -> str:

@@ -58,6 +58,30 @@ def new_version(conversation: Conversation, message_id: str, card_index: int, ac
     return new
 
 
+def edited_cards(message: Message) -> dict[int, str]:
+    """Which tool cards of an answer the user edited in a replay: card index -> ``arguments``, ``result`` or
+    ``arguments and result`` (a replay of a replay).
+
+    Read from what the answer already keeps, so saved chats show it too: edited arguments differ from the call
+    its step recorded (the original stays in that step, which the inspector shows), and an edited result is the
+    only successful one without a run time (:func:`new_version` leaves it unset; a tool's run always has one).
+    """
+    edited: dict[int, str] = {}
+    for index, card in enumerate(message.tool_cards):
+        step = next((s for s in message.steps if s.iteration == card.iteration), None)
+        calls = step.calls if step is not None else []
+        recorded = next((c for c in calls if card.call_id and c.get("id") == card.call_id), None)
+        if recorded is None:  # (fallback calls may have no id: the card's place among its step's cards)
+            position = [c for c in message.tool_cards if c.iteration == card.iteration].index(card)
+            recorded = calls[position] if position < len(calls) else None
+        what = [name for name, changed in (
+            ("arguments", recorded is not None and recorded.get("arguments") != card.arguments),
+            ("result", card.ok is True and card.duration_ms is None)) if changed]
+        if what:
+            edited[index] = " and ".join(what)
+    return edited
+
+
 @dataclass
 class PendingRun:
     """What running an answer's pending calls did: whether any ran, and whether the user denied one and stopped

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..chat.conversation import Conversation, GenerationSettings, Message, answer_turns
-from ..chat.params import InferenceConfig, ToolEnabledInferenceConfig
+from ..chat.params import InferenceConfig, ToolEnabledInferenceConfig, max_new_tokens
 from ..config import ModelEntry
 
 # What a saved answer records of the request that produced it.
@@ -40,13 +40,28 @@ def generation(settings: GenerationSettings, seed: int | None, entry: ModelEntry
 
 def request_config(conversation: Conversation, message: Message, model_id: str | None, entry: ModelEntry | None,
                    tools: ToolOptions | None, seed: int | None) -> InferenceConfig:
-    """The request writing ``message``: the history before it, with a tool chat's options when ``tools``."""
+    """The request writing ``message``: the history before it, with a tool chat's options when ``tools``.
+
+    A continued answer (``message`` already holds the text of a cut one) goes last as the assistant's own
+    unfinished turn: the engine prefills it and writes on from its last token (llama-server's default
+    ``--prefill-assistant``; the built-in transformers server renders it with ``continue_final_message``)."""
     history = conversation.history(upto=message)
     fields = generation(conversation.settings, seed, entry)
     if tools is None:
+        partial = message.streamed_text
+        if partial:
+            history = [*history, {"role": "assistant", "content": partial}]
         return InferenceConfig(model_id=model_id, messages=history, **fields)
     return ToolEnabledInferenceConfig(
         model_id=model_id,
         # A replayed answer starts with the steps it keeps: they go back as the model made them.
         messages=history + answer_turns(message), enable_tools=True, tools=tools.tools,
         max_iterations=tools.max_iterations, tool_mode=tools.tool_mode, tool_choice=tools.tool_choice, **fields)
+
+
+def token_limit(message: Message, entry: ModelEntry | None) -> int | None:
+    """The max_tokens that cut ``message`` short (its own setting, else the model's default), or None when it was
+    not cut by the limit."""
+    if message.metrics is None or message.metrics.finish_reason != "length":
+        return None
+    return max_new_tokens((message.params or {}).get("max_new_tokens"), entry)

@@ -2,11 +2,11 @@
 
 The window's chat pages, ``llmctl chat`` and ``llmctl run`` drive this one object; each renders what it
 reports. :class:`ChatSession` owns the conversation (a tree of messages, ``chat.conversation``) and the
-current request. An action (send, edit-and-resend, regenerate, continue, replay, stop) changes the
-conversation, saves it, starts the request and reports every change through ``on_change``, a plain
-callback: the window adapts it to a Qt signal, ``llmctl`` to printing. Events of a request that is no
-longer current (stopped, or replaced by a model switch, a new chat, another chat opened) are dropped, as
-git-cola's commands drop a stale result.
+current request. An action (send, edit-and-resend, regenerate, continue a cut answer or a base model's text,
+replay, stop) changes the conversation, saves it, starts the request and reports every change through
+``on_change``, a plain callback: the window adapts it to a Qt signal, ``llmctl`` to printing. Events of a
+request that is no longer current (stopped, or replaced by a model switch, a new chat, another chat opened) are
+dropped, as git-cola's commands drop a stale result.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 from ..cancellation import stop_generation
 from ..chat.conversation import Conversation, Kind, Message, answer_turns
 from ..chat.params import InferenceConfig, ToolEnabledInferenceConfig
+from ..chat.parts import TextPart
 from ..config import ModelEntry
 from ..errors import LLMError, SessionError
 from ..history.autosave import AnswerSaver
@@ -34,7 +35,7 @@ from ..tools.registry import Tool
 from ..events import ToolCall
 from .recorder import VISIBLE_CHANGES, WAITING_FOR_APPROVAL, AnswerRecorder
 from .replay import ReplayAction, new_version, run_pending
-from .requests import RECORDED_PARAMS, ToolOptions, generation, request_config
+from .requests import RECORDED_PARAMS, ToolOptions, generation, request_config, token_limit
 from .streams import stream_inference, stream_tool_inference
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,10 @@ class ChatSession:
     def is_current(self, request: Request) -> bool:
         return self._current is request
 
+    def token_limit(self, message: Message) -> int | None:
+        """The max_tokens that cut ``message`` short (as it was sent), or None if the limit did not cut it."""
+        return token_limit(message, self.runtime.config.models.get(message.model_id or ""))
+
     def waiting_for(self, message: Message) -> str:
         """What an answer that has not begun waits for: ``approval`` (a question to the user is open),
         ``starting`` (its model's server is loading) or ``prompt`` (the engine reads the request)."""
@@ -211,6 +216,29 @@ class ChatSession:
         if self.conversation.last_assistant() is None:
             raise SessionError("there is no answer to regenerate")
         answer = self.conversation.regenerate(self.model_id)
+        self._emit(ChangeKind.SHOWN)
+        return self._answer(answer, shown=False)
+
+    def continue_answer(self) -> Request:
+        """The last answer, cut at the token limit, written on from where it stopped.
+
+        The continuation is a new version of the answer that starts with the cut text (the request sends that
+        text as the assistant's unfinished turn, which the engine prefills) and streams on in place. A new version
+        rather than more text in the old message: the cut answer stays a branch, as after Regenerate, so a
+        continuation that fails or is stopped never turns it into a failed one (and each version keeps the
+        figures of the request that wrote it)."""
+        self._ready("continue the answer")
+        if self.kind != "chat":
+            raise SessionError("cannot continue a tool chat's answer: re-run its last step instead")
+        cut = self.conversation.last_assistant()
+        if cut is None or not cut.final or token_limit(cut, None) is None:
+            raise SessionError("there is no answer cut at the token limit to continue")
+        text = cut.streamed_text
+        if not text.strip():
+            raise SessionError("the answer was cut before any text (while reasoning): regenerate it with a larger "
+                               "Max tokens")
+        answer = self.conversation.regenerate(self.model_id)
+        answer.parts, answer.reasoning = [TextPart(text)], cut.reasoning
         self._emit(ChangeKind.SHOWN)
         return self._answer(answer, shown=False)
 

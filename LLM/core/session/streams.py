@@ -13,6 +13,7 @@ from ..chat.params import InferenceConfig, ToolEnabledInferenceConfig, merged_st
 from ..chat.turns import text_tool_turns
 from ..errors import ConfigError
 from ..events import Done, StreamEvent, TextDelta
+from ..protocol.prefill_echo import PrefillEchoFilter
 from ..protocol.stop_sequences import StopSequenceFilter
 from ..runtime import Runtime
 from ..tools.loop import ApprovalHook, LoopEvent, ToolLoop
@@ -47,6 +48,7 @@ async def stream_inference(cfg: InferenceConfig, runtime: Runtime | None = None)
             # Read once the server is ready: a config reload may have replaced the entry while this waited.
             entry = runtime.entry(model_id)
             stop = StopSequenceFilter(merged_stop(cfg, entry))
+            echo = PrefillEchoFilter("")
             if entry.model_type == "base":  # no chat template: the text is continued as written
                 source = client.complete(completion_prompt(cfg), request_params(cfg, entry))
             else:
@@ -54,18 +56,21 @@ async def stream_inference(cfg: InferenceConfig, runtime: Runtime | None = None)
                 # A history from the tool chat may hold native tool turns; sent without tools, they go as text.
                 messages = text_tool_turns(build_messages(cfg, entry))
                 messages = await fit_to_context(messages, budget, client.count_prompt_tokens)
+                if messages and messages[-1].get("role") == "assistant":  # a continued answer
+                    echo = PrefillEchoFilter(str(messages[-1].get("content") or ""))
                 source = client.chat(messages, request_params(cfg, entry))
             async with aclosing(source) as events:
                 async for event in events:
                     if isinstance(event, TextDelta):
-                        text = stop.feed(event.text)
+                        new = echo.feed(event.text)
+                        text = stop.feed(new) if new else ""
                         if text:
                             yield event if text is event.text else TextDelta(text)
                         if stop.stopped:
                             yield Done("stop_sequence")
                             return
                     elif isinstance(event, Done):
-                        tail = stop.flush()
+                        tail = stop.feed(echo.flush()) + stop.flush()
                         if tail:
                             yield TextDelta(tail)
                         yield event

@@ -60,16 +60,17 @@ class ChatPage(QWidget):
             view.transcript, view.completion_editor, view.views, view.panel, view.composer)
         self.prompt, self.send_button, self.stop_button = (
             self.composer.prompt, self.composer.send_button, self.composer.stop_button)
-        self.new_chat_button, self.activity, self.context_meter = (
-            self.composer.new_chat_button, self.composer.activity, self.composer.context_meter)
+        self.activity, self.context_meter = self.composer.activity, self.composer.context_meter
         self.transcript.waiting_phase = self._waiting_phase
+        self.transcript.token_limit = self.session.token_limit
+        self.transcript.continuable = self.kind == "chat"  # (a tool chat re-runs a step instead)
+        self.transcript.continue_requested.connect(lambda _id: self.continue_answer())
         self.transcript.regenerate_requested.connect(lambda _id: self.regenerate())
         self.transcript.edit_requested.connect(self.begin_edit)
         self.transcript.branch_requested.connect(self.switch_branch)
         self.prompt.submitted.connect(self.send)
         self.send_button.clicked.connect(self.send)
         self.stop_button.clicked.connect(lambda: self.stop())
-        self.new_chat_button.clicked.connect(self.new_chat)
         self.panel.edited.connect(self._on_settings_edited)
         self.panel.reset_requested.connect(self._reset_settings)
         escape = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
@@ -104,6 +105,7 @@ class ChatPage(QWidget):
 
     def refresh_config(self) -> None:
         """llm_backends.yaml changed (or the model did): pick up new defaults unless this chat has its own."""
+        self.panel.show_model_defaults(self._entry())
         if not self._settings_edited:
             self._load_model_defaults()
         self._show_model_kind()
@@ -170,6 +172,11 @@ class ChatPage(QWidget):
     def regenerate(self) -> None:
         if not self.busy and self.conversation.last_assistant() is not None:
             self.run_action(self.session.regenerate)
+
+    def continue_answer(self) -> None:
+        """The last answer, cut at the token limit, written on from where it stopped (a new version of it)."""
+        if not self.busy:
+            self.run_action(self.session.continue_answer)
 
     def continue_text(self) -> None:
         """Base models: the editor's text is the prompt; the model's continuation is appended to it."""
@@ -300,7 +307,6 @@ class ChatPage(QWidget):
     def _set_busy(self, busy: bool) -> None:
         self.send_button.setEnabled(not busy)
         self.stop_button.setEnabled(busy)
-        self.new_chat_button.setEnabled(True)
         if not busy and not self.base_mode:
             self.activity.setText("")
         self.busy_changed.emit(busy)

@@ -146,7 +146,8 @@ class EvalPage(QWidget):
         return [mode for mode, box in self.mode_boxes.items() if box.isChecked()]
 
     async def choose_suite(self) -> None:
-        path = await self.ctx.interaction.choose_open_path(self, "Choose an eval suite", "Eval suite (*.jsonl)")
+        path = await self.ctx.interaction.choose_open_path(self, "Choose an eval suite", "Eval suite (*.jsonl)",
+                                                           kind="suite")
         if path is not None:
             self.suite_path = path
             self._show_suite()

@@ -67,6 +67,7 @@ class ToolChatPage(ChatPage):
             panel.addWidget(warning)
 
         form = QFormLayout()
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)  # the column narrow: a field under its label
         self.max_iterations = QSpinBox(objectName="maxIterationsSpin")
         self.max_iterations.setRange(1, 100)
         self.max_iterations.setValue(8)
@@ -81,6 +82,9 @@ class ToolChatPage(ChatPage):
             "auto: the model decides;  required: the first step must call a tool;  none: no calls;  a tool: that "
             "tool must be called. In fallback mode on llama-server a forced call is held to a grammar of the "
             "tools' schemas, so even a small model emits a valid call.")
+        for combo in (self.tool_mode, self.tool_choice):  # a long tool name must not widen the panel
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(12)
         form.addRow("Max iterations", self.max_iterations)
         form.addRow("Tool mode", self.tool_mode)
         form.addRow("Tool choice", self.tool_choice)
@@ -201,12 +205,24 @@ class ToolChatPage(ChatPage):
         super()._render_streamed(change, message)
 
     def _progress(self, event: StepStarted) -> str:
-        """The status line while the loop runs: its step (after a replay's kept ones), mode and forcing."""
         request = self.session.current
         offset = request.recorder.offset if request is not None else 0
-        tools = "tools sent" if event.tools_sent else "no tools sent"
-        forced = ""
-        if event.tool_choice != "auto":
-            forced = f"  ·  tool_choice {event.tool_choice}" + (" (grammar)" if event.constrained else "")
-        return (f"Step {event.iteration + offset} of {self.session.tool_options.max_iterations + offset}  ·  "
-                f"{event.mode} mode  ·  {tools}{forced}")
+        return progress_line(event, offset=offset, max_iterations=self.session.tool_options.max_iterations)
+
+
+# How each mode's step reaches the model, in words (fallback's "no tools sent" read like a bug).
+MODE_WORDS = {
+    "fallback": "fallback mode: tools described in the prompt, calls read from the text",
+    "off": "tools off for this step",
+}
+
+
+def progress_line(event: StepStarted, *, offset: int, max_iterations: int) -> str:
+    """The status line while the loop runs: its step (after a replay's kept ones), how tools reach the model, and
+    any forcing."""
+    sent = "tools sent" if event.tools_sent else "no tools sent"
+    how = MODE_WORDS.get(event.mode) or f"{event.mode} mode  ·  {sent}"
+    forced = ""
+    if event.tool_choice != "auto":
+        forced = f"  ·  tool_choice {event.tool_choice}" + (" (grammar)" if event.constrained else "")
+    return f"Step {event.iteration + offset} of {max_iterations + offset}  ·  {how}{forced}"

@@ -30,7 +30,8 @@ ANSWERS = (("Allow once", "approvalAllowOnce", ONCE),
 
 
 class ApprovalDialog(QDialog):
-    """Window-modal; opened with ``open()`` by the interaction facade, never ``exec()``. Enter and Esc deny."""
+    """Window-modal; opened with ``open()`` by the interaction facade, never ``exec()``. Esc denies; Enter answers
+    the focused button, which is Deny when the dialog opens."""
 
     def __init__(self, parent: QWidget | None, call: ToolCall, tool: Tool, where: str) -> None:
         super().__init__(parent)
@@ -62,7 +63,9 @@ class ApprovalDialog(QDialog):
         self.buttons: dict[str, QPushButton] = {}
         for text, name, code in ANSWERS:
             button = QPushButton(text, objectName=name)
-            button.setAutoDefault(False)
+            # Auto-default: Enter answers the button that has the focus (Tab to it, then Enter); Deny stays the
+            # default while the focus is elsewhere, such as in the arguments.
+            button.setAutoDefault(True)
             button.clicked.connect(lambda _checked=False, c=code: self.done(c))
             buttons.addButton(button, QDialogButtonBox.ButtonRole.ActionRole)
             self.buttons[name] = button

@@ -3,13 +3,14 @@ syntax colours from Pygments (when installed), updated incrementally while the b
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-from PySide6.QtCore import QTimer, Qt
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -22,7 +23,6 @@ from PySide6.QtGui import (
     QTextCharFormat,
     QTextCursor,
     QTextDocument,
-    QWheelEvent,
 )
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
@@ -41,7 +41,6 @@ except ImportError:  # pragma: no cover - exercised only where the desktop extra
 # two streamed pieces gets its colour). Only lines whose colours changed are redrawn.
 SLICE_S = 0.004
 LEXER_POLL_MS = 15  # while a language's lexer is being made in its thread
-_LEXERS: dict[str, Future] = {}
 # Made as soon as a transcript exists: the first code block of an answer, streaming, must not wait for them.
 PRELOADED = ("python",)  # language -> its lexer (or None), made once per process
 
@@ -62,12 +61,14 @@ def parse_fence(source: str) -> Fence:
 
     A last line made only of fewer fence characters than the opener is the closing fence on its way, not code.
     """
-    opener, _, body = source.partition("\n")
+    opener, ended, body = source.partition("\n")
     stripped = opener.lstrip()
     char = stripped[:1] if stripped[:1] in ("`", "~") else "`"
     marker = len(stripped) - len(stripped.lstrip(char))
     info = stripped[marker:].strip()
-    language = info.split()[0] if info else ""
+    # The language is known once the fence's line has ended: "```pyth" streaming in is not a language yet (its
+    # label would flicker, and a lexer would be made for each prefix).
+    language = info.split()[0] if info and ended else ""
     lines = body.split("\n")
     for index, line in enumerate(lines):
         candidate = line.strip()
@@ -83,29 +84,25 @@ def _utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-_FORMATS: dict[str, dict] = {}  # Pygments style name -> token type -> format (None: drawn plain)
-
-
 def _style_name() -> str:
     dark = QGuiApplication.palette().color(QPalette.ColorRole.Base).lightness() < 128
     return "monokai" if dark else "default"
 
 
+@functools.cache
 def _format_for(style_name: str, token_type) -> QTextCharFormat | None:
-    formats = _FORMATS.setdefault(style_name, {})
-    if token_type not in formats:
-        style = get_style_by_name(style_name).style_for_token(token_type)
-        fmt = None
-        if style["color"] or style["bold"] or style["italic"]:
-            fmt = QTextCharFormat()
-            if style["color"]:
-                fmt.setForeground(QColor(f"#{style['color']}"))
-            if style["bold"]:
-                fmt.setFontWeight(QFont.Weight.Bold)
-            if style["italic"]:
-                fmt.setFontItalic(True)
-        formats[token_type] = fmt
-    return formats[token_type]
+    """How a Pygments style draws a token type (None: plain); the same answer every time, so it is kept."""
+    style = get_style_by_name(style_name).style_for_token(token_type)
+    if not (style["color"] or style["bold"] or style["italic"]):
+        return None
+    fmt = QTextCharFormat()
+    if style["color"]:
+        fmt.setForeground(QColor(f"#{style['color']}"))
+    if style["bold"]:
+        fmt.setFontWeight(QFont.Weight.Bold)
+    if style["italic"]:
+        fmt.setFontItalic(True)
+    return fmt
 
 
 class LineLexer:
@@ -174,8 +171,6 @@ class CodeView(MarkdownView):
         super().__init__(parent, markdown=False)
         self.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.setLineWrapMode(MarkdownView.LineWrapMode.NoWrap)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
-        self.horizontalScrollBar().rangeChanged.connect(lambda *_: self._fit(self.document().size()))
         self._code = ""
         self._lexer = None
         self._lexer_loading: Future | None = None
@@ -321,20 +316,9 @@ class CodeView(MarkdownView):
             self._highlighter.rehighlightBlock(document.findBlockByNumber(number))
         job.applied = job.finished_lines()
 
-    def _height_for(self, document_height: float) -> int:
-        bar = self.horizontalScrollBar()
-        extra = bar.sizeHint().height() if bar.maximum() > 0 else 0  # the bar takes room below the last line
-        return super()._height_for(document_height) + extra
-
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         self._fit(self.document().size())
-
-    def wheelEvent(self, event: QWheelEvent) -> None:
-        if event.angleDelta().x() and not event.angleDelta().y():  # sideways: this block's own scroll bar
-            super(MarkdownView, self).wheelEvent(event)
-        else:
-            event.ignore()  # up and down: the transcript
 
 
 def _load_lexer(language: str) -> Future | None:
@@ -343,10 +327,15 @@ def _load_lexer(language: str) -> Future | None:
     loop waited for it; meanwhile the block is shown in one colour."""
     if get_lexer_by_name is None or not language:
         return None
-    future = _LEXERS.get(language.lower())
-    if future is None:
-        future = _LEXERS[language.lower()] = Future()
-        threading.Thread(target=_make_lexer, args=(language, future), name=f"lexer-{language}", daemon=True).start()
+    return _lexer_future(language.lower())
+
+
+@functools.cache
+def _lexer_future(language: str) -> Future:
+    """The one Future of ``language``'s lexer: the first ask starts its thread, later ones share the Future (two
+    blocks of one language never compile its lexer twice)."""
+    future: Future = Future()
+    threading.Thread(target=_make_lexer, args=(language, future), name=f"lexer-{language}", daemon=True).start()
     return future
 
 

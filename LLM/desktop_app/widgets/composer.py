@@ -1,4 +1,5 @@
-"""Under the transcript: the prompt box with Send and Stop, then New chat, the status line and the context meter."""
+"""Under the transcript: the prompt box with Send and Stop, then the status line and the context meter (New chat is
+the sidebar's, and Ctrl+N)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ class Composer(QWidget):
         self.send_button.setDefault(True)
         self.stop_button = QPushButton("Stop", objectName="stopButton")
         self.stop_button.setToolTip("Stop the answer (Esc)")
-        self.new_chat_button = QPushButton("New chat", objectName="newChatButton")
         # The status line elides (whole text in its tooltip) and its text never sizes the footer: a long status
         # used to push Send, Stop and the settings out of the window, and each new one moved the panels.
         self.activity = ElidedLabel(name="activityLabel")
@@ -40,7 +40,6 @@ class Composer(QWidget):
         input_row.addWidget(self.prompt, 1)
         input_row.addLayout(buttons)
         footer = QHBoxLayout()
-        footer.addWidget(self.new_chat_button)
         footer.addWidget(self.activity, 1)
         footer.addWidget(self.context_meter)
         inputs = QVBoxLayout(self)

@@ -1,4 +1,4 @@
-"""The sidebar of saved conversations: search, the list (newest first), rename, delete with undo."""
+"""The sidebar of saved conversations: search, the list (newest first), rename in place, delete with undo."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import time
 from PySide6.QtCore import QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -14,11 +15,14 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMenu,
     QPushButton,
+    QStyleOptionViewItem,
     QVBoxLayout,
     QWidget,
 )
 
 from LLM.core.history import UNKNOWN_TIME, ConversationSummary, local_datetime
+
+from .conversation_item import ENTRY_ROLE, ConversationDelegate, Entry, count_text, match_segments
 
 SEARCH_DELAY_MS = 150  # search as the user types, once they pause
 UNDO_SHOWN_MS = 10_000
@@ -65,7 +69,7 @@ class ConversationSidebar(QWidget):
     """Shows what the window gives it (``show_conversations``) and says what the user asked for."""
 
     open_requested = Signal(str)
-    rename_requested = Signal(str)
+    rename_requested = Signal(str, str)  # id, the new title (edited in place; never empty)
     delete_requested = Signal(str)
     export_requested = Signal(str, str)  # id, "md" | "json"
     undo_requested = Signal(str)
@@ -89,12 +93,25 @@ class ConversationSidebar(QWidget):
         self._search_timer.timeout.connect(lambda: self.search_changed.emit(self.search.text()))
         self.search.textChanged.connect(lambda _text: self._search_timer.start())
         self.new_button = QPushButton("New chat", objectName="sidebarNewChat")
+        self.new_button.setToolTip("Start a new chat in the tab shown (Ctrl+N)")
         self.new_button.clicked.connect(self.new_chat_requested)
         self.import_button = QPushButton("Import…", objectName="importButton")
         self.import_button.setToolTip("Import a conversation exported as JSON")
         self.import_button.clicked.connect(self.import_requested)
 
         self.list = QListWidget(objectName="conversationList")
+        # Rows are drawn to the list's width (titles cut with "…", whole in the tooltip): never sideways scrolling.
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.list.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.list.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
+                                  | QAbstractItemView.EditTrigger.EditKeyPressed)  # F2, as in file managers
+        self.delegate = ConversationDelegate(self.list)
+        self.delegate.renamed.connect(self._renamed)
+        self.delegate.refused.connect(self.show_notice)
+        self.delegate.closeEditor.connect(self._editor_closed)
+        self._pending: tuple[list[ConversationSummary], str | None] | None = None
+        self.list.setItemDelegate(self.delegate)
         self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.list.customContextMenuRequested.connect(self._menu)
         self.list.itemActivated.connect(self._activated)
@@ -104,6 +121,9 @@ class ConversationSidebar(QWidget):
         self.problem = QLabel(objectName="historyProblem")
         self.problem.setWordWrap(True)
         self.problem.hide()
+        self.notice = QLabel(objectName="sidebarNotice")  # why an edit was refused
+        self.notice.setWordWrap(True)
+        self.notice.hide()
 
         self.undo_bar = QWidget(objectName="undoBar")
         self.undo_text = QLabel(objectName="undoText")
@@ -130,30 +150,38 @@ class ConversationSidebar(QWidget):
         layout.addWidget(self.problem)
         layout.addWidget(self.empty)
         layout.addWidget(self.list, 1)
+        layout.addWidget(self.notice)
         layout.addWidget(self.undo_bar)
 
-        for text, key, slot in (("Rename", QKeySequence(Qt.Key.Key_F2), self.rename_requested),
-                                ("Delete", QKeySequence(QKeySequence.StandardKey.Delete), self.delete_requested)):
-            action = QAction(text, self.list)
-            action.setShortcut(key)
-            action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
-            action.triggered.connect(lambda _checked=False, signal=slot: self._for_current(signal))
-            self.list.addAction(action)
+        delete = QAction("Delete", self.list)
+        delete.setShortcut(QKeySequence(QKeySequence.StandardKey.Delete))
+        delete.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        delete.triggered.connect(lambda _checked=False: self._for_current(self.delete_requested))
+        self.list.addAction(delete)
 
     # ----- showing -----
     def show_conversations(self, summaries: list[ConversationSummary], current_id: str | None) -> None:
+        if self.list.state() == QAbstractItemView.State.EditingState:
+            # A title is being typed (or is being saved right now): rebuilding the rows would destroy its editor.
+            # Shown once the editor has closed.
+            self._pending = (summaries, current_id)
+            return
+        self._pending = None
         searching = bool(self.search.text().strip())
         self.list.blockSignals(True)
         self.list.clear()
         now = time.time()
         for summary in summaries:
-            lines = [summary.title, f"{when(summary.updated, now)}  ·  {KIND_TEXT.get(summary.kind, summary.kind)}"
-                     f"  ·  {summary.messages} messages"]
-            if summary.snippet:
-                lines.append(" ".join(summary.snippet.split()))
-            item = QListWidgetItem("\n".join(lines))
+            facts = (f"{when(summary.updated, now)}  ·  {KIND_TEXT.get(summary.kind, summary.kind)}"
+                     f"  ·  {count_text(summary.messages)}")
+            entry = Entry(summary.title, facts, tuple(match_segments(summary.snippet or "")))
+            # The plain lines are the row's text for screen readers (the delegate draws it).
+            item = QListWidgetItem("\n".join(line for line in (entry.title, facts, entry.snippet) if line))
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
             item.setData(Qt.ItemDataRole.UserRole, summary.id)
-            item.setToolTip(summary.title)
+            item.setData(ENTRY_ROLE, entry)
+            item.setToolTip(f"{summary.title}\n{count_text(summary.messages)} in the versions shown "
+                            "(other versions of a regenerated or edited message are not counted)")
             self.list.addItem(item)
             if summary.id == current_id:
                 self.list.setCurrentItem(item)
@@ -164,6 +192,39 @@ class ConversationSidebar(QWidget):
     def show_problem(self, text: str | None) -> None:
         self.problem.setText(text or "")
         self.problem.setVisible(bool(text))
+
+    def show_notice(self, text: str | None) -> None:
+        self.notice.setText(text or "")
+        self.notice.setVisible(bool(text))
+
+    def shown_title(self, row: int) -> str:
+        """The title as row ``row`` draws it (cut with "…" when the list is narrower than it)."""
+        item = self.list.item(row)
+        option = QStyleOptionViewItem()
+        option.initFrom(self.list)
+        option.rect = self.list.visualItemRect(item)
+        return self.delegate.shown_title(item.data(ENTRY_ROLE), option)
+
+    def mark_current(self, conversation_id: str) -> bool:
+        """Select the chat's row (no signals); False if it is not listed."""
+        ids = self.ids()
+        if conversation_id not in ids:
+            return False
+        self.list.blockSignals(True)
+        self.list.setCurrentRow(ids.index(conversation_id))
+        self.list.blockSignals(False)
+        return True
+
+    def start_rename(self, conversation_id: str) -> bool:
+        """Edit the chat's title in its row: Enter saves, Esc cancels. False if the chat is not listed."""
+        if conversation_id not in self.ids():
+            return False
+        item = self.list.item(self.ids().index(conversation_id))
+        self.list.setCurrentItem(item)
+        self.list.scrollToItem(item)
+        self.list.setFocus(Qt.FocusReason.OtherFocusReason)
+        self.list.editItem(item)
+        return True
 
     def ids(self) -> list[str]:
         return [self.list.item(row).data(Qt.ItemDataRole.UserRole) for row in range(self.list.count())]
@@ -192,7 +253,22 @@ class ConversationSidebar(QWidget):
             self.list.setFocus(Qt.FocusReason.TabFocusReason)
 
     def _activated(self, item: QListWidgetItem) -> None:
+        if self.list.state() == QAbstractItemView.State.EditingState:
+            return  # the release of a double-click that began editing: opening would take the focus away
         self.open_requested.emit(item.data(Qt.ItemDataRole.UserRole))
+
+    def _editor_closed(self, *_args: object) -> None:
+        self.show_notice(None)
+        # After Qt has finished closing the editor (the view leaves EditingState after this signal).
+        QTimer.singleShot(0, self._show_pending)
+
+    def _show_pending(self) -> None:
+        if self._pending is not None:
+            self.show_conversations(*self._pending)
+
+    def _renamed(self, conversation_id: str, title: str) -> None:
+        self.show_notice(None)
+        self.rename_requested.emit(conversation_id, title)
 
     def _for_current(self, signal) -> None:
         item = self.list.currentItem()
@@ -206,7 +282,7 @@ class ConversationSidebar(QWidget):
         conversation_id = item.data(Qt.ItemDataRole.UserRole)
         menu = QMenu(self)
         menu.addAction("Open", lambda: self.open_requested.emit(conversation_id))
-        menu.addAction("Rename…", lambda: self.rename_requested.emit(conversation_id))
+        menu.addAction("Rename\tF2", lambda: self.start_rename(conversation_id))
         menu.addAction("Export as Markdown…", lambda: self.export_requested.emit(conversation_id, "md"))
         menu.addAction("Export as JSON…", lambda: self.export_requested.emit(conversation_id, "json"))
         menu.addSeparator()

@@ -15,12 +15,19 @@ from PySide6.QtGui import (
     QTextBlockFormat,
     QTextCursor,
     QTextOption,
+    QTextTable,
     QWheelEvent,
 )
 from PySide6.QtWidgets import QFrame, QSizePolicy, QTextBrowser, QWidget
 
+# The space between two paragraphs: inside a view (each block's bottom margin) and between the views of one answer
+# (segments), where Qt drops a document's first top and last bottom margins.
+PARAGRAPH_GAP = 10
+
+
 class MarkdownView(QTextBrowser):
-    """A borderless, non-scrolling text view whose height follows its document."""
+    """A borderless text view whose height follows its document; it scrolls only sideways, where a wide table (or
+    a code block's long line) needs more room than the card has."""
 
     def __init__(self, parent: QWidget | None = None, markdown: bool = True) -> None:
         super().__init__(parent)
@@ -28,7 +35,8 @@ class MarkdownView(QTextBrowser):
         self._source = ""
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.horizontalScrollBar().rangeChanged.connect(lambda *_: self._fit(self.document().size()))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setOpenExternalLinks(True)
         self.setTextInteractionFlags(
@@ -56,6 +64,10 @@ class MarkdownView(QTextBrowser):
         if self._markdown:
             self.setMarkdown(text)
             _shade_code_blocks(self)
+            # Table cells wrap between words only, never inside one (the default wraps anywhere, which broke a
+            # wide table's words letter by letter): a table wider than the card scrolls sideways instead.
+            self.setWordWrapMode(QTextOption.WrapMode.WordWrap if _has_table(self.document()) else
+                                 QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
         else:
             self.setPlainText(text)
 
@@ -63,7 +75,9 @@ class MarkdownView(QTextBrowser):
         return self.document().toPlainText()
 
     def _height_for(self, document_height: float) -> int:
-        return max(1, math.ceil(document_height)) + 2 * self.frameWidth()
+        bar = self.horizontalScrollBar()
+        extra = bar.sizeHint().height() if bar.maximum() > 0 else 0  # the bar takes room below the last line
+        return max(1, math.ceil(document_height)) + 2 * self.frameWidth() + extra
 
     def _fit(self, size) -> None:
         height = self._height_for(size.height())
@@ -71,7 +85,10 @@ class MarkdownView(QTextBrowser):
             self.setFixedHeight(height)
 
     def wheelEvent(self, event: QWheelEvent) -> None:
-        event.ignore()  # never scrolls itself: let the transcript scroll
+        if event.angleDelta().x() and not event.angleDelta().y():  # sideways: this view's own scroll bar
+            super().wheelEvent(event)
+        else:
+            event.ignore()  # up and down: the transcript
 
     def contextMenuEvent(self, event: QContextMenuEvent) -> None:
         menu = self.createStandardContextMenu(event.pos())
@@ -140,11 +157,15 @@ def _shade_code_blocks(view: MarkdownView) -> None:
             if not _is_code(block.next()):
                 fmt.setBottomMargin(8)
         elif block.textList() is None or not _in_list(block.next(), block):
-            fmt.setBottomMargin(10)
+            fmt.setBottomMargin(PARAGRAPH_GAP)
         editor.setPosition(block.position())
         editor.mergeBlockFormat(fmt)
         block = block.next()
     editor.endEditBlock()
+
+
+def _has_table(document) -> bool:
+    return any(isinstance(frame, QTextTable) for frame in document.rootFrame().childFrames())
 
 
 def _in_list(block: QTextBlock, previous: QTextBlock) -> bool:

@@ -21,6 +21,7 @@ from LLM.core.mcp import McpEvent, McpManager, McpServerStatus, McpState, presen
 
 from ..config_watcher import ConfigWatcher
 from ..context import AppContext
+from .elided_label import ElidedLabel
 from .server_status import state_icon
 
 ROLE_SERVER = Qt.ItemDataRole.UserRole
@@ -55,7 +56,9 @@ class McpPanel(QWidget):
         layout = QVBoxLayout(self)
         path = str(self.manager.path) if self.manager is not None else "(MCP is off)"
         top = QHBoxLayout()
-        self.path_label = QLabel(f"MCP servers from {path}", objectName="mcpConfigPath")
+        # Cut in the middle (both ends of a path tell it apart); a long one widened the panel past the window.
+        self.path_label = ElidedLabel(f"MCP servers from {path}", name="mcpConfigPath",
+                                      mode=Qt.TextElideMode.ElideMiddle)
         self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         top.addWidget(self.path_label, 1)
         self.open_button = QPushButton("Open mcp.json", objectName="mcpOpenConfig")

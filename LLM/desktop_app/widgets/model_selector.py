@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeyEvent, QStandardItem, QStandardItemModel, QWheelEvent
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtGui import QKeyEvent, QPaintEvent, QStandardItem, QStandardItemModel, QWheelEvent
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QStyle,
+    QStyleOptionComboBox,
+    QStylePainter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from LLM.core import BackendsConfig, ModelEntry
 from LLM.core.servers import ServerEvent, ServerStatus
 
 from .server_status import ModelServerState, ServerStatusView, state_icon
 
+SEPARATOR = "  ·  "  # between an item's name, backend, state and size
 MODEL_SHORTCUT = "Ctrl+L"  # as LM Studio's model loader; the window binds it
 MODEL_ID_ROLE = Qt.ItemDataRole.UserRole
 STATE_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -77,6 +87,29 @@ class ModelCombo(QComboBox):
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         event.ignore()  # scroll the page, not the choice
+
+    def closed_text(self, room: int) -> str:
+        """The current item's text for ``room`` pixels: a long name gives way ("…"), never the backend, state and
+        size after it (Qt's own label cut "175 MB" to "175 MI")."""
+        text = self.currentText()
+        metrics = self.fontMetrics()
+        if metrics.horizontalAdvance(text) <= room:
+            return text
+        name, sep, rest = text.partition(SEPARATOR)
+        tail = sep + rest
+        return metrics.elidedText(name, Qt.TextElideMode.ElideRight,
+                                  max(room - metrics.horizontalAdvance(tail), 0)) + tail
+
+    def paintEvent(self, _event: QPaintEvent) -> None:
+        painter = QStylePainter(self)
+        option = QStyleOptionComboBox()
+        self.initStyleOption(option)
+        painter.drawComplexControl(QStyle.ComplexControl.CC_ComboBox, option)
+        field = self.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, option,
+                                            QStyle.SubControl.SC_ComboBoxEditField, self)
+        icon = option.iconSize.width() + 4 if not option.currentIcon.isNull() else 0  # as Qt's label lays it out
+        option.currentText = self.closed_text(field.width() - icon - 2)
+        painter.drawControl(QStyle.ControlElement.CE_ComboBoxLabel, option)
 
 
 class ModelSelector(QWidget):
@@ -169,11 +202,11 @@ class ModelSelector(QWidget):
         entry = self.config.models[model_id]
         info = self.states.get(model_id)
         state = "external" if not entry.launchable else (info.state if info else "stopped")
-        text = f"{entry.label}  ·  {describe_entry(entry)}  ·  {SHORT_STATE.get(state, state)}"
+        text = SEPARATOR.join((entry.label, describe_entry(entry), SHORT_STATE.get(state, state)))
         if entry.launchable and self.config.group_of(model_id).id != model_id:
             text = f"    ↳ {text}"  # an adapter (or another name) on the server of the entry above it
         if info is not None and info.memory_bytes and state in ("ready", "running"):
-            text += f"  ·  {info.memory_bytes / 2**20:.0f} MB"
+            text += f"{SEPARATOR}{info.memory_bytes / 2**20:.0f} MB"
         item.setText(text)
         item.setIcon(state_icon(state))
         item.setData(state, STATE_ROLE)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from .code_block import CodeBlockView
-from .markdown_view import MarkdownView
+from .markdown_view import PARAGRAPH_GAP, MarkdownView
 
 # Re-parsing Markdown costs ~1.4 ms per 1,000 characters (with layout). A streaming answer is cut
 # into segments of about this size at paragraph breaks outside code fences; finished segments are
@@ -89,7 +89,7 @@ class SegmentedMarkdown(QWidget):
         self._segment_chars = segment_chars
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
-        self._layout.setSpacing(0)
+        self._layout.setSpacing(PARAGRAPH_GAP)  # (a paragraph's own gap is lost at a view's edges)
         self._views: list[MarkdownView | CodeBlockView] = []
         self._sealed = False  # the last view holds a finished segment: what follows needs a new one
         self._frozen = 0  # characters of text held by finished segments

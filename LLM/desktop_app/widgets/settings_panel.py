@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
 )
 
 from LLM.core import GenerationSettings, ModelEntry
+from LLM.core.chat import max_new_tokens
 
 DEFAULT_LABEL = "model default"
 
@@ -72,6 +73,8 @@ class GenerationPanel(QWidget):
 
         form = QFormLayout()
         form.setContentsMargins(0, 4, 0, 0)
+        # A narrow column puts a field under its label rather than scrolling the panel sideways.
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self.temperature = _OptionalDouble(2.0, 0.05)
         self.temperature.setObjectName("temperatureSpin")
         self.top_p = _OptionalDouble(1.0, 0.05)
@@ -79,7 +82,7 @@ class GenerationPanel(QWidget):
         self.max_tokens = QSpinBox(objectName="maxTokensSpin")
         self.max_tokens.setRange(0, 1_000_000)
         self.max_tokens.setSingleStep(64)
-        self.max_tokens.setSpecialValueText(DEFAULT_LABEL)
+        self.show_model_defaults(None)
         form.addRow("Temperature", self.temperature)
         form.addRow("Top p", self.top_p)
         form.addRow("Max tokens", self.max_tokens)
@@ -107,6 +110,11 @@ class GenerationPanel(QWidget):
     def _changed(self, *_args: object) -> None:
         if not self._loading:
             self.edited.emit()
+
+    def show_model_defaults(self, entry: ModelEntry | None) -> None:
+        """Say what "model default" means where it is known: the max tokens a request sends (the model's
+        default_params, else core's own default), so "model default" never hides a limit that cuts answers."""
+        self.max_tokens.setSpecialValueText(f"{DEFAULT_LABEL} ({max_new_tokens(None, entry)})")
 
     def load(self, settings: GenerationSettings) -> None:
         self._loading = True

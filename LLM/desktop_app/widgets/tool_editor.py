@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFontDatabase
+from PySide6.QtGui import QFontDatabase, QPalette
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -33,6 +33,7 @@ from LLM.core import LLMError, Tool
 from LLM.core.tools import REPLY_KINDS, CannedTool, canned_tool_from_form, default_tools_dir
 
 from ..context import AppContext
+from .tones import tone
 
 REPLY_LABELS = {"text": "Fixed text", "json": "Fixed JSON", "template": "Template using the arguments"}
 REPLY_HINTS = {
@@ -49,7 +50,8 @@ NEW_SCHEMA = {
 
 
 class ToolEditor(QDialog):
-    """Name, description, JSON Schema and canned reply; Save stays disabled while anything is wrong."""
+    """Name, description, JSON Schema and canned reply. Problems show once the user has typed or pressed Save (a
+    new form is not wrong, only unfinished); from then on Save stays disabled while anything is wrong."""
 
     def __init__(self, parent: QWidget | None, *, directory: Path, taken: Iterable[str],
                  save: Callable[[CannedTool], Tool], definition: CannedTool | None = None) -> None:
@@ -63,6 +65,7 @@ class ToolEditor(QDialog):
         self._save = save
         self._definition: CannedTool | None = None
         self.saved: Tool | None = None
+        self._touched = definition is not None  # an existing tool's problems (if any) are news at once
 
         mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
         self.name = QLineEdit(objectName="toolNameEdit", placeholderText="get_weather")
@@ -110,11 +113,13 @@ class ToolEditor(QDialog):
             reply = definition.reply
             self.reply.setPlainText(json.dumps(reply, indent=2, ensure_ascii=False)
                                     if definition.reply_kind == "json" else reply)
-        for edit in (self.name, self.description):
-            edit.textChanged.connect(self._check)
-        for plain in (self.schema, self.reply):
-            plain.textChanged.connect(self._check)
-        self.reply_kind.currentIndexChanged.connect(self._check)
+        for signal in (self.name.textChanged, self.description.textChanged, self.schema.textChanged,
+                       self.reply.textChanged, self.reply_kind.currentIndexChanged):
+            signal.connect(self._edited)
+        self._check()
+
+    def _edited(self, *_args: object) -> None:
+        self._touched = True
         self._check()
 
     def _check(self) -> None:
@@ -124,15 +129,19 @@ class ToolEditor(QDialog):
         self._definition, problems = canned_tool_from_form(
             self.name.text(), self.description.text(), self.schema.toPlainText(), kind, self.reply.toPlainText(),
             taken=self._taken)
-        self.save_button.setEnabled(self._definition is not None)
-        if problems:
+        self.save_button.setEnabled(self._definition is not None or not self._touched)
+        if problems and not self._touched:
+            self._show_problem("")
+        elif problems:
             self._show_problem("\n".join(f"• {p.joined('')}" for p in problems))
         else:
             self._show_problem("")
             self.problems.setText(f"Saves as {self._directory / (self._definition.name + '.json')}")
 
     def _on_save(self) -> None:
-        if self._definition is None:
+        if self._definition is None:  # pressed on an untouched form: say what is missing
+            self._touched = True
+            self._check()
             return
         try:
             self.saved = self._save(self._definition)
@@ -143,7 +152,7 @@ class ToolEditor(QDialog):
 
     def _show_problem(self, text: str) -> None:
         self.problems.setText(text)
-        self.problems.setStyleSheet("color: #b3261e;" if text else "")
+        show_bad(self.problems, bool(text))
 
 
 class ToolFileButtons(QWidget):
@@ -162,7 +171,6 @@ class ToolFileButtons(QWidget):
         self.edit_button = QPushButton("Edit…", objectName="editToolButton")
         self.delete_button = QPushButton("Delete", objectName="deleteToolButton")
         self.problem = QLabel(objectName="toolFileProblem", wordWrap=True, visible=False)
-        self.problem.setStyleSheet("color: #b3261e;")
         row = QHBoxLayout()
         for button in (self.new_button, self.edit_button, self.delete_button):
             row.addWidget(button)
@@ -226,6 +234,7 @@ class ToolFileButtons(QWidget):
                 self.ctx.runtime.tools.delete_canned(tool.name, self.directory)
             except LLMError as exc:
                 self.problem.setText(str(exc))
+                show_bad(self.problem, True)
                 self.problem.setVisible(True)
                 return
             row = self._row(tool.name)
@@ -258,3 +267,10 @@ class ToolFileButtons(QWidget):
     def _checked_names(self) -> set[str]:
         return {self.tool_list.item(r).data(Qt.ItemDataRole.UserRole) for r in range(self.tool_list.count())
                 if self.tool_list.item(r).checkState() == Qt.CheckState.Checked}
+
+
+def show_bad(label: QLabel, bad: bool) -> None:
+    """Colour a label's text as an error, in the shade readable on the palette it is drawn on (light or dark)."""
+    # The window's palette: a label's own one can lag behind a palette set on its dialog.
+    palette = label.window().palette()
+    label.setStyleSheet(f"color: {tone('bad', palette, QPalette.ColorRole.Window).name()};" if bad else "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from LLM.core import Message, Notice, TextPart, ToolCard
+from LLM.core.session import edited_cards
 
 from .code_block import preload_lexers
 from .elided_label import ElidedLabel
@@ -59,6 +61,18 @@ def _label(text: str = "", *, name: str | None = None, selectable: bool = False,
     return label
 
 
+def link_button(text: str, name: str, tip: str = "", *, checkable: bool = False) -> QToolButton:
+    """A card's action (Copy, Regenerate, step 2, Edit arguments…): drawn as a link (the palette's link colour, a
+    frame on hover and on focus, by the window's stylesheet), with a pointing hand, and reached with Tab."""
+    button = QToolButton(text=text, objectName=name, autoRaise=True, checkable=checkable)
+    button.setProperty("link", True)
+    button.setCursor(Qt.CursorShape.PointingHandCursor)
+    button.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+    if tip:
+        button.setToolTip(tip)
+    return button
+
+
 def _restyle(widget: QWidget) -> None:
     # Dynamic properties drive the stylesheet; Qt only re-reads them on an explicit polish.
     style = widget.style()
@@ -79,13 +93,22 @@ class ToolCardWidget(QFrame):
         layout.setContentsMargins(10, 8, 10, 8)
         layout.setSpacing(4)
         self.title = _label(name="toolCardTitle")
+        # A replay's edit of this call (its arguments or its result): said on the card, the original one hover away.
+        self.edited_tag = _label(name="editedTag")
+        self.edited_tag.setWordWrap(False)
+        self.edited_tag.hide()
+        title_row = QHBoxLayout()
+        title_row.setContentsMargins(0, 0, 0, 0)
+        title_row.addWidget(self.title, 1)
+        title_row.addWidget(self.edited_tag, 0, Qt.AlignmentFlag.AlignTop)
         # Arguments and results are often one unbreakable run (a URL, an expression, a base64 blob): they wrap anywhere.
         self.arguments = PlainTextView(name="toolCardArguments", font=mono_font())
         self.result = PlainTextView(name="toolCardResult", font=mono_font())
         # What a grammar-forced call was held to beyond the schema (strings capped): from the call's step.
         self.note = _label(name="toolCardNote")
         self.note.hide()
-        for widget in (self.title, self.note, self.arguments, self.result):
+        layout.addLayout(title_row)
+        for widget in (self.note, self.arguments, self.result):
             layout.addWidget(widget)
         self.actions = QWidget(objectName="toolCardActions")
         row = QHBoxLayout(self.actions)
@@ -98,8 +121,7 @@ class ToolCardWidget(QFrame):
             ("rerun_step", "rerunStepButton", "Re-run step", "Ask the model again for this step, with the model, "
              "tool mode and tool choice chosen now"),
         ):
-            button = QToolButton(text=text, objectName=name, autoRaise=True)
-            button.setToolTip(tip)
+            button = link_button(text, name, tip)
             button.clicked.connect(lambda _checked=False, a=action: self.action_requested.emit(a))
             row.addWidget(button)
         row.addStretch(1)
@@ -138,9 +160,52 @@ class ToolCardWidget(QFrame):
         self.setProperty("outcome", outcome)
         _restyle(self)
 
+    def set_edited(self, what: str, original: str) -> None:
+        """``what`` the user edited in a replay (``arguments``, ``result``; "" for nothing), and where the original
+        is."""
+        self.edited_tag.setText(f"edited {what}" if what else "")
+        self.edited_tag.setToolTip(original)
+        self.edited_tag.setVisible(bool(what))
+
     def text(self) -> str:
         note = [self.note.text()] if self.note.text() else []
         return "\n".join((self.title.text(), *note, self.arguments.text(), self.result.text()))
+
+
+def _original(message: Message, index: int, what: str) -> str:
+    """Where the original of an edited call or result is, for the tag's tooltip."""
+    card = message.tool_cards[index]
+    notes = []
+    if "arguments" in what:
+        step = next((s for s in message.steps if s.iteration == card.iteration), None)
+        calls = [c for c in step.calls if c.get("name") == card.name] if step is not None else []
+        model = f"\n{json.dumps(calls[0].get('arguments'), ensure_ascii=False)}" if len(calls) == 1 else ""
+        notes.append(f"You changed the arguments the model sent.{model}\nThe model's own call is in step "
+                     f"{card.iteration}'s raw exchange (Parsed).")
+    if "result" in what:
+        notes.append("You changed what the tool returned; the previous version of this answer (‹) has the tool's "
+                     "own result.")
+    return "\n".join(notes)
+
+
+class ReasoningBox(QFrame):
+    """An answer's reasoning, opened: labelled, indented behind a rule, smaller, italic and in the palette's muted
+    text colour, so it never reads as the answer."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("reasoningBox")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 2, 0, 2)  # (the rule is the stylesheet's left border)
+        layout.setSpacing(2)
+        layout.addWidget(_label("Reasoning", name="reasoningLabel"))
+        self.view = SegmentedMarkdown(self, markdown=False)
+        self.view.setObjectName("reasoningView")
+        font = self.view.font()
+        font.setItalic(True)
+        font.setPointSizeF(font.pointSizeF() * 0.9)
+        self.view.setFont(font)  # (inherited by the views the text is shown in; their colour is the stylesheet's)
+        layout.addWidget(self.view)
 
 
 class NoticeWidget(QLabel):
@@ -163,6 +228,7 @@ class MessageWidget(QFrame):
     branch_requested = Signal(str, int)  # message id, -1 (previous version) or +1 (next)
     inspect_requested = Signal(str, int)  # message id, step index
     card_action_requested = Signal(str, int, str)  # message id, tool card index, action
+    continue_requested = Signal(str)  # message id (an answer cut at the token limit)
 
     def __init__(self, message: Message, author: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -178,22 +244,19 @@ class MessageWidget(QFrame):
         # The name and the status give way (elided) so that the buttons at the right always fit the card.
         self.author = ElidedLabel(author, name="messageAuthor")
         self.badge = ElidedLabel(name="messageStatus")
-        self.copy_button = QToolButton(text="Copy", objectName="copyButton", autoRaise=True)
-        self.copy_button.setToolTip("Copy this message as Markdown")
-        self.regenerate_button = QToolButton(text="Regenerate", objectName="regenerateButton", autoRaise=True)
-        self.regenerate_button.setToolTip("Answer the last message again (the old answer is kept as a branch)")
+        self.copy_button = link_button("Copy", "copyButton", "Copy this message as Markdown")
+        self.regenerate_button = link_button(
+            "Regenerate", "regenerateButton", "Answer the last message again (the old answer is kept as a branch)")
         self.regenerate_button.hide()
-        self.edit_button = QToolButton(text="Edit", objectName="editButton", autoRaise=True)
-        self.edit_button.setToolTip("Edit and send again (the conversation so far is kept as a branch)")
+        self.edit_button = link_button("Edit", "editButton",
+                                       "Edit and send again (the conversation so far is kept as a branch)")
         if message.role != "user":
             self.edit_button.hide()  # (never setVisible(True) before the layout parents it: a stray window)
         # The branch switcher: ‹ 2/3 › when edits or regenerations made other versions of this message.
-        self.branch_prev = QToolButton(text="‹", objectName="branchPrev", autoRaise=True)
-        self.branch_prev.setToolTip("Previous version")
+        self.branch_prev = link_button("‹", "branchPrev", "Previous version")
         self.branch_label = _label(name="branchLabel")
         self.branch_label.setWordWrap(False)
-        self.branch_next = QToolButton(text="›", objectName="branchNext", autoRaise=True)
-        self.branch_next.setToolTip("Next version")
+        self.branch_next = link_button("›", "branchNext", "Next version")
         header.addWidget(self.author)
         header.addWidget(self.badge)
         header.addStretch(1)
@@ -206,16 +269,17 @@ class MessageWidget(QFrame):
         layout.addLayout(header)
 
         # Reasoning is collapsed: a toggle plus a view that is only filled while it is open.
-        self.reasoning_toggle = QToolButton(objectName="reasoningToggle", autoRaise=True, checkable=True)
+        self.reasoning_toggle = link_button("", "reasoningToggle", "Show or hide how the model reasoned",
+                                            checkable=True)
         self.reasoning_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.reasoning_toggle.setArrowType(Qt.ArrowType.RightArrow)
         self.reasoning_toggle.hide()
-        self.reasoning_view = SegmentedMarkdown(self, markdown=False)
-        self.reasoning_view.setObjectName("reasoningView")
-        self.reasoning_view.hide()
+        self.reasoning_box = ReasoningBox(self)
+        self.reasoning_view = self.reasoning_box.view
+        self.reasoning_box.hide()
         self.reasoning_toggle.toggled.connect(self._toggle_reasoning)
         layout.addWidget(self.reasoning_toggle, 0, Qt.AlignmentFlag.AlignLeft)
-        layout.addWidget(self.reasoning_view)
+        layout.addWidget(self.reasoning_box)
 
         self._parts_layout = QVBoxLayout()
         self._parts_layout.setSpacing(6)
@@ -234,6 +298,20 @@ class MessageWidget(QFrame):
         self.metrics = _label(name="messageMetrics")
         self.metrics.hide()
         layout.addWidget(self.metrics)
+        # An answer the token limit cut short says so, naming the limit; the last one offers to go on.
+        self.token_limit: Callable[[Message], int | None] = lambda _message: None  # the page knows the limit
+        self.cut_row = QWidget(objectName="cutRow")
+        cut_layout = QHBoxLayout(self.cut_row)
+        cut_layout.setContentsMargins(0, 0, 0, 0)
+        self.cut_note = _label(name="cutNote")
+        self.continue_button = QPushButton("Continue", objectName="continueButton")
+        self.continue_button.setToolTip("Write on from where the answer was cut (the cut answer is kept as a branch)")
+        self.continue_button.hide()
+        cut_layout.addWidget(self.cut_note, 1)
+        cut_layout.addWidget(self.continue_button, 0, Qt.AlignmentFlag.AlignTop)
+        self.cut_row.hide()
+        layout.addWidget(self.cut_row)
+        self._continuable = False  # the last answer of a page that can continue one
         # Tool chat: one button per request of the loop, opening its raw exchange.
         self.steps_row = QWidget(objectName="stepsRow")
         self._steps_layout = QHBoxLayout(self.steps_row)
@@ -246,6 +324,7 @@ class MessageWidget(QFrame):
         self._replayable = False
 
         self._message = message
+        self.continue_button.clicked.connect(lambda: self.continue_requested.emit(self.message_id))
         self.copy_button.clicked.connect(lambda: self.copy_requested.emit(self.message_id))
         self.regenerate_button.clicked.connect(lambda: self.regenerate_requested.emit(self.message_id))
         self.edit_button.clicked.connect(lambda: self.edit_requested.emit(self.message_id))
@@ -292,21 +371,38 @@ class MessageWidget(QFrame):
         self.metrics.setVisible(bool(summary))
         if summary != self.metrics.text():
             self.metrics.setText(summary)
+        self.update_cut(message)
         self._update_steps(message)
         replayable = self._replayable and message.final
         for card in self.tool_cards():
             card.actions.setVisible(replayable)
 
+    def update_cut(self, message: Message) -> None:
+        limit = self.token_limit(message) if message.final else None
+        self.cut_row.setVisible(limit is not None)
+        if limit is not None:
+            self.cut_note.setText(f"Cut at the token limit ({limit} tokens, Max tokens in the settings)."
+                                  + (" Continue writes on from here." if self._continuable else ""))
+        self.continue_button.setVisible(limit is not None and self._continuable)
+
     def _update_steps(self, message: Message) -> None:
         while len(self._step_buttons) < len(message.steps):
             index = len(self._step_buttons)
-            button = QToolButton(text=f"step {index + 1}", objectName="stepButton", autoRaise=True)
+            button = link_button(f"step {index + 1}", "stepButton")
             button.clicked.connect(lambda _checked=False, i=index: self.inspect_requested.emit(self.message_id, i))
             self._steps_layout.insertWidget(self._steps_layout.count() - 1, button)
             self._step_buttons.append(button)
-        for button, step in zip(self._step_buttons, message.steps):
+        edited = edited_cards(message) if message.steps else {}
+        edited_steps = {message.tool_cards[index].iteration for index in edited}
+        for number, (button, step) in enumerate(zip(self._step_buttons, message.steps), start=1):
+            mark = step.iteration in edited_steps
+            button.setText(f"step {number} (edited)" if mark else f"step {number}")
             button.setToolTip(f"{step.mode} mode, tool_choice {step.tool_choice}"
-                              f"{' (grammar)' if step.constrained else ''}: the request, the raw output, the parse")
+                              f"{' (grammar)' if step.constrained else ''}: the request, the raw output, the parse"
+                              + ("; a call of this step was edited afterwards" if mark else ""))
+        for index, card in enumerate(self.tool_cards()):
+            what = edited.get(index, "")
+            card.set_edited(what, _original(message, index, what))
         self.steps_row.setVisible(bool(message.steps))
 
     def set_replayable(self, replayable: bool) -> None:
@@ -339,12 +435,18 @@ class MessageWidget(QFrame):
 
     def _toggle_reasoning(self, shown: bool) -> None:
         self.reasoning_toggle.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
-        if shown:
+        self.reasoning_box.setVisible(shown)
+        if shown:  # (once shown: a text set while hidden left the box's layout with the empty view's height)
             self.reasoning_view.set_text(self._message.reasoning)
-        self.reasoning_view.setVisible(shown)
 
     def set_regenerate_visible(self, visible: bool) -> None:
         self.regenerate_button.setVisible(visible)
+
+    def set_continuable(self, continuable: bool) -> None:
+        """Whether this answer, if cut at the token limit, may be continued (the last one of a plain chat)."""
+        if continuable != self._continuable:
+            self._continuable = continuable
+            self.update_cut(self._message)
 
     def set_branch(self, position: int, count: int) -> None:
         for widget in (self.branch_prev, self.branch_label, self.branch_next):
@@ -357,7 +459,7 @@ class MessageWidget(QFrame):
     def plain_text(self) -> str:
         """What a reader sees of the answer (reasoning only when expanded)."""
         pieces = [self.author.text()]
-        if self.reasoning_view.isVisible():
+        if self.reasoning_box.isVisible():
             pieces.append(self.reasoning_view.plain_text())
         for widget in self._part_widgets:
             pieces.append(widget.plain_text() if isinstance(widget, SegmentedMarkdown) else
@@ -381,6 +483,7 @@ class TranscriptView(QScrollArea):
     branch_requested = Signal(str, int)
     inspect_requested = Signal(str, int)
     card_action_requested = Signal(str, int, str)
+    continue_requested = Signal(str)
     rendered = Signal(str)  # message id, after its widget caught up with the model
 
     def __init__(self, parent: QWidget | None = None, *, replayable: bool = False) -> None:
@@ -413,6 +516,9 @@ class TranscriptView(QScrollArea):
         self._hidden: list[Message] = []  # older messages of the path, not rendered yet (oldest first)
         self._author: Callable[[Message], str] = lambda m: "You" if m.role == "user" else "Assistant"
         self.waiting_phase: Callable[[Message], str] = lambda _message: ""  # what an answer waits for (the page)
+        # The max_tokens that cut an answer short, None if none did (the page); whether the last may be continued.
+        self.token_limit: Callable[[Message], int | None] = lambda _message: None
+        self.continuable = False
         self._dirty: set[str] = set()
         self._timer = QTimer(self, singleShot=True, interval=RENDER_INTERVAL_MS)
         self._timer.timeout.connect(self.flush)
@@ -444,6 +550,9 @@ class TranscriptView(QScrollArea):
         widget.branch_requested.connect(self.branch_requested)
         widget.inspect_requested.connect(self.inspect_requested)
         widget.card_action_requested.connect(self.card_action_requested)
+        widget.continue_requested.connect(self.continue_requested)
+        widget.token_limit = lambda m: self.token_limit(m)
+        widget.update_cut(message)  # (now that it knows the limit)
         if self.replayable:
             widget.set_replayable(True)
         return widget
@@ -506,6 +615,7 @@ class TranscriptView(QScrollArea):
             last = message_id == (ids[-1] if ids else None)
             widget.set_regenerate_visible(last and self._messages[message_id].role == "assistant"
                                           and self._messages[message_id].final)
+            widget.set_continuable(last and self.continuable)
 
     # ----- updating -----
     def schedule(self, message: Message) -> None:

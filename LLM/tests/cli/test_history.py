@@ -375,11 +375,11 @@ def test_chat_saves_a_failed_answer_and_leaves_it_out_of_the_next_request(fake_s
                                                                           config: Path, data: Path):
     fake_server.script({"status": 500, "body": {"error": {"message": "out of memory"}}}, {"text": "Fine now."})
     out = llmctl(data, config, "chat", "-m", "fake", stdin="first try\nsecond try\n")
-    assert out.returncode == 0 and "out of memory" in out.stderr and "Fine now." in out.stdout
+    assert out.returncode == 0 and "Out of memory (HTTP 500" in out.stderr and "Fine now." in out.stdout
     assert [m["content"] for m in fake_server.requests()[-1]["body"]["messages"]] == ["second try"]
     [saved] = listed(data, config)
     shown = llmctl(data, config, "history", "show", saved["id"]).stdout
-    assert "you> first try\n\nassistant (fake)> [failed: " in shown and "out of memory" in shown
+    assert "you> first try\n\nassistant (fake)> [failed: " in shown and "Out of memory (HTTP 500" in shown
     assert shown.endswith("you> second try\n\nassistant (fake)> Fine now.\n")
 
 

@@ -42,6 +42,14 @@ def qasync_loop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
         asyncio.set_event_loop(None)
 
 
+async def settle(turns: int = 3) -> None:
+    """Let posted Qt events (layout requests, resizes) and queued callbacks run. Never call processEvents() inside
+    a coroutine: it re-enters qasync and steps another task (a reachability probe) in the middle of this one."""
+    for _ in range(turns):
+        QApplication.sendPostedEvents()
+        await asyncio.sleep(0)
+
+
 def run(loop: asyncio.AbstractEventLoop, coro: Any, timeout: float = 90) -> Any:
     return loop.run_until_complete(asyncio.wait_for(coro, timeout))
 

@@ -16,7 +16,8 @@ class ScriptedInteraction:
 
     def __init__(self, *answers: ApprovalDecision | None, switches: tuple[SwitchDecision, ...] = (),
                  unloads: tuple[bool, ...] = (), paths: tuple[Path | None, ...] = (),
-                 texts: tuple[str | None, ...] = (), deletes: tuple[bool, ...] = ()) -> None:
+                 texts: tuple[str | None, ...] = (), deletes: tuple[bool, ...] = (),
+                 discards: tuple[bool, ...] = ()) -> None:
         self.answers = list(answers)
         self.asked: list[tuple[str, dict]] = []
         self.parents: list[object] = []  # what each approval question was asked over
@@ -30,6 +31,9 @@ class ScriptedInteraction:
         self.texts = list(texts)  # answers to text questions such as Rename (None: cancelled)
         self.text_errors: list[str] = []  # what an edit dialog showed under its field for a refused answer
         self.deletes = list(deletes)  # answers to "delete this tool?" (keep when empty)
+        self.discards = list(discards)  # answers to "clear a base model's text?" (keep when empty)
+        self.path_kinds: list[str] = []  # the kind of each file dialog asked (export, import, suite, ...)
+        self.shown: list = []  # what was shown to read (About, the shortcuts): Questions
 
     async def approve_tool(self, parent, call, tool, where: str = "") -> ApprovalDecision:
         self.asked.append((tool.name, dict(call.arguments)))
@@ -56,16 +60,26 @@ class ScriptedInteraction:
         self.questions.append(("delete_tool", name, str(path)))
         return self.deletes.pop(0) if self.deletes else False
 
+    async def confirm_discard_text(self, parent, model: str) -> bool:
+        self.questions.append(("discard_text", model, ""))
+        return self.discards.pop(0) if self.discards else False
+
     def open_path(self, path: Path) -> None:
         self.opened.append(Path(path))
 
-    async def choose_save_path(self, parent, title: str, suggested: str, file_filter: str) -> Path | None:
+    async def choose_save_path(self, parent, title: str, suggested: str, file_filter: str,
+                               kind: str = "file") -> Path | None:
         self.questions.append(("save", title, suggested))
+        self.path_kinds.append(kind)
         return self.paths.pop(0) if self.paths else None
 
-    async def choose_open_path(self, parent, title: str, file_filter: str) -> Path | None:
+    async def choose_open_path(self, parent, title: str, file_filter: str, kind: str = "file") -> Path | None:
         self.questions.append(("open", title, file_filter))
+        self.path_kinds.append(kind)
         return self.paths.pop(0) if self.paths else None
+
+    async def inform(self, parent, question) -> None:
+        self.shown.append(question)
 
     async def ask_text(self, parent, title: str, label: str, text: str, multiline: bool = False,
                        validate=None) -> str | None:

@@ -13,6 +13,7 @@ from PySide6.QtTest import QTest
 
 from LLM.core import Conversation
 from LLM.core.history import INTERRUPTED, HistoryStore, to_json
+from LLM.desktop_app.widgets.conversation_item import ENTRY_ROLE
 from LLM.desktop_app.widgets.conversation_list import ConversationSidebar
 from LLM.tests.desktop_app.harness import (
     ScriptedInteraction,
@@ -185,10 +186,8 @@ def test_desktop_history_tool_calls_and_results_go_back_on_the_next_turn(qloop, 
 
 def test_desktop_history_rename_delete_undo_and_search(qloop, fake_server, tmp_path):
     fake_server.set_default({"text": "Noted."})
-    interaction = ScriptedInteraction(texts=("Trip planning",))
-
     async def go():
-        async with open_window(tmp_path, openai_yaml(fake_server.url), interaction=interaction) as window:
+        async with open_window(tmp_path, openai_yaml(fake_server.url)) as window:
             chat = page(window)
             await chat_turn(chat, "Pack the tent for the mountains")
             tent = chat.conversation.id
@@ -197,12 +196,12 @@ def test_desktop_history_rename_delete_undo_and_search(qloop, fake_server, tmp_p
             await wait_until(lambda: len(titles(window)) == 2, what="two chats listed")
             assert titles(window) == ["Buy tomatoes", "Pack the tent for the mountains"]  # newest first
 
-            window.history.spawn(window.history.rename(tent), "rename")
+            sidebar(window).rename_requested.emit(tent, "Trip planning")  # typed in the row (see test_sidebar.py)
             await wait_until(lambda: "Trip planning" in titles(window), what="the renamed chat")
 
             sidebar(window).search.setText("mount")
             await wait_until(lambda: titles(window) == ["Trip planning"], what="the search result")
-            assert "[mountains]" in sidebar(window).list.item(0).text()
+            assert "mountains" in sidebar(window).list.item(0).text()  # highlighted, not bracketed (test_sidebar.py)
             sidebar(window).search.setText("")
             await wait_until(lambda: len(titles(window)) == 2, what="the whole list again")
 
@@ -273,7 +272,7 @@ def test_desktop_history_import_of_a_bad_file_says_why(qloop, fake_server, tmp_p
         async with open_window(tmp_path, openai_yaml(fake_server.url),
                                interaction=ScriptedInteraction(paths=(bad,))) as window:
             assert await window.history.import_file() is None
-            message = window.statusBar().currentMessage()
+            message = window.result_label.text()
             assert "conversation.messages[0].role" in message and str(bad) in message
             assert titles(window) == []
 
@@ -405,12 +404,11 @@ def test_desktop_history_a_chat_whose_id_begins_another_opens_renames_and_delete
     stored(history, ("abc", "Short id", "short one"), ("abcdef", "Long id", "long one"))
 
     async def go():
-        async with open_window(tmp_path, openai_yaml(fake_server.url), history_path=history,
-                               interaction=ScriptedInteraction(texts=("Renamed",))) as window:
+        async with open_window(tmp_path, openai_yaml(fake_server.url), history_path=history) as window:
             click_conversation(window, "abc")
             await wait_until(lambda: page(window).conversation.id == "abc", what="the short-id chat opened")
             assert "short one" in transcript(page(window)).plain_text()
-            await window.history.rename("abc")
+            assert window.history.rename("abc", "Renamed")
             assert titles(window) == ["Long id", "Renamed"]
             sidebar(window).delete_requested.emit("abc")
             assert titles(window) == ["Long id"] and sidebar(window).undo_bar.isVisible()
@@ -430,7 +428,7 @@ def test_desktop_history_never_opens_a_chat_by_prefix(qloop, fake_server, tmp_pa
             with HistoryStore(history) as other_process:
                 other_process.purge("abc")
             sidebar(window).open_requested.emit("abc")
-            assert "Cannot open the chat" in window.statusBar().currentMessage()
+            assert "Cannot open the chat" in window.result_label.text()
             assert page(window).conversation.id != "abcdef" and not page(window).conversation.nodes
 
     run(qloop, go())
@@ -448,7 +446,7 @@ def test_desktop_history_import_of_a_malformed_file_says_why(qloop, fake_server,
                                interaction=ScriptedInteraction(paths=(deep, head))) as window:
             for path, words in ((deep, "nested too deeply"), (head, "conversation.head")):
                 assert await window.history.import_file() is None
-                message = window.statusBar().currentMessage()
+                message = window.result_label.text()
                 assert message.startswith("Cannot import: ") and words in message and str(path) in message
             assert titles(window) == []
 
@@ -465,7 +463,8 @@ def test_desktop_history_search_finds_cjk_words_and_nothing_for_punctuation(qloo
             search = sidebar(window).search
             search.setText("世界")
             await wait_until(lambda: titles(window) == ["Chinese"], what="the Chinese chat found")
-            assert "你好[世界]" in sidebar(window).list.item(0).text()
+            item = sidebar(window).list.item(0)
+            assert ("世界", True) in item.data(ENTRY_ROLE).segments and "你好世界" in item.text()  # highlighted
             search.setText("？！")
             await wait_until(lambda: titles(window) == [], what="nothing found")
             assert sidebar(window).empty.text() == "No chat matches."

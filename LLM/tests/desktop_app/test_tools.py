@@ -110,7 +110,8 @@ def test_desktop_tools_always_allow_asks_once_per_chat(qloop, fake_server, tmp_p
             await wait_until(lambda: last_answer(tools).status == "done")
             assert [c.ok for c in last_answer(tools).tool_cards] == [True, True]
             assert len(interaction.asked) == 1
-            click(button(tools, "newChatButton"))  # "always" is per chat
+            window.tabs.setCurrentWidget(tools)
+            click(window.sidebar.new_button)  # "always" is per chat
             type_and_send(tools, "Write again")
             await wait_until(lambda: tools.conversation.messages and last_answer(tools).status == "done")
             assert [c.ok for c in last_answer(tools).tool_cards] == [False]

@@ -231,6 +231,26 @@ def test_hf_server_max_tokens_reached_finishes_with_length(server: ServerProcess
     assert body["usage"]["completion_tokens"] == 3
 
 
+def test_hf_server_continues_an_assistant_message_sent_last(server: ServerProcess,
+                                                            tiny_dirs: tuple[Path, Path]) -> None:
+    """An answer cut at max_tokens, sent back as the last (assistant) message, is written on from its last token
+    (the template's continue_final_message, as llama-server's --prefill-assistant), not answered in a new turn."""
+    import transformers
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_dirs[0])
+    messages = [{"role": "user", "content": "hello world"}, {"role": "assistant", "content": "the quick brown"}]
+    body = chat(server, messages=messages, max_tokens=4, temperature=0).json()
+    assert body["choices"][0]["finish_reason"] == "length"
+    # (the random tiny model's words say nothing; the prompt it was given does)
+    open_turn = tokenizer(tokenizer.apply_chat_template(
+        messages, add_generation_prompt=False, continue_final_message=True, tokenize=False), add_special_tokens=False)
+    new_turn = tokenizer(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False),
+                         add_special_tokens=False)
+    open_turn, new_turn = open_turn["input_ids"], new_turn["input_ids"]
+    assert len(open_turn) < len(new_turn)
+    assert body["usage"]["prompt_tokens"] == len(open_turn)
+
+
 def test_hf_server_seed_makes_sampling_repeatable(server: ServerProcess) -> None:
     first, second = (chat(server, max_tokens=6, temperature=1.0, seed=123).json() for _ in range(2))
     assert first["choices"][0]["message"]["content"] == second["choices"][0]["message"]["content"]

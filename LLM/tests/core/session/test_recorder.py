@@ -94,8 +94,8 @@ def test_recorder_numbers_a_replayed_answers_steps_after_the_kept_ones():
     ("done", None, None, None, ("done", "length", None, None)),  # the stream's own finish reason
     ("stopped", "cancelled", None, "model switched", ("stopped", "cancelled", None, "model switched")),
     ("failed", "error", ServerExitedError("m", 1), None,
-     ("failed", "error", "ServerExitedError: server for 'm' exited (exit status 1)\n\nThe server will be restarted "
-      "when you send the next message.", None)),
+     ("failed", "error", "'m' stopped unexpectedly (exit status 1); it restarts when you send the next message.",
+      None)),
 ])
 def test_recorder_finish_closes_the_answer(status, reason, error, stop_reason, expect):
     recorder, _ = recorded(TextDelta("partial"), Done("length"))

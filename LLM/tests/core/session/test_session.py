@@ -230,7 +230,7 @@ def test_session_a_failed_request_is_kept_failed_and_the_session_goes_on(fake_se
         async with session_on(fake_server, tmp_path) as (session, _changes):
             session.send("Hi")
             failed = await session.wait()
-            assert failed.status == "failed" and failed.error.startswith("BackendStatusError")
+            assert failed.status == "failed" and failed.error.startswith("Scripted error (HTTP 500")
             session.send("Again")
             assert (await session.wait()).content == "Better."
             # the failed exchange is left out of the next request's history
