@@ -101,7 +101,7 @@ def main() -> int:
     app = QApplication.instance() or QApplication(sys.argv)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, loop:  # closing the loop ends its worker threads
         loop.run_until_complete(take(Path(folder)))
     return 0
 
