@@ -48,7 +48,7 @@ async def stream_inference(cfg: InferenceConfig, runtime: Runtime | None = None)
             # Read once the server is ready: a config reload may have replaced the entry while this waited.
             entry = runtime.entry(model_id)
             stop = StopSequenceFilter(merged_stop(cfg, entry))
-            echo = PrefillEchoFilter("")
+            echo: PrefillEchoFilter | None = None  # only a continued answer pays for it
             if entry.model_type == "base":  # no chat template: the text is continued as written
                 source = client.complete(completion_prompt(cfg), request_params(cfg, entry))
             else:
@@ -62,7 +62,7 @@ async def stream_inference(cfg: InferenceConfig, runtime: Runtime | None = None)
             async with aclosing(source) as events:
                 async for event in events:
                     if isinstance(event, TextDelta):
-                        new = echo.feed(event.text)
+                        new = echo.feed(event.text) if echo is not None else event.text
                         text = stop.feed(new) if new else ""
                         if text:
                             yield event if text is event.text else TextDelta(text)
@@ -70,7 +70,7 @@ async def stream_inference(cfg: InferenceConfig, runtime: Runtime | None = None)
                             yield Done("stop_sequence")
                             return
                     elif isinstance(event, Done):
-                        tail = stop.feed(echo.flush()) + stop.flush()
+                        tail = (stop.feed(echo.flush()) if echo is not None else "") + stop.flush()
                         if tail:
                             yield TextDelta(tail)
                         yield event
