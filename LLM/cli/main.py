@@ -12,7 +12,8 @@ from .engine import add_engine_parser, cmd_engine
 from .evaluate import add_eval_parser, cmd_eval
 from .history import add_history_parser, cmd_history
 from .mcp import add_mcp_parser, cmd_mcp
-from .servers import cmd_models, cmd_probe, cmd_servers, line_count
+from .models import add_models_parser, cmd_models
+from .servers import cmd_probe, cmd_servers, line_count
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help="path to llm_backends.yaml (default: see README)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("models", help="list configured models with backend and server status")
+    add_models_parser(sub)
 
     run = sub.add_parser("run", help="answer one prompt, streaming to stdout")
     run.add_argument("-m", "--model", required=True)
@@ -80,7 +81,7 @@ async def _main(args: argparse.Namespace) -> int:
     runtime = Runtime.from_config_path(args.config)
     try:
         if args.command == "models":
-            return await cmd_models(runtime)
+            return await cmd_models(runtime, args, args.config)
         if args.command == "run":
             return await cmd_run(runtime, args)
         if args.command == "chat":

@@ -1,4 +1,4 @@
-"""llmctl models / probe / servers: what is configured, what runs, and its logs."""
+"""llmctl probe / servers: whether a model answers, what runs, and its logs."""
 
 from __future__ import annotations
 
@@ -23,41 +23,6 @@ def line_count(text: str) -> int:
         raise argparse.ArgumentTypeError(f"the number of lines cannot be negative (got {count}); "
                                          "0 prints none")
     return count
-
-
-async def cmd_models(runtime: Runtime) -> int:
-    """Every model with backend, server state and name; a running engine's capabilities on the line below.
-    Models sharing a server (a base and its adapters) are listed under one line for that server."""
-    rows = {row.model_id: row for row in runtime.servers.status()} if runtime.servers else {}
-    config = runtime.config
-    for model_id, entry in config.models.items():
-        group = config.group_of(model_id) if entry.launchable else None
-        if group is not None and group.id != model_id:
-            continue  # listed under the server it shares
-        row = rows.get(model_id)
-        members = group.model_ids if group is not None else (model_id,)
-        indent = "  " if len(members) > 1 else ""
-        if indent:
-            pid = str(row.pid) if row and row.pid else "-"
-            memory = f"{row.memory_bytes / 2**20:.0f} MB" if row and row.memory_bytes else "-"
-            base = Path(str(entry.base_model).removeprefix("pkg:")).name
-            print(f"server {model_id}: {entry.backend}, base {base}, port {entry.port}, pid {pid}, "
-                  f"memory {memory}, {len(group.adapters)} adapter(s)")
-        for member in members:
-            member_entry = config.models[member]
-            state = rows[member].state if member in rows else "-"
-            kind = f"{member_entry.backend}{' (base)' if member_entry.model_type == 'base' else ''}"
-            name = member_entry.label
-            if indent:
-                name += f"  [{member_entry.adapter_name or 'no adapter'}]"
-            print(f"{indent}{member:<{20 - len(indent)}} {kind:<19} {state:<10} {name}")
-        if runtime.servers is not None and row is not None and row.state in ("ready", "running"):
-            props = await runtime.servers.running_props(model_id)
-            if props is not None:
-                print(f"{'':<20} {props.summary()}")
-    for model_id, problems in config.invalid.items():
-        print(f"{model_id:<20} {'invalid':<19} {'-':<10} {problems[0]}")
-    return 0
 
 
 async def cmd_probe(runtime: Runtime, args: argparse.Namespace) -> int:

@@ -3,13 +3,15 @@
 The map, leaves first (each package imports only the ones above it)::
 
     errors.py, events.py, validation.py   leaves: the error hierarchy, the stream/tool-call vocabulary,
-                                          pydantic errors -> messages that name the key
+                                          pydantic errors -> messages that name the key; atomic_files.py
     config.py                             llm_backends.yaml -> validated ModelEntry objects (pure)
     server_groups.py                      which entries share one server (pure)
     chat/                                 the chat model: request parameters (InferenceConfig), the
                                           messages a request sends, conversation trees, answer metrics
     protocol/                             the wire: SSE framing, chunk decoding, <think> and stop-sequence
                                           filters, ChatML, the OpenAI-compatible HTTP client
+    models/                               knowing models without loading them: inspection, capabilities
+                                          with confidence, memory fit, the catalog, downloads, adding entries
     servers/                              persistent model servers: launchers per engine, the supervisor
                                           state machine, the manager, the state file, the HF server
     tools/                                tool calling: registry and @tool, tools without code (JSON files),
@@ -18,11 +20,13 @@ The map, leaves first (each package imports only the ones above it)::
     mcp/                                  MCP tool servers (mcp.json) whose tools join the tool registry
     history/                              saved conversations: the SQLite store (schema migrations,
                                           search), partial saves of streaming answers, export/import
+    model_reports.py                      a configured model or a path judged: files + yaml + engine + machine
     runtime.py                            config + servers + clients + tools for one process
     session/                              a chat session (no Qt): the events one request streams, the answer
                                           recorder (every event applied to the saved message once), the
                                           session owning a conversation and its current request, replays
     inference.py                          the public API: InferenceConfig in, text or events out
+    model_api.py                          the guide's model API: get_capabilities, get_model_recommendations
     evaluation/                           tool-use evals: JSONL suites, scoring, runs through the loop
 
 Public faces: this module exports what the front ends share to chat with a model: the config, the runtime,
@@ -40,6 +44,7 @@ from .config import BackendsConfig, ModelEntry, load_backends, resolve_config_pa
 from .errors import ConfigError, HistoryError, LLMError
 from .events import Done, ReasoningDelta, TextDelta, ToolCall, Usage
 from .history import AnswerSaver
+from .model_api import get_capabilities, get_model_recommendations, update_model_recommendations
 from .inference import DEFAULT_TOOLS, InferenceConfig, ToolEnabledInferenceConfig, response_for, stream_inference
 from .protocol import key_file_expression
 from .runtime import Runtime
@@ -72,10 +77,13 @@ __all__ = [
     "ToolEnabledInferenceConfig",
     "Usage",
     "absorb_user_stop",
+    "get_capabilities",
+    "get_model_recommendations",
     "key_file_expression",
     "load_backends",
     "resolve_config_path",
     "response_for",
     "stop_generation",
     "stream_inference",
+    "update_model_recommendations",
 ]

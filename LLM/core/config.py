@@ -29,6 +29,8 @@ AttnImplementation = Literal["eager", "sdpa", "flash_attention_2", "flash_attent
 DEVICE_MAP_NAMES = ("auto", "balanced", "balanced_low_0", "sequential", "cpu", "mps")
 _DEVICE_RE = re.compile(r"^(cpu|mps|disk|meta|cuda(:\d+)?|xpu(:\d+)?|\d+)$")
 _MEMORY_RE = re.compile(r"^\d+(\.\d+)?\s*([KMGT]i?B|B)$", re.IGNORECASE)
+# What a model can do (models/capabilities.py answers each with a confidence); a yaml entry may declare them.
+CAPABILITY_NAMES = ("chat", "tools", "parallel_tool_calls", "reasoning", "system_role", "vision", "audio", "embedding")
 TRANSFORMERS_ONLY = ("device_map", "max_memory", "torch_dtype", "attn_implementation")
 
 
@@ -86,6 +88,8 @@ class ModelEntry(BaseModel):
     tensor_parallel_size: int = Field(1, ge=1)
     pipeline_parallel_size: int = Field(1, ge=1)
     extra_args: list[str] = Field(default_factory=list)
+    # What the model can do, declared by the user: wins over anything detected (LLM/core/models/capabilities.py).
+    capabilities: dict[str, bool] = Field(default_factory=dict)
     # Server groups (see server_groups.py).
     adapter_scale: float = Field(1.0, gt=0, le=100)
     share_server: bool = True
@@ -116,6 +120,16 @@ class ModelEntry(BaseModel):
                 raise ValueError(f"'{device}' is not a device (a GPU number, cpu, mps or disk)")
             if isinstance(size, bool) or not (isinstance(size, int) and size > 0 or _MEMORY_RE.match(str(size))):
                 raise ValueError(f"'{device}': {size!r} is not a size (a number of bytes or e.g. \"10GiB\", \"500MB\")")
+        return value
+
+    @field_validator("capabilities")
+    @classmethod
+    def _known_capabilities(cls, value: dict[str, bool]) -> dict[str, bool]:
+        unknown = [name for name in value if name not in CAPABILITY_NAMES]
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], CAPABILITY_NAMES, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ValueError(f"unknown capability '{unknown[0]}'{hint}; known: {', '.join(CAPABILITY_NAMES)}")
         return value
 
     @field_validator("port")
@@ -198,7 +212,7 @@ class ModelEntry(BaseModel):
 
 
 MODEL_KEYS = frozenset(ModelEntry.model_fields) - {"id"}
-GLOBAL_KEYS = frozenset({"max_loaded"})  # settings of the whole file, given under `defaults`
+GLOBAL_KEYS = frozenset({"max_loaded", "models_dir"})  # settings of the whole file, given under `defaults`
 DEFAULT_MAX_LOADED = 2  # a desktop: the model in use and the one before it
 DEFAULT_PARAM_KEYS = frozenset(DefaultParams.model_fields)
 
@@ -228,6 +242,8 @@ class BackendsConfig:
     # How many model servers this process keeps loaded at once (defaults.max_loaded); the least recently
     # used idle one is unloaded to make room.
     max_loaded: int = DEFAULT_MAX_LOADED
+    # Where downloads go (defaults.models_dir, relative to the file); None: <user data dir>/models.
+    models_dir: Path | None = None
     # Launchable models by server group (each model id's entry carries its group's port).
     groups: dict[str, ServerGroup] = field(default_factory=dict)
 
@@ -296,6 +312,14 @@ def parse_backends(
             else:
                 problem = f"must be a whole number >= 1 (how many models stay loaded at once), got {value!r}"
                 _add(result, ConfigProblem(source, "defaults.max_loaded", problem), strict)
+        if "models_dir" in defaults:
+            value = defaults["models_dir"]
+            if isinstance(value, str) and value.strip():
+                folder = Path(os.path.expandvars(value)).expanduser()
+                result.models_dir = folder if folder.is_absolute() or base_dir is None else base_dir / folder
+            else:
+                problem = f"must be a folder path (where downloaded models are kept), got {value!r}"
+                _add(result, ConfigProblem(source, "defaults.models_dir", problem), strict)
         known = MODEL_KEYS | GLOBAL_KEYS
         for key in defaults:
             if key not in known:
@@ -426,6 +450,13 @@ def _add(result: BackendsConfig, problem: ConfigProblem, strict: bool) -> None:
     result.problems.append(problem)
 
 
+def user_config_file() -> Path:
+    """The user's own llm_backends.yaml (which may not exist yet): where added models are written."""
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir(APP_NAME)) / "llm_backends.yaml"
+
+
 def resolve_config_path(path: str | os.PathLike[str] | None = None) -> Path:
     """Explicit path > $LLM_BACKENDS_CONFIG > the user config dir (if a file is there) > the shipped file."""
     if path is not None:
@@ -433,9 +464,7 @@ def resolve_config_path(path: str | os.PathLike[str] | None = None) -> Path:
     env = os.environ.get(CONFIG_ENV_VAR)
     if env:
         return Path(env)
-    from platformdirs import user_config_dir
-
-    user_file = Path(user_config_dir(APP_NAME)) / "llm_backends.yaml"
+    user_file = user_config_file()
     if user_file.is_file():
         return user_file
     return SHIPPED_CONFIG

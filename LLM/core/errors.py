@@ -12,6 +12,15 @@ boundary where they happen, chained with ``from``, so callers catch one family::
     │   ├── ServerExitedError            the process died (carries the last log lines)
     │   └── ServerRetired                a config reload replaced this server; the manager retries on the new one
     ├── ResourceNotAvailableError        not enough memory / missing engine, compiler or package
+    │   └── ModelTooLargeError           a model's estimate does not fit this machine (carries the numbers)
+    ├── InspectionError                  a model file or folder cannot be read (names the path and what is wrong)
+    ├── DownloadError                    fetching from the Hugging Face Hub (names the repository and file)
+    │   ├── DownloadAccessError          401/403: a gated or private repository (says how to get access)
+    │   ├── DownloadNotFoundError        no such repository, revision or file
+    │   ├── DownloadIntegrityError       the file's sha256 differs from the hub's (the file was removed)
+    │   ├── DownloadSpaceError           not enough free disk for the file
+    │   ├── DownloadOfflineError         the hub cannot be reached (offline, HF_HUB_OFFLINE)
+    │   └── DownloadCancelled            the user cancelled; the partial file is kept for a resume
     ├── EngineBuildError                 building llama.cpp's llama-server failed (carries the build log tail)
     │   └── AdapterConversionError       a PEFT adapter could not be converted to a GGUF LoRA (names the file)
     ├── BackendError                     talking HTTP to a server
@@ -126,6 +135,49 @@ class ServerExitedError(ServerError):
 
 class ResourceNotAvailableError(LLMError):
     """The machine lacks what a model needs (memory, an optional engine package)."""
+
+
+class ModelTooLargeError(ResourceNotAvailableError):
+    """A model whose estimated memory exceeds what this machine has; ``fitting_context`` is a context size
+    that would fit (None when even the weights do not)."""
+
+    def __init__(self, message: str, needed: int = 0, available: int = 0, fitting_context: int | None = None) -> None:
+        super().__init__(message)
+        self.needed = needed
+        self.available = available
+        self.fitting_context = fitting_context
+
+
+class InspectionError(LLMError):
+    """A model file or folder that cannot be inspected: missing, not a model, or a damaged header."""
+
+
+class DownloadError(LLMError):
+    """A download from the Hugging Face Hub failed; the message names the repository and file."""
+
+
+class DownloadAccessError(DownloadError):
+    """The hub refused access (401/403): a gated or private repository, or a bad HF_TOKEN."""
+
+
+class DownloadNotFoundError(DownloadError):
+    """No such repository, revision or file on the hub."""
+
+
+class DownloadIntegrityError(DownloadError):
+    """The downloaded bytes do not match the hub's sha256; the file was removed."""
+
+
+class DownloadSpaceError(DownloadError):
+    """Not enough free disk space in the models directory for the file."""
+
+
+class DownloadOfflineError(DownloadError):
+    """The hub cannot be reached (no network, or HF_HUB_OFFLINE is set)."""
+
+
+class DownloadCancelled(DownloadError):
+    """The user cancelled the download; what was fetched so far is kept so that a new start resumes."""
 
 
 class EngineBuildError(LLMError):

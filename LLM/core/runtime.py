@@ -21,6 +21,11 @@ from typing import Any, TypeVar
 from .config import BackendsConfig, ModelEntry, load_backends
 from .errors import BackendConnectionError, BackendError, LLMError, ToolError
 from .mcp.manager import McpManager
+from .model_reports import report_for_entry, report_for_path
+from .models.capabilities import Capability
+from .models.inspection import Inspector
+from .models.report import ModelReport
+from .models.system import read_machine
 from .protocol.client import ChatClient, api_key_from_env
 from .protocol.props import EngineProps
 from .servers.manager import ServerManager
@@ -53,6 +58,7 @@ class Runtime:
         # Tool mode a model turned out to need (e.g. its server rejected `tools`), per process.
         self.learned_tool_modes: dict[str, str] = {}
         self._attached_props: dict[str, EngineProps | None] = {}
+        self.inspector = Inspector()  # model files' headers, read once while they stay the same
         self._retired_clients: list[ChatClient] = []
         self._reload_lock = asyncio.Lock()
         self._reload_generation = 0
@@ -129,6 +135,28 @@ class Runtime:
                 props = None
             self._attached_props[model_id] = props
         return self._attached_props[model_id]
+
+    async def model_report(self, model_id: str) -> ModelReport:
+        """What the app knows about a model without loading it: inspection, capabilities, memory and fit.
+        A running engine's own report joins in; nothing is started and no network is asked."""
+        entry = self.entry(model_id)
+        if entry.launchable and self.servers is not None:
+            engine = self.servers.props(model_id)
+        else:
+            engine = self._attached_props.get(model_id)
+        learned = self.learned_tool_modes.get(model_id)
+        probe = {"tools": False} if learned == "fallback" else None
+        return await asyncio.to_thread(report_for_entry, entry, self.inspector, engine=engine, probe=probe,
+                                       machine=read_machine())
+
+    async def path_report(self, path: Path, context_size: int | None = None) -> ModelReport:
+        """The same for any model file or folder, configured or not; InspectionError when it is no model."""
+        return await asyncio.to_thread(report_for_path, Path(path), self.inspector, context_size=context_size,
+                                       machine=read_machine())
+
+    async def capabilities(self, model_id: str) -> dict[str, Capability]:
+        """Each capability of the model with its confidence and source (see LLM/core/models/capabilities.py)."""
+        return (await self.model_report(model_id)).capabilities
 
     def in_use(self, model_id: str) -> AbstractAsyncContextManager[None]:
         """Wrap a request: a server is not stopped for idleness while one is in flight."""

@@ -32,6 +32,7 @@ from .interaction import (
     Validator,
     delete_tool_question,
     discard_text_question,
+    remove_model_question,
     switch_question,
     unload_question,
 )
@@ -67,28 +68,17 @@ class QtInteraction:
         return SwitchDecision.FINISH if clicked is finish else SwitchDecision.CANCEL
 
     async def confirm_unload(self, parent: Parent | None, victim: str, starting: str) -> bool:
-        box = _question(parent, unload_question(victim, starting))
-        unload = box.addButton("Unload it", QMessageBox.ButtonRole.AcceptRole)
-        keep = box.addButton("Keep it", QMessageBox.ButtonRole.RejectRole)
-        box.setDefaultButton(keep)
-        box.setEscapeButton(keep)
-        return await _answer(box) is unload
+        return await _confirmed(parent, unload_question(victim, starting), "Unload it", "Keep it",
+                                QMessageBox.ButtonRole.AcceptRole)
 
     async def confirm_delete_tool(self, parent: Parent | None, name: str, path: Path) -> bool:
-        box = _question(parent, delete_tool_question(name, path))
-        delete = box.addButton("Delete", QMessageBox.ButtonRole.DestructiveRole)
-        keep = box.addButton("Keep it", QMessageBox.ButtonRole.RejectRole)
-        box.setDefaultButton(keep)
-        box.setEscapeButton(keep)
-        return await _answer(box) is delete
+        return await _confirmed(parent, delete_tool_question(name, path), "Delete", "Keep it")
+
+    async def confirm_remove_model(self, parent: Parent | None, model_id: str, path: Path) -> bool:
+        return await _confirmed(parent, remove_model_question(model_id, path), "Remove", "Keep it")
 
     async def confirm_discard_text(self, parent: Parent | None, model: str) -> bool:
-        box = _question(parent, discard_text_question(model))
-        discard = box.addButton("Clear it", QMessageBox.ButtonRole.DestructiveRole)
-        keep = box.addButton("Keep the text", QMessageBox.ButtonRole.RejectRole)
-        box.setDefaultButton(keep)
-        box.setEscapeButton(keep)
-        return await _answer(box) is discard
+        return await _confirmed(parent, discard_text_question(model), "Clear it", "Keep the text")
 
     def open_path(self, path: Path) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
@@ -208,6 +198,17 @@ def _question(parent: Parent | None, question: Question) -> QMessageBox:
     if question.detail:
         box.setDetailedText(question.detail)
     return box
+
+
+async def _confirmed(parent: Parent | None, question: Question, yes: str, keep: str,
+                     role: QMessageBox.ButtonRole = QMessageBox.ButtonRole.DestructiveRole) -> bool:
+    """A yes/keep question whose safe answer (keep) is the default and what Esc gives."""
+    box = _question(parent, question)
+    confirm = box.addButton(yes, role)
+    keep_button = box.addButton(keep, QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(keep_button)
+    box.setEscapeButton(keep_button)
+    return await _answer(box) is confirm
 
 
 async def _answer(box: QMessageBox) -> QAbstractButton | None:

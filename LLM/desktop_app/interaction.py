@@ -44,6 +44,9 @@ class Interaction(Protocol):
 
     async def confirm_delete_tool(self, parent: Parent | None, name: str, path: Path) -> bool: ...
 
+    async def confirm_remove_model(self, parent: Parent | None, model_id: str, path: Path) -> bool:
+        """Remove a model's entry from ``path`` (its files stay)? True to remove."""
+
     async def confirm_discard_text(self, parent: Parent | None, model: str) -> bool:
         """New chat with a base model's text in the editor: True to clear it (it is not saved anywhere)."""
 
@@ -162,6 +165,11 @@ def discard_text_question(model: str) -> Question:
 
 def delete_tool_question(name: str, path: Path) -> Question:
     return Question("Delete tool?", f"Delete the tool <b>{name}</b>?", f"Its file {path} is removed.")
+
+
+def remove_model_question(model_id: str, path: Path) -> Question:
+    return Question("Remove model?", f"Remove <b>{_escape(model_id)}</b> from your models?",
+                    f"Its entry is deleted from {path}; the model's files stay where they are.")
 
 
 def _escape(text: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence, QShortcut, QShowEvent
@@ -11,7 +12,7 @@ from PySide6.QtWidgets import QMainWindow, QScrollArea, QSizePolicy, QSplitter, 
 
 from LLM.core import BackendsConfig, LLMError, load_backends
 from LLM.core.mcp import McpEvent, McpState
-from LLM.core.servers import probe_reachability
+from LLM.core.servers import ServerEvent, ServerState, probe_reachability
 from LLM.core.session import describe_error
 
 from .about import about_question, engine_text, shortcuts_question
@@ -21,6 +22,7 @@ from .history_controller import HistoryController
 from .interaction import SwitchDecision
 from .pages.chat_page import ChatPage
 from .pages.eval_page import EvalPage
+from .pages.models_page import ModelsPage
 from .pages.tool_chat_page import ToolChatPage
 from .qt_bridge import ServerEventBridge
 from .style import stylesheet
@@ -28,7 +30,7 @@ from .widgets.conversation_list import SEARCH_SHORTCUT, ConversationSidebar
 from .widgets.elided_label import ElidedLabel
 from .widgets.log_viewer import show_log
 from .widgets.mcp_panel import McpPanel
-from .widgets.model_selector import MODEL_SHORTCUT, ModelSelector
+from .widgets.model_selector import MODEL_SHORTCUT, ModelSelector, report_lines
 
 log = logging.getLogger(__name__)
 STATUS_MESSAGE_MS = 12_000  # passing news (a reload, a switch); results of file actions stay (show_result)
@@ -63,6 +65,10 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.eval_page, "Tool eval")
         self.mcp_panel = McpPanel(ctx)  # MCP servers start once the window is shown (see showEvent)
         self.tabs.addTab(self.mcp_panel, "MCP servers")
+        self.models_page = ModelsPage(ctx)
+        self.tabs.addTab(self.models_page, "Models")
+        self.models_page.config_written.connect(self._on_config_written)
+        self.models_page.use_model.connect(self._use_model)
         self.mcp_panel.bridge.event.connect(self._on_mcp_event)
         self._mcp_started = False
         self.tabs.currentChanged.connect(lambda _index: self._size_by_current_page())
@@ -104,6 +110,7 @@ class MainWindow(QMainWindow):
 
         self.bridge = ServerEventBridge(ctx.servers, self)
         self.bridge.event.connect(self.selector.on_server_event)
+        self.bridge.event.connect(self._on_server_event_for_reports)
         self.selector.model_selected.connect(self._on_model_selected)
         self.selector.retry_requested.connect(self.start_server)
         self.selector.open_log_requested.connect(self._open_log)
@@ -117,6 +124,7 @@ class MainWindow(QMainWindow):
             ctx.servers.confirm_unload = lambda victim, starting: ctx.interaction.confirm_unload(self, victim, starting)
         self._switch_seq = 0
         self._probe_seq: dict[str, int] = {}
+        self._report_seq: dict[str, int] = {}
         self.watcher = ConfigWatcher(ctx.config_path, self)
         self.watcher.changed.connect(self._on_config_file_changed)
 
@@ -149,6 +157,7 @@ class MainWindow(QMainWindow):
         if not self._mcp_started:  # in the background, after the window is up: a slow server never delays it
             self._mcp_started = True
             self.mcp_panel.start_servers()
+            self.refresh_model_reports()
 
     def _on_mcp_event(self, event: McpEvent) -> None:
         self.tool_chat_page.refresh_tools()
@@ -302,6 +311,31 @@ class MainWindow(QMainWindow):
     def _statuses(self):
         return self.ctx.servers.status() if self.ctx.servers is not None else []
 
+    def refresh_model_reports(self, model_ids: list[str] | None = None) -> None:
+        """Judge the models (files, yaml, engine, machine) in the background and badge the dropdown with what
+        each can do; only the latest request per model is shown."""
+        ids = list(self.ctx.config.models) if model_ids is None else model_ids
+        for model_id in ids:
+            self._report_seq[model_id] = self._report_seq.get(model_id, 0) + 1
+        self.ctx.tasks.spawn_if_open(self._load_reports([(m, self._report_seq[m]) for m in ids]), name="reports")
+
+    async def _load_reports(self, wanted: list[tuple[str, int]]) -> None:
+        for model_id, seq in wanted:
+            try:
+                report = await self.ctx.runtime.model_report(model_id)
+            except LLMError:
+                continue  # removed by a reload meanwhile
+            if self._report_seq.get(model_id) == seq and model_id in self.ctx.config.models:
+                self.selector.set_report(model_id, report.badges(), report_lines(report))
+
+    def _on_server_event_for_reports(self, event: ServerEvent) -> None:
+        """A server became ready: its engine's own report (template caps, modalities) joins the answer."""
+        config = self.ctx.config
+        if event.state is ServerState.READY and event.model_id in config.models:
+            entry = config.models[event.model_id]
+            ids = config.group_of(event.model_id).model_ids if entry.launchable else (event.model_id,)
+            self.refresh_model_reports(list(ids))
+
     def _on_model_selected(self, model_id: str) -> None:
         """A deliberate choice. While an answer is being written, ask first: it is never silently killed."""
         self._switch_seq += 1
@@ -384,6 +418,21 @@ class MainWindow(QMainWindow):
                      self.ctx.interaction.open_path)
 
     # ----- llm_backends.yaml -----
+    def _on_config_written(self, path: str) -> None:
+        """The Models page added or removed an entry. The first model added while the shipped file was in use
+        created the user's own file: from now on that one is read and watched."""
+        if Path(path) != Path(self.ctx.config_path):
+            self.ctx.config_path = Path(path)
+            self.watcher.stop()
+            self.watcher = ConfigWatcher(self.ctx.config_path, self)
+            self.watcher.changed.connect(self._on_config_file_changed)
+        self._on_config_file_changed()
+
+    def _use_model(self, model_id: str) -> None:
+        """"Use" on the Models page: choose the model as the dropdown would, and go to the chat."""
+        if self.selector.select(model_id):
+            self.tabs.setCurrentWidget(self.chat_page)
+
     def _on_config_file_changed(self) -> None:
         if not self.ctx.tasks.closed:
             self.ctx.tasks.spawn(self.reload_config(), name="reload-config")
@@ -413,8 +462,10 @@ class MainWindow(QMainWindow):
         if mine != self._reload_seq:
             return []  # a newer edit is being adopted; it updates the window
         self.selector.set_config(config, self._statuses())
+        self.refresh_model_reports()
         for page in self.pages():
             page.refresh_config()
+        self.models_page.refresh_config()
         message = "Reloaded llm_backends.yaml"
         if restarted:
             message += f"; restarting {', '.join(repr(m) for m in restarted)} (load settings changed)"
@@ -445,6 +496,7 @@ class MainWindow(QMainWindow):
         try:
             for page in self.pages():
                 page.stop("window closed")
+            self.models_page.stop("window closed")  # downloads cancelled; their partial files resume later
             self.watcher.stop()
             if self.mcp_panel.watcher is not None:
                 self.mcp_panel.watcher.stop()

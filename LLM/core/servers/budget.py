@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .model_files import MemoryEstimate, gib
+from ..models.fit import MemoryEstimate, gib
 
 
 @dataclass(frozen=True)

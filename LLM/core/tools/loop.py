@@ -24,6 +24,8 @@ from ..errors import BackendError, BackendStatusError, ContextOverflowError, Emp
 from ..events import Done, ReasoningDelta, TextDelta, ToolCall, Usage
 from ..protocol.client import ChatClient
 from ..config import ModelEntry
+from ..models.capabilities import Capability
+from ..models.report import CONFIDENT
 from ..protocol.props import EngineProps
 from .approval import Approval, ApprovalHook, approve_call
 from .grammar import string_cap_note, tool_call_grammar
@@ -43,6 +45,8 @@ class ModelAccess(Protocol):
     async def client_for(self, model_id: str) -> ChatClient: ...
 
     async def engine_props(self, model_id: str) -> EngineProps | None: ...
+
+    async def capabilities(self, model_id: str) -> dict[str, Capability]: ...
 
 
 Mode = Literal["auto", "native", "fallback", "off"]
@@ -171,12 +175,13 @@ class ToolLoop:
         async with self.runtime.in_use(self.model_id):
             client = await self.runtime.client_for(self.model_id)
             if self.mode == "auto":
-                props = await self.runtime.engine_props(self.model_id)
-                if props is not None and props.supports_tools is False:
+                await self.runtime.engine_props(self.model_id)  # an attached server is asked once, here
+                tools = (await self.runtime.capabilities(self.model_id))["tools"]
+                if not tools.value and tools.confidence >= CONFIDENT:
                     # llama-server silently drops `tools` for such a template: asking natively would get nothing.
                     self.mode = "fallback"
-                    yield self._notice(result, "fallback", "the model's chat template cannot render tools (as its "
-                                       "engine reports); using text tool calls (fallback mode)")
+                    yield self._notice(result, "fallback", f"the model cannot take native tool calls "
+                                       f"({_capability_source(tools)}); using text tool calls (fallback mode)")
             choice = self.tool_choice
             for iteration in range(1, self.max_iterations + 1):
                 step = ToolStep(iteration, self.mode, [], self.mode in ("native", "auto"))
@@ -432,3 +437,12 @@ _NOT_ABOUT_TOOLS = frozenset({401, 403, 404, 408, 413, 429})
 def _may_be_about_tools(exc: BackendStatusError) -> bool:
     return 400 <= exc.status_code < 500 and exc.status_code not in _NOT_ABOUT_TOOLS and not isinstance(
         exc, ContextOverflowError)
+
+
+def _capability_source(capability: Capability) -> str:
+    """Where the answer came from, in words: "its engine reports that its chat template cannot render tools"."""
+    said = {"declared": "its yaml entry says so", "probe": "an earlier request showed it",
+            "engine": "its engine reports that its chat template cannot render tools",
+            "template": "its chat template does not render tools", "metadata": "its files say so",
+            "name": "guessed from its name"}.get(capability.source, capability.source)
+    return f"{said}, {capability.confidence:.0%} sure"

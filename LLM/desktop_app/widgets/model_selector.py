@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from LLM.core import BackendsConfig, ModelEntry
+from LLM.core.models import ModelReport
 from LLM.core.servers import ServerEvent, ServerStatus
 
 from .server_status import ModelServerState, ServerStatusView, state_icon
@@ -66,6 +67,21 @@ def adapter_label(config: BackendsConfig, model_id: str) -> str | None:
     if len(config.group_of(model_id).members) > 1:
         return "no adapter (the bare base)"
     return None
+
+
+def report_lines(report: ModelReport) -> list[str]:
+    """Tooltip lines for what a model can do, each with how sure the app is and why, and whether it fits."""
+    lines = []
+    for name, cap in report.capabilities.items():
+        if cap.value or cap.confidence >= 0.6:
+            detail = f"; {cap.detail}" if cap.detail else ""
+            lines.append(f"{name}: {'yes' if cap.value else 'no'} ({cap.confidence:.0%} sure, from {cap.source}{detail})")
+    if report.fit is not None:
+        lines.append(f"memory: {report.fit.describe()}")
+    elif report.problem:
+        lines.append(f"files: {report.problem}")
+    lines += [f"missing: {problem}" for problem in report.extra.get("requirements", [])]
+    return lines
 
 
 class ModelCombo(QComboBox):
@@ -153,6 +169,8 @@ class ModelSelector(QWidget):
 
         self.config: BackendsConfig | None = None
         self.states: dict[str, ModelServerState] = {}
+        # What each model can do and whether it fits, known before loading (ModelReport): badges and tooltip lines.
+        self.reports: dict[str, tuple[list[str], list[str]]] = {}
         self._items: dict[str, QStandardItem] = {}
         self.combo.activated.connect(self._on_activated)
 
@@ -202,7 +220,10 @@ class ModelSelector(QWidget):
         entry = self.config.models[model_id]
         info = self.states.get(model_id)
         state = "external" if not entry.launchable else (info.state if info else "stopped")
-        text = SEPARATOR.join((entry.label, describe_entry(entry), SHORT_STATE.get(state, state)))
+        badges, report_tip = self.reports.get(model_id, ([], []))
+        parts = [entry.label, describe_entry(entry), *([" ".join(badges)] if badges else []),
+                 SHORT_STATE.get(state, state)]
+        text = SEPARATOR.join(parts)
         if entry.launchable and self.config.group_of(model_id).id != model_id:
             text = f"    ↳ {text}"  # an adapter (or another name) on the server of the entry above it
         if info is not None and info.memory_bytes and state in ("ready", "running"):
@@ -222,7 +243,16 @@ class ModelSelector(QWidget):
             tip.append(f"engine: {info.props.summary()}")
         if info is not None and info.error:
             tip.append(f"error: {info.error.splitlines()[0]}")
+        tip += report_tip
         item.setToolTip("\n".join(tip))
+
+    def set_report(self, model_id: str, badges: list[str], tip: list[str]) -> None:
+        """What ``model_id`` can do ("tools", "vision?" for a guess) and its tooltip lines (capabilities with
+        their confidence and source, the memory fit); shown next to its name."""
+        self.reports[model_id] = (badges, tip)
+        self._render_item(model_id)
+        if model_id == self.current_model_id():
+            self.combo.update()
 
     # ----- state -----
     def on_server_event(self, event: ServerEvent) -> None:

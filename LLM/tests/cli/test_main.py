@@ -194,7 +194,8 @@ def test_cli_models_lists_a_shared_server_with_its_adapters(tmp_path: Path):
     assert [line.split()[0] for line in lines[1:4]] == ["base", "pirate", "poet"]
     assert all(line.startswith("  ") for line in lines[1:4])
     assert lines[1].endswith("[no adapter]") and lines[2].endswith("[pirate]") and lines[3].endswith("[poet]")
-    assert lines[4].split()[:2] == ["alone", "llama_cpp"]
+    assert lines[4].strip() == f"model file not found: {tmp_path / 'fake.gguf'}"  # under the server: what it can do
+    assert lines[5].split()[:2] == ["alone", "llama_cpp"]
 
 
 def test_cli_config_explains_a_port_shared_across_servers(tmp_path: Path):

@@ -17,7 +17,7 @@ class ScriptedInteraction:
     def __init__(self, *answers: ApprovalDecision | None, switches: tuple[SwitchDecision, ...] = (),
                  unloads: tuple[bool, ...] = (), paths: tuple[Path | None, ...] = (),
                  texts: tuple[str | None, ...] = (), deletes: tuple[bool, ...] = (),
-                 discards: tuple[bool, ...] = ()) -> None:
+                 discards: tuple[bool, ...] = (), removes: tuple[bool, ...] = ()) -> None:
         self.answers = list(answers)
         self.asked: list[tuple[str, dict]] = []
         self.parents: list[object] = []  # what each approval question was asked over
@@ -32,6 +32,7 @@ class ScriptedInteraction:
         self.text_errors: list[str] = []  # what an edit dialog showed under its field for a refused answer
         self.deletes = list(deletes)  # answers to "delete this tool?" (keep when empty)
         self.discards = list(discards)  # answers to "clear a base model's text?" (keep when empty)
+        self.removes = list(removes)  # answers to "remove this model's entry?" (keep when empty)
         self.path_kinds: list[str] = []  # the kind of each file dialog asked (export, import, suite, ...)
         self.shown: list = []  # what was shown to read (About, the shortcuts): Questions
 
@@ -59,6 +60,10 @@ class ScriptedInteraction:
     async def confirm_delete_tool(self, parent, name: str, path: Path) -> bool:
         self.questions.append(("delete_tool", name, str(path)))
         return self.deletes.pop(0) if self.deletes else False
+
+    async def confirm_remove_model(self, parent, model_id: str, path: Path) -> bool:
+        self.questions.append(("remove_model", model_id, str(path)))
+        return self.removes.pop(0) if self.removes else False
 
     async def confirm_discard_text(self, parent, model: str) -> bool:
         self.questions.append(("discard_text", model, ""))

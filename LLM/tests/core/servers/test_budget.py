@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from LLM.core.servers.budget import Loaded, Plan, plan_room
-from LLM.core.servers.model_files import MemoryEstimate
+from LLM.core.models.fit import MemoryEstimate
 
 GB = 2**30
 

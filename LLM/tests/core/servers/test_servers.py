@@ -15,12 +15,14 @@ from pathlib import Path
 import pytest
 
 from LLM.core.config import parse_backends
-from LLM.core.errors import PortInUseError, ResourceNotAvailableError, ServerExitedError, ServerStartTimeout
+from LLM.core.errors import (ModelTooLargeError, PortInUseError, ResourceNotAvailableError, ServerExitedError,
+                             ServerStartTimeout)
 from LLM.core.inference import InferenceConfig, ainfer
 from LLM.core.runtime import Runtime
 from LLM.core.servers import LaunchSpec, ServerEvent, ServerManager, ServerState
 from LLM.core.servers.process import pid_alive
 from LLM.core.servers.state_file import ServerRecord, StateFile
+from LLM.tests.fakes.gguf_models import write_model_gguf
 from LLM.tests.fakes.handle import REPO_ROOT, async_wait_until, fake_server_command, free_port
 
 
@@ -454,8 +456,10 @@ def test_servers_reload_mid_answer_keeps_the_answer(tmp_path: Path):
 
 
 def budget_manager(tmp_path: Path, ids: list[str], *, max_loaded: int = 2, weights: int | None = None,
-                   available: int | None = None, confirm=None, startup_delay: float = 0.0, **extra: object):
-    """A manager over fake engines; ``weights`` makes each model's estimate that many bytes (a real file)."""
+                   available: int | None = None, confirm=None, startup_delay: float = 0.0,
+                   model_file: Path | None = None, **extra: object):
+    """A manager over fake engines; ``weights`` makes each model's estimate that many bytes (a real file);
+    ``model_file`` (a GGUF) is what each model's estimate reads instead."""
     yaml = [f"defaults:\n  max_loaded: {max_loaded}\nmodels:"]
     for model_id in ids:
         # Separate servers on one (fake) base: the budget is about servers, not about groups.
@@ -463,7 +467,7 @@ def budget_manager(tmp_path: Path, ids: list[str], *, max_loaded: int = 2, weigh
                     "    share_server: false")
         yaml += [f"    {k}: {v}" for k, v in extra.get(model_id, {}).items()]
     config = parse_backends("\n".join(yaml) + "\n", strict=True)
-    weights_file = None
+    weights_file = model_file
     if weights is not None:
         weights_file = tmp_path / "weights.bin"
         weights_file.write_bytes(b"\0" * weights)
@@ -475,6 +479,27 @@ def budget_manager(tmp_path: Path, ids: list[str], *, max_loaded: int = 2, weigh
 
     return ServerManager(config, logs_dir=tmp_path / "logs", state_dir=tmp_path / "state", launcher=launcher,
                          memory_probe=lambda: available, confirm_unload=confirm)
+
+
+def test_servers_a_model_too_large_for_its_context_is_refused_with_a_context_that_fits(tmp_path: Path):
+    """The estimate counts the KV cache of the configured context: a start that cannot fit says which
+    context_size would, before anything is loaded or unloaded."""
+    model = write_model_gguf(tmp_path / "m.gguf", layers=8, embedding=512, heads=8, kv_heads=8, context=65536)
+    per_token = 2 * 8 * 8 * 64 * 2
+    available = model.stat().st_size + 4096 * per_token + 8 * 2**20
+    manager = budget_manager(tmp_path, ["a"], max_loaded=5, available=available, model_file=model,
+                             a={"context_size": 32768})
+
+    async def go():
+        with pytest.raises(ModelTooLargeError) as caught:
+            await manager.ensure_ready("a")
+        return caught.value
+
+    error = asyncio.run(go())
+    assert 512 <= (error.fitting_context or 0) < 32768 and error.fitting_context % 256 == 0
+    assert f"with context_size {error.fitting_context} it would fit" in str(error)
+    assert error.available == available and error.needed > available
+    assert loaded_ids(manager) == []
 
 
 def loaded_ids(manager: ServerManager) -> list[str]:
@@ -527,7 +552,7 @@ def test_servers_memory_budget_unloads_or_names_the_numbers(tmp_path: Path):
     manager = budget_manager(tmp_path, ["a", "b"], max_loaded=5, weights=3000, available=2000)
 
     async def go():
-        with pytest.raises(ResourceNotAvailableError, match=r"cannot start 'a': it needs about 0\.00 GiB"):
+        with pytest.raises(ResourceNotAvailableError, match=r"cannot start 'a': it needs about 0 MiB"):
             await manager.ensure_ready("a")
         return loaded_ids(manager)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from LLM.core.servers.gguf import GGUFError, kv_bytes_per_token, read_metadata, read_shape
+from LLM.core.models.gguf import GGUFError, kv_bytes_per_token, read_metadata, read_shape
 from LLM.core.servers.model_files import estimate_memory, resolve_model_path
 
 
