@@ -30,6 +30,7 @@ import errno
 import hashlib
 import json
 import os
+import queue
 import re
 import threading
 import time
@@ -297,9 +298,12 @@ def _fetch(url: str, partial: Path, have: int, size: int | None, headers: dict[s
     constants.DOWNLOAD_CHUNK_SIZE = min(constants.DOWNLOAD_CHUNK_SIZE, CHUNK_SIZE)
     with open(partial, "ab") as file:
         writer = _HashingWriter(file, partial, have)
-        reporter.start(have)
-        http_get(url, writer, resume_size=have, headers=headers, expected_size=size,  # type: ignore[arg-type]
-                 tqdm_class=lambda **bar: _ProgressBar(reporter, cancel, **bar))  # type: ignore[arg-type]
+        try:
+            reporter.start(have)
+            http_get(url, writer, resume_size=have, headers=headers, expected_size=size,  # type: ignore[arg-type]
+                     tqdm_class=lambda **bar: _ProgressBar(reporter, cancel, **bar))  # type: ignore[arg-type]
+        finally:
+            writer.close()  # the hashing thread ends with the transfer, a failed or cancelled one too
     return writer.sha256()
 
 
@@ -308,21 +312,30 @@ class _Cancelled(Exception):
 
 
 class _HashingWriter:
-    """The file object given to ``http_get``: hashes bytes as they are written, so the check after the
-    download reads nothing again. ``http_get`` may rewind and truncate (a server that ignored the Range):
-    the hash then restarts, or is dropped and computed from the file at the end."""
+    """The file object given to ``http_get``: hashes bytes as they are written, on a thread of its own (hashlib
+    lets go of the GIL), so the check after the download reads nothing again and costs little more than the
+    transfer. ``http_get`` may rewind and truncate (a server that ignored the Range): the hash then restarts,
+    or is dropped and computed from the file at the end."""
 
     def __init__(self, file: BinaryIO, path: Path, have: int) -> None:
         self._file = file
         self._sha256: Any = hashlib.sha256()
         self._valid = True
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=64)  # at most 64 chunks behind
+        self._worker = threading.Thread(target=self._hash, name="download-sha256", daemon=True)
+        self._worker.start()
         if have:
             with open(path, "rb") as existing:
                 while block := existing.read(1 << 20):
-                    self._sha256.update(block)
+                    self._queue.put(block)
+
+    def _hash(self) -> None:
+        while (block := self._queue.get()) is not None:
+            self._sha256.update(block)
 
     def write(self, data: bytes) -> int:
-        self._sha256.update(data)
+        if self._valid:  # once the hash cannot follow (a seek into the middle), nothing waits for the bytes
+            self._queue.put(bytes(data))
         return self._file.write(data)
 
     def tell(self) -> int:
@@ -330,8 +343,11 @@ class _HashingWriter:
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         position = self._file.seek(offset, whence)
-        if position == 0:
+        self.close()
+        if position == 0 and self._valid:
             self._sha256 = hashlib.sha256()
+            self._worker = threading.Thread(target=self._hash, name="download-sha256", daemon=True)
+            self._worker.start()
         else:
             self._valid = False
         return position
@@ -339,7 +355,14 @@ class _HashingWriter:
     def truncate(self, size: int | None = None) -> int:
         return self._file.truncate(size)
 
+    def close(self) -> None:
+        """Let the hashing thread finish what was written and end (the file itself is the caller's)."""
+        if self._worker.is_alive():
+            self._queue.put(None)
+            self._worker.join()
+
     def sha256(self) -> str | None:
+        self.close()
         return self._sha256.hexdigest() if self._valid else None
 
 
