@@ -95,6 +95,15 @@ class QtInteraction:
         dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
         return self._remembered(kind, await _chosen_path(dialog))
 
+    async def choose_folder(self, parent: Parent | None, title: str, kind: str = "folder") -> Path | None:
+        dialog = QFileDialog(_widget(parent), title, str(self.folders.start(kind)))
+        dialog.setFileMode(QFileDialog.FileMode.Directory)
+        dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
+        folder = await _chosen_path(dialog)
+        if folder is not None:
+            self.folders.remember(kind, folder)  # the next dialog opens beside it, among its siblings
+        return folder
+
     def _remembered(self, kind: str, path: Path | None) -> Path | None:
         if path is not None:
             self.folders.remember(kind, path)

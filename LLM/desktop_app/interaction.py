@@ -60,6 +60,9 @@ class Interaction(Protocol):
     async def choose_open_path(self, parent: Parent | None, title: str, file_filter: str,
                                kind: str = "file") -> Path | None: ...
 
+    async def choose_folder(self, parent: Parent | None, title: str, kind: str = "folder") -> Path | None:
+        """An existing folder (an HF model folder, say); None when cancelled."""
+
     async def inform(self, parent: Parent | None, question: Question) -> None:
         """Show something to read (About, the keyboard shortcuts); returns when it is closed."""
 

@@ -192,6 +192,10 @@ class ModelsPage(QWidget):
         self.add_button = QPushButton("Add model…", objectName="modelsAddButton")
         self.add_button.setToolTip("Add a GGUF file on this computer to your models")
         self.add_button.clicked.connect(lambda: self._spawn(self._add_chosen(), "models-add"))
+        self.add_folder_button = QPushButton("Add folder…", objectName="modelsAddFolderButton")
+        self.add_folder_button.setToolTip("Add a Hugging Face model folder (config.json and safetensors) to your "
+                                          "models; it is served by the built-in transformers server")
+        self.add_folder_button.clicked.connect(lambda: self._spawn(self._add_chosen(folder=True), "models-add"))
         self.use_button = QPushButton("Use", objectName="modelsUseButton")
         self.use_button.setToolTip("Chat with the selected model")
         self.use_button.clicked.connect(lambda: self._use(self.tree.currentItem()))
@@ -204,6 +208,7 @@ class ModelsPage(QWidget):
         self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         buttons = QHBoxLayout()
         buttons.addWidget(self.add_button)
+        buttons.addWidget(self.add_folder_button)
         buttons.addWidget(self.use_button)
         buttons.addWidget(self.remove_button)
         buttons.addWidget(self.status, 1)
@@ -486,6 +491,7 @@ class ModelsPage(QWidget):
         self.use_button.setEnabled(model)
         self.remove_button.setEnabled(model)
         self.add_button.setEnabled(not self._busy_adding)
+        self.add_folder_button.setEnabled(not self._busy_adding)
 
     def _use(self, item: QTreeWidgetItem | None) -> None:
         if item is None:
@@ -500,10 +506,14 @@ class ModelsPage(QWidget):
         return await self.ctx.interaction.choose_open_path(parent, "Add a model", "GGUF models (*.gguf);;All files (*)",
                                                            kind="model")
 
-    async def _add_chosen(self) -> None:
+    async def _add_chosen(self, folder: bool = False) -> None:
         self.add_button.setEnabled(False)
+        self.add_folder_button.setEnabled(False)
         try:
-            path = await self._choose_path(self)
+            if folder:
+                path = await self.ctx.interaction.choose_folder(self, "Add a model folder", kind="model")
+            else:
+                path = await self._choose_path(self)
         finally:
             self._update_buttons()
         if path is not None:

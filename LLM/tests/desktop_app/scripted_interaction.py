@@ -83,6 +83,11 @@ class ScriptedInteraction:
         self.path_kinds.append(kind)
         return self.paths.pop(0) if self.paths else None
 
+    async def choose_folder(self, parent, title: str, kind: str = "folder") -> Path | None:
+        self.questions.append(("folder", title, ""))
+        self.path_kinds.append(kind)
+        return self.paths.pop(0) if self.paths else None
+
     async def inform(self, parent, question) -> None:
         self.shown.append(question)
 

@@ -4,7 +4,9 @@ No model server is started: everything is read from files."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -248,6 +250,34 @@ def test_models_page_says_why_a_file_is_no_model(qloop, config_path, tmp_path):
             click(page.add_button)
             await wait_until(lambda: str(junk) in page.status.text(), what="the inspection problem")
             assert page.add_dialog is None and page.add_button.isEnabled()
+
+    run(qloop, go())
+
+
+def test_models_page_adds_an_hf_folder_chosen_as_a_folder(qloop, config_path, tmp_path):
+    """Add folder…: an HF model folder (config.json + safetensors) gets the transformers backend."""
+    folder = tmp_path / "Tiny-HF-Instruct"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({
+        "architectures": ["LlamaForCausalLM"], "hidden_size": 64, "num_attention_heads": 4, "num_hidden_layers": 2,
+        "intermediate_size": 128, "max_position_embeddings": 2048, "vocab_size": 100}))
+    (folder / "tokenizer_config.json").write_text(json.dumps({"chat_template": HERMES_TOOLS}))
+    header = json.dumps({"w": {"dtype": "F16", "shape": [64, 64], "data_offsets": [0, 8192]}}).encode()
+    (folder / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 8192)
+    interaction = ScriptedInteraction(paths=(folder,))
+
+    async def go():
+        async with models_page(config_path, tmp_path, interaction=interaction) as page:
+            paths = written(page)
+            click(page.add_folder_button)
+            dialog = await wait_until(lambda: page.add_dialog, what="the add-model dialog")
+            assert interaction.questions[0][0] == "folder" and interaction.path_kinds == ["model"]
+            assert dialog.facts["Kind"].text() == "Hugging Face model folder"
+            assert dialog.report.capabilities["tools"].value is True
+            dialog.accept()
+            await wait_until(lambda: paths, what="the entry written")
+            entry = load_backends(config_path).models[dialog.id_edit.text()]
+            assert entry.backend == "transformers" and entry.base_model == str(folder)
 
     run(qloop, go())
 
