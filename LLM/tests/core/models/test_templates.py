@@ -600,7 +600,7 @@ def test_probe_template_contains_hostile_templates(template: str, error: str, tm
     assert findings.rendered is False and error in (findings.error or ""), findings.error
     assert (findings.tools, findings.system_role, findings.reasoning) == (None, None, None)
     assert not marker.exists()
-    assert elapsed < budget + 1.0
+    assert elapsed < budget + 5.0  # stopped by the sandbox's deadline, not run to the end (a hang catcher)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -613,10 +613,7 @@ def test_probe_template_smollm2_default_model() -> None:
     except ResourceNotAvailableError:
         pytest.skip("the default model package is not installed")
     template = read_metadata(path, frozenset({"tokenizer.chat_template"}))["tokenizer.chat_template"]
-    started = time.perf_counter()
-    findings = probe_template(template)
-    elapsed = time.perf_counter() - started
+    findings = probe_template(template)  # its speed: bench/models.py (inspect_gguf_ms)
     assert findings.rendered and findings.error is None
     assert findings.tools is False and findings.system_role is True and findings.reasoning is False
     assert findings.tool_calls is False and findings.tool_format is None
-    assert elapsed < 0.5  # typically a few milliseconds
