@@ -41,7 +41,8 @@ def report_for_entry(entry: ModelEntry, inspector: Inspector, *, engine: EngineP
         context_size=entry.context_size if entry.launchable else None, quantized_4bit=entry.use_4bit,
         gpu_layers=entry.gpu_layers, extra_bytes=extra, machine=machine if entry.launchable else None,
     )
-    report.extra["requirements"] = requirement_problems(entry, machine)
+    # Only with a machine to judge against: capabilities alone (the tool loop's question) need none of it.
+    report.extra["requirements"] = requirement_problems(entry, machine) if machine is not None else []
     return report
 
 

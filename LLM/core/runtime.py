@@ -25,7 +25,7 @@ from .model_reports import report_for_entry, report_for_path
 from .models.capabilities import Capability
 from .models.inspection import Inspector
 from .models.report import ModelReport
-from .models.system import read_machine
+from .models.system import Machine, read_machine
 from .protocol.client import ChatClient, api_key_from_env
 from .protocol.props import EngineProps
 from .servers.manager import ServerManager
@@ -136,9 +136,23 @@ class Runtime:
             self._attached_props[model_id] = props
         return self._attached_props[model_id]
 
-    async def model_report(self, model_id: str) -> ModelReport:
-        """What the app knows about a model without loading it: inspection, capabilities, memory and fit.
-        A running engine's own report joins in; nothing is started and no network is asked."""
+    async def model_report(self, model_id: str, machine: Machine | None = None) -> ModelReport:
+        """What the app knows about a model without loading it: inspection, capabilities, memory and fit on
+        ``machine`` (read now when not given). A running engine's own report joins in; nothing is started
+        and no network is asked."""
+        return await self._report(model_id, machine, fit=True)
+
+    async def path_report(self, path: Path, context_size: int | None = None) -> ModelReport:
+        """The same for any model file or folder, configured or not; InspectionError when it is no model."""
+        return await asyncio.to_thread(lambda: report_for_path(Path(path), self.inspector, context_size=context_size,
+                                                               machine=read_machine()))
+
+    async def capabilities(self, model_id: str) -> dict[str, Capability]:
+        """Each capability of the model with its confidence and source (see LLM/core/models/capabilities.py);
+        the machine is not read (the tool loop asks this at every run)."""
+        return (await self._report(model_id, None, fit=False)).capabilities
+
+    async def _report(self, model_id: str, machine: Machine | None, fit: bool) -> ModelReport:
         entry = self.entry(model_id)
         if entry.launchable and self.servers is not None:
             engine = self.servers.props(model_id)
@@ -146,17 +160,12 @@ class Runtime:
             engine = self._attached_props.get(model_id)
         learned = self.learned_tool_modes.get(model_id)
         probe = {"tools": False} if learned == "fallback" else None
-        return await asyncio.to_thread(report_for_entry, entry, self.inspector, engine=engine, probe=probe,
-                                       machine=read_machine())
 
-    async def path_report(self, path: Path, context_size: int | None = None) -> ModelReport:
-        """The same for any model file or folder, configured or not; InspectionError when it is no model."""
-        return await asyncio.to_thread(report_for_path, Path(path), self.inspector, context_size=context_size,
-                                       machine=read_machine())
+        def judge() -> ModelReport:
+            on = (machine or read_machine()) if fit else None
+            return report_for_entry(entry, self.inspector, engine=engine, probe=probe, machine=on)
 
-    async def capabilities(self, model_id: str) -> dict[str, Capability]:
-        """Each capability of the model with its confidence and source (see LLM/core/models/capabilities.py)."""
-        return (await self.model_report(model_id)).capabilities
+        return await asyncio.to_thread(judge)
 
     def in_use(self, model_id: str) -> AbstractAsyncContextManager[None]:
         """Wrap a request: a server is not stopped for idleness while one is in flight."""

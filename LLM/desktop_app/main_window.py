@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QMainWindow, QScrollArea, QSizePolicy, QSplitter, 
 
 from LLM.core import BackendsConfig, LLMError, load_backends
 from LLM.core.mcp import McpEvent, McpState
+from LLM.core.models import read_machine
 from LLM.core.servers import ServerEvent, ServerState, probe_reachability
 from LLM.core.session import describe_error
 
@@ -320,9 +321,10 @@ class MainWindow(QMainWindow):
         self.ctx.tasks.spawn_if_open(self._load_reports([(m, self._report_seq[m]) for m in ids]), name="reports")
 
     async def _load_reports(self, wanted: list[tuple[str, int]]) -> None:
+        machine = await asyncio.to_thread(read_machine)  # once for all of them (nvidia-smi may be slow)
         for model_id, seq in wanted:
             try:
-                report = await self.ctx.runtime.model_report(model_id)
+                report = await self.ctx.runtime.model_report(model_id, machine)
             except LLMError:
                 continue  # removed by a reload meanwhile
             if self._report_seq.get(model_id) == seq and model_id in self.ctx.config.models:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtGui import QCloseEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -237,7 +237,13 @@ class ModelsPage(QWidget):
         layout.addWidget(split, 1)
         self._apply_style()
         self._update_buttons()
-        self._spawn(self._start(), "models-start")
+        self._started = False  # the machine, the catalog and the models are read when the page is first shown
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._started:  # not at the window's start: most sessions never open this tab
+            self._started = True
+            self._spawn(self._start(), "models-start")
 
     # ----- public: for the window -----
     def task(self) -> str:
@@ -256,7 +262,8 @@ class ModelsPage(QWidget):
 
     def refresh_config(self) -> None:
         """The config was reloaded: show its models again (the window calls this after each reload)."""
-        self.refresh_models()
+        if self._started:
+            self.refresh_models()
 
     def stop(self, why: str = "stopped") -> None:
         """Cancel every download (the worker threads stop at their next chunk; partial files stay for a resume)."""

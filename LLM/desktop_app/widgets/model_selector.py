@@ -306,6 +306,10 @@ class ModelSelector(QWidget):
         item = self._items.get(model_id)
         return item.text() if item is not None else None
 
+    def item_tooltip(self, model_id: str) -> str | None:
+        item = self._items.get(model_id)
+        return item.toolTip() if item is not None else None
+
     def _on_activated(self, _index: int) -> None:
         self._refresh_status()
         model_id = self.current_model_id()

@@ -20,9 +20,10 @@ from LLM.core.models import Machine
 from LLM.core.models.catalog import parse_catalog
 from LLM.desktop_app.context import AppContext
 from LLM.desktop_app.pages.models_page import ModelsPage
-from LLM.tests.desktop_app.harness import ScriptedInteraction, click, run, settle, wait_until
+from LLM.tests.desktop_app.harness import ScriptedInteraction, click, open_window, openai_yaml, run, settle, wait_until
 from LLM.tests.fakes import fake_hub
 from LLM.tests.fakes.gguf_models import HERMES_TOOLS, write_mmproj_gguf, write_model_gguf
+from LLM.tests.fakes.handle import free_port
 from LLM.tests.fakes.lora_assets import write_gguf_lora
 
 GIB = 2**30
@@ -406,3 +407,22 @@ def test_models_page_offline_download_says_so_and_the_catalog_still_works(qloop,
 
     run(qloop, go())
 
+
+
+# ----- the dropdown -----
+def test_dropdown_badges_say_what_each_model_can_do_before_it_loads(qloop, tmp_path, fake_server):
+    """A GGUF whose template renders tools gets the tools badge in the model list, and its tooltip says how
+    sure the app is and where that came from; nothing is loaded for it."""
+    model = write_model_gguf(tmp_path / "tiny-hermes.gguf", template=HERMES_TOOLS, vocab=("<tool_call>", "x"))
+    extra = f"  tiny:\n    base_model: {model}\n    port: {free_port()}\n    display_name: Tiny Hermes\n"
+
+    async def go():
+        async with open_window(tmp_path, openai_yaml(fake_server.url, extra=extra)) as window:
+            await wait_until(lambda: "tiny" in window.selector.reports, what="the model judged")
+            text = window.selector.item_text("tiny")
+            assert text.split("  ·  ")[:3] == ["Tiny Hermes", "llama_cpp", "tools"]
+            tip = window.selector.item_tooltip("tiny")
+            assert "tools: yes (" in tip and "% sure, from template" in tip and "memory: needs about" in tip
+            assert window.selector.item_state("tiny") == "stopped"
+
+    run(qloop, go())
