@@ -329,6 +329,21 @@ def test_tool_loop_auto_mode_follows_the_engine_capabilities(llama_like_server, 
     assert [e.mode for e in events if isinstance(e, StepStarted)] == ["fallback"]
 
 
+@pytest.mark.parametrize(("declared", "mode"), [(False, "fallback"), (True, "auto")], ids=["no-tools", "tools"])
+def test_tool_loop_auto_mode_follows_what_the_yaml_declares(fake_server, tmp_path: Path, declared, mode):
+    """The one capabilities answer drives auto mode: `capabilities: {tools: false}` in the entry goes to text
+    calls before any request, and says why; declared tools are asked for natively."""
+    fake_server.script({"text": "plain answer"})
+    result, events, _ = run_loop(fake_server, tmp_path, mode="auto", tools=["calculator"],
+                                 config={"capabilities": {"tools": declared}})
+    assert [e.mode for e in events if isinstance(e, StepStarted)] == [mode]
+    assert ("tools" in bodies(fake_server)[0]) is declared
+    if not declared:
+        assert [n.message for n in result.notices] == [
+            "the model cannot take native tool calls (its yaml entry says so, 100% sure); using text tool calls "
+            "(fallback mode)"]
+
+
 EARLIER_TURNS = [
     {"role": "user", "content": "What is 2+3?"},
     {"role": "assistant", "content": None, "tool_calls": [
