@@ -48,9 +48,9 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Mapping
 
-from LLM.core.models.info import ModelInfo
-from LLM.core.models.templates import TOOL_FORMATS, TemplateFindings, probe_template
-from LLM.core.protocol.props import EngineProps
+from ..protocol.props import EngineProps
+from .info import ModelInfo
+from .templates import TOOL_FORMATS, TemplateFindings, probe_template
 
 CAPABILITIES = ("chat", "tools", "parallel_tool_calls", "reasoning", "system_role", "vision", "audio", "embedding")
 SOURCES = ("declared", "probe", "engine", "template", "metadata", "name")  # strongest first

@@ -125,10 +125,16 @@ TENSOR_TYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 6: "Q5_0", 7: "Q5_1", 
                 18: "IQ3_XXS", 19: "IQ1_S", 20: "IQ4_NL", 21: "IQ3_S", 22: "IQ2_S", 23: "IQ4_XS", 24: "I8",
                 25: "I16", 26: "I32", 27: "I64", 28: "F64", 29: "IQ1_M", 30: "BF16", 34: "TQ1_0", 35: "TQ2_0",
                 39: "MXFP4"}
-# Vocabulary entries that tell a model's formats apart (looked for as bytes inside the token array).
-MARKER_TOKENS = ("<tool_call>", "<think>", "[TOOL_CALLS]", "<|python_tag|>", "<|tool_call|>", "<tool_response>",
-                 "<｜tool▁calls▁begin｜>", "<|image|>", "<image>", "<|vision_start|>", "<start_of_image>",
-                 "<|audio|>", "<|im_start|>", "<|start_header_id|>")
+# Vocabulary entries that tell a model's formats apart (looked for as bytes inside the token array; an HF
+# folder's added tokens are searched for the same): tool-call markers, thinking markers, image and chat markers.
+MARKER_TOKENS = (
+    "<tool_call>", "<tool_response>", "[TOOL_CALLS]", "[AVAILABLE_TOOLS]", "<|python_tag|>", "<|tool_call|>",
+    "<｜tool▁calls▁begin｜>", "<｜tool▁call▁begin｜>", "<|tool_calls_section_begin|>", "<TOOLCALL>",
+    "<start_function_call>", "<minimax:tool_call>", "<seed:tool_call>", "<tools>", "<function_call>", "<|tool|>",
+    "<think>", "</think>", "<seed:think>", "[THINK]", "◁think▷", "<|START_THINKING|>",
+    "<|image|>", "<image>", "<|vision_start|>", "<start_of_image>", "<|audio|>",
+    "<|im_start|>", "<|start_header_id|>",
+)
 _U64 = struct.Struct("<Q").unpack_from
 _U32 = struct.Struct("<I").unpack_from
 

@@ -12,15 +12,13 @@ from typing import Any
 import yaml
 
 from ..errors import InspectionError
-from .gguf import FILE_TYPES, GGUFError, read_header
+from .gguf import FILE_TYPES, MARKER_TOKENS, GGUFError, read_header
 from .info import ModelInfo
 
 SPLIT_RE = re.compile(r"^(?P<stem>.*)-(?P<no>\d{5})-of-(?P<total>\d{5})\.gguf$", re.IGNORECASE)
 # HF dtypes by bytes per parameter, for a safetensors header that names them.
 _SAFETENSORS_HEADER_LIMIT = 100 * 2**20
 _JSON_LIMIT = 20 * 2**20
-_HF_MARKERS = ("<tool_call>", "<think>", "[TOOL_CALLS]", "<|python_tag|>", "<|tool_call|>", "<tool_response>",
-               "<|image|>", "<image>", "<|vision_start|>", "<start_of_image>", "<|audio|>")
 
 
 class Inspector:
@@ -226,7 +224,7 @@ def _inspect_hf(folder: Path) -> ModelInfo:
         embedding=_hf_embedding(folder, architectures),
         response_template=_str(tokenizer.get("response_template")) if isinstance(tokenizer.get("response_template"), str)
         else (json.dumps(tokenizer["response_template"]) if tokenizer.get("response_template") else None),
-        special_tokens=tuple(sorted(m for m in _HF_MARKERS if m in added)),
+        special_tokens=tuple(sorted(m for m in MARKER_TOKENS if m in added)),
         metadata={"config": {k: v for k, v in config.items() if not isinstance(v, (dict, list))}},
     )
 

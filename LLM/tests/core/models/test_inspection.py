@@ -146,3 +146,11 @@ def test_inspector_reads_again_only_when_the_file_changes(tmp_path: Path):
     later = time.time() + 5
     os.utime(path, (later, later))
     assert inspector.inspect(path).name == "second, longer name"
+
+
+def test_inspection_looks_for_every_token_the_capability_rules_read():
+    """The rules (capabilities.py) can only see marker tokens the header scan looks for."""
+    from LLM.core.models import capabilities
+    from LLM.core.models.gguf import MARKER_TOKENS
+
+    assert set(capabilities._TOOL_TOKENS) | set(capabilities._THINK_TOKENS) <= set(MARKER_TOKENS)
