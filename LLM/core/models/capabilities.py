@@ -46,11 +46,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import PurePath
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from ..protocol.props import EngineProps
 from .info import ModelInfo
-from .templates import TOOL_FORMATS, TemplateFindings, probe_template
+
+if TYPE_CHECKING:  # templates.py (and jinja2 with it, ~40 ms) loads when a template is first probed, not with
+    from .templates import TemplateFindings  # LLM.core: most commands never judge a model
 
 CAPABILITIES = ("chat", "tools", "parallel_tool_calls", "reasoning", "system_role", "vision", "audio", "embedding")
 SOURCES = ("declared", "probe", "engine", "template", "metadata", "name")  # strongest first
@@ -104,7 +106,10 @@ def assess(*, info: ModelInfo | None = None, name: str = "", model_type: str = "
         _engine_clues(engine, add)
     if template is None:
         text = (info.chat_template if info is not None else None) or (engine.chat_template if engine else None)
-        template = probe_template(text) if text else None
+        if text:
+            from .templates import probe_template
+
+            template = probe_template(text)
     if template is not None:
         _template_clues(template, add)
     if info is not None:
@@ -123,6 +128,8 @@ def tool_call_format(capabilities: Mapping[str, Capability]) -> str | None:
     if tools is None or not tools.value:
         return None
     head = tools.detail.split(":", 1)[0]
+    from .templates import TOOL_FORMATS
+
     return head if head in TOOL_FORMATS else None
 
 
