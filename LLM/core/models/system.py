@@ -28,11 +28,17 @@ class Machine:
 def read_machine() -> Machine:
     return Machine(
         total_memory=_meminfo("MemTotal:"),
-        available_memory=_meminfo("MemAvailable:"),
+        available_memory=available_memory_bytes(),
         gpu_memory=_nvidia_free_memory(),
         cpu_flags=cpu_flags(),
         cores=os.cpu_count(),
     )
+
+
+def available_memory_bytes() -> int | None:
+    """MemAvailable (Linux), else free physical pages; None when the OS does not say (the servers' budget asks
+    this before each start)."""
+    return _meminfo("MemAvailable:")
 
 
 def _meminfo(key: str) -> int | None:

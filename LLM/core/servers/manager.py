@@ -19,6 +19,7 @@ from platformdirs import user_log_dir, user_state_dir
 from ..config import APP_NAME, BackendsConfig, ModelEntry
 from ..errors import LLMError, ModelTooLargeError, ResourceNotAvailableError, ServerExitedError, ServerRetired
 from ..models.fit import fitting_context
+from ..models.system import available_memory_bytes
 from ..server_groups import ServerGroup
 from ..protocol.client import ChatClient
 from ..protocol.props import EngineProps
@@ -27,8 +28,7 @@ from .api_keys import read_key
 from .budget import Loaded, plan_room
 from .launchers import HostFacts, LaunchSpec, build_launch
 from .live_adapters import RestartNeeded, change_in_place
-from .model_files import (MemoryEstimate, available_memory_bytes, estimate_memory, process_memory_bytes,
-                          resolve_optional)
+from .model_files import MemoryEstimate, estimate_memory, process_memory_bytes, resolve_optional
 from .state_file import StateFile
 from .states import ServerEvent, ServerState
 from .supervisor import ModelServer

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
-import os
 from pathlib import Path
 
 from ..errors import ConfigError, InspectionError, ResourceNotAvailableError
 from ..models.fit import MemoryEstimate, estimate
 from ..models.inspection import inspect_path
+from ..models.system import available_memory_bytes
 
 
 def resolve_model_path(value: str) -> Path:
@@ -73,21 +73,6 @@ def model_size_bytes(path: Path) -> int:
     for pattern in ("*.safetensors", "*.bin", "*.gguf", "*.pt"):
         total += sum(p.stat().st_size for p in path.glob(pattern) if p.is_file())
     return total
-
-
-def available_memory_bytes() -> int | None:
-    """MemAvailable (Linux), else free physical pages; None when the OS does not say."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def estimate_memory(path: Path, context_size: int, *, quantized_4bit: bool = False,
