@@ -180,9 +180,9 @@ def test_download_file_resumes_after_the_downloading_process_is_killed(start_hub
     assert resumed["range"] == f"bytes={kept}-" and resumed["bytes_sent"] == SIZE - kept
 
 
-def test_download_file_cancel_stops_promptly_keeps_the_partial_file_and_resumes(start_hub, models, repos):
-    hub = start_hub("--throttle", "2e5")  # the whole file would take 15 s
-    cancel = threading.Event()
+def download_in_background(models: Path, cancel: threading.Event
+                           ) -> tuple[threading.Thread, threading.Event, list[BaseException]]:
+    """download_file on a thread: the thread, an event set at its first progress, and what it raised."""
     first_event = threading.Event()
     outcome: list[BaseException] = []
 
@@ -194,6 +194,13 @@ def test_download_file_cancel_stops_promptly_keeps_the_partial_file_and_resumes(
 
     worker = threading.Thread(target=run)
     worker.start()
+    return worker, first_event, outcome
+
+
+def test_download_file_cancel_stops_promptly_keeps_the_partial_file_and_resumes(start_hub, models, repos):
+    hub = start_hub("--throttle", "2e5")  # the whole file would take 15 s
+    cancel = threading.Event()
+    worker, first_event, outcome = download_in_background(models, cancel)
     assert first_event.wait(20)
     cancel.set()
     worker.join(10)  # a hang catcher, under the 15 s the whole file takes (kept < SIZE says it stopped early)
@@ -215,17 +222,7 @@ def test_download_file_cancel_stops_promptly_keeps_the_partial_file_and_resumes(
 def test_download_file_refuses_a_second_download_of_the_same_file(start_hub, models):
     start_hub("--throttle", "1e6")
     cancel = threading.Event()
-    first_event = threading.Event()
-    outcome: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            download_file(REPO, GGUF, models, cancel=cancel, on_progress=lambda _: first_event.set())
-        except BaseException as error:  # noqa: BLE001 - handed to the test thread
-            outcome.append(error)
-
-    worker = threading.Thread(target=run)
-    worker.start()
+    worker, first_event, outcome = download_in_background(models, cancel)
     try:
         assert first_event.wait(20)
         with pytest.raises(DownloadError, match="already being downloaded"):
