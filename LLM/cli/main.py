@@ -13,6 +13,7 @@ from .evaluate import add_eval_parser, cmd_eval
 from .history import add_history_parser, cmd_history
 from .mcp import add_mcp_parser, cmd_mcp
 from .models import add_models_parser, cmd_models
+from .serve import add_serve_parser, cmd_serve, cmd_token
 from .servers import cmd_probe, cmd_servers, line_count
 
 
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_history_parser(sub)
     add_eval_parser(sub)
     add_mcp_parser(sub)
+    add_serve_parser(sub)
     return parser
 
 
@@ -94,6 +96,8 @@ async def _main(args: argparse.Namespace) -> int:
             return await cmd_eval(runtime, args)
         if args.command == "mcp":
             return await cmd_mcp(runtime, args)
+        if args.command == "serve":
+            return await cmd_serve(runtime, args)
         return await cmd_servers(runtime, args)
     finally:
         await runtime.aclose()
@@ -107,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "history":  # the store only: works without a model config and starts nothing
             return cmd_history(args)
+        if args.command == "serve" and args.action == "token":
+            return cmd_token(args)
         return asyncio.run(_main(args))
     except LLMError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -211,7 +211,33 @@ class ModelEntry(BaseModel):
         return self.model_name or self.id
 
 
+class EndpointSettings(BaseModel):
+    """The `endpoint:` section: the one OpenAI-compatible endpoint other apps use (`llmctl serve`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8484, ge=1, le=65535)
+    # Browser origins allowed to call the endpoint (CORS); none by default, so no web page can.
+    cors_origins: list[str] = Field(default_factory=list)
+    # Extra names the Host header may carry (e.g. "mybox.lan" when bound to 0.0.0.0); the bound ones always may.
+    allowed_hosts: list[str] = Field(default_factory=list)
+    # How long a request waits for its model to start before it is answered 503 (the start goes on).
+    start_timeout_s: float = Field(600.0, gt=0)
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin == "*":
+                raise ValueError("'*' would let every web page use your models; list the origins instead")
+            if not re.match(r"^https?://[^/\s]+/?$", origin):
+                raise ValueError(f"an origin is scheme://host[:port] with no path, got {origin!r}")
+        return [o.rstrip("/") for o in value]
+
+
 MODEL_KEYS = frozenset(ModelEntry.model_fields) - {"id"}
+TOP_KEYS = ("models", "defaults", "endpoint")
 GLOBAL_KEYS = frozenset({"max_loaded", "models_dir"})  # settings of the whole file, given under `defaults`
 DEFAULT_MAX_LOADED = 2  # a desktop: the model in use and the one before it
 DEFAULT_PARAM_KEYS = frozenset(DefaultParams.model_fields)
@@ -246,6 +272,8 @@ class BackendsConfig:
     models_dir: Path | None = None
     # Launchable models by server group (each model id's entry carries its group's port).
     groups: dict[str, ServerGroup] = field(default_factory=dict)
+    # The `endpoint:` section (llmctl serve, the window's "Serve models to other apps").
+    endpoint: EndpointSettings = field(default_factory=EndpointSettings)
 
     def __post_init__(self) -> None:
         if self.models and not self.groups:  # built in code rather than parsed: group what it was given
@@ -297,8 +325,9 @@ def parse_backends(
         _add(result, ConfigProblem(source, "", f"top level must be a mapping, got {_type(data)}"), strict)
         return result
     for key in data:
-        if key not in ("models", "defaults"):
-            _add(result, ConfigProblem(source, str(key), _unknown_key(key, ("models", "defaults"))), strict)
+        if key not in TOP_KEYS:
+            _add(result, ConfigProblem(source, str(key), _unknown_key(key, TOP_KEYS)), strict)
+    _read_endpoint(result, data.get("endpoint"), strict)
 
     defaults = data.get("defaults") or {}
     if not isinstance(defaults, dict):
@@ -442,6 +471,20 @@ def _unknown_key(key: Any, known: Any) -> str:
 
 def _type(value: Any) -> str:
     return type(value).__name__
+
+
+def _read_endpoint(result: BackendsConfig, raw: Any, strict: bool) -> None:
+    """A bad `endpoint:` section is reported and the defaults are kept: the models still load."""
+    if raw is None:
+        return
+    if not isinstance(raw, dict):
+        _add(result, ConfigProblem(result.source, "endpoint", f"must be a mapping, got {_type(raw)}"), strict)
+        return
+    try:
+        result.endpoint = EndpointSettings(**raw)
+    except ValidationError as exc:
+        for problem in field_problems(exc):
+            _add(result, ConfigProblem(result.source, f"endpoint.{problem.path}".rstrip("."), problem.message), strict)
 
 
 def _add(result: BackendsConfig, problem: ConfigProblem, strict: bool) -> None:

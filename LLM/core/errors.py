@@ -39,6 +39,7 @@ boundary where they happen, chained with ``from``, so callers catch one family::
     │   ├── McpConnectionError           the connection closed (the server exited) or is not ready
     │   ├── McpTimeoutError              a request got no answer within the server's timeout (-32001)
     │   └── McpToolCallError             the server answered a call with an error (isError or JSON-RPC)
+    ├── EndpointError                    the endpoint for other apps (llmctl serve): port taken, unsafe bind, no token
     ├── SessionError                     a chat session action that cannot run now (busy, no model, not a user message)
     ├── HistoryError                     the conversation store (names the database file)
     │   ├── HistoryDamagedError          the file is not a readable database; it is left untouched
@@ -323,6 +324,10 @@ def _with_tail(message: str, log_tail: Sequence[str]) -> str:
     if not log_tail:
         return message
     return message + "; last log lines:\n" + "\n".join(log_tail)
+
+
+class EndpointError(LLMError):
+    """The endpoint other apps use (llmctl serve) cannot start or serve: a port taken, an unsafe bind, no token."""
 
 
 class SessionError(LLMError):

@@ -15,6 +15,7 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import CancelledError as FutureCancelled
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,6 +34,21 @@ from .tools.builtin import build_default_registry
 from .tools.registry import ToolRegistry, default_tools_dir
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """Where a model's requests go: its server's root URL (no /v1), the name that server knows the model by,
+    the key it expects, and what every request adds (the adapter a grouped model selects)."""
+
+    model_id: str
+    server_id: str  # the group's leader for launched models; the model id for attached ones
+    base_url: str
+    model_name: str
+    api_key: str | None
+    extras: dict[str, object]
+    connect_timeout_s: float
+    read_timeout_s: float
 
 
 class Runtime:
@@ -96,8 +112,8 @@ class Runtime:
     def entry(self, model_id: str) -> ModelEntry:
         return self.config.get(model_id)
 
-    async def client_for(self, model_id: str) -> ChatClient:
-        """The model's client, its server started (or re-attached) and warm first."""
+    async def upstream(self, model_id: str) -> Upstream:
+        """Where requests of ``model_id`` go, its server started (or re-attached) and warm first."""
         entry = self.entry(model_id)
         if entry.launchable:
             if self.servers is None:
@@ -106,20 +122,33 @@ class Runtime:
             # Read again: a reload may have replaced the entry (and the server) while the start waited for it.
             entry = self.entry(model_id)
         servers = self.servers if entry.launchable else None
-        # The adapter a grouped model selects rides on every request; it depends on the running server.
-        extras = servers.request_extras(model_id) if servers is not None else {}
+        return Upstream(
+            model_id=model_id,
+            server_id=servers.group_id(model_id) if servers is not None else model_id,
+            base_url=entry.base_url,
+            model_name=entry.request_model_name,
+            api_key=servers.api_key(model_id) if servers is not None else api_key_from_env(entry.api_key_env),
+            # The adapter a grouped model selects rides on every request; it depends on the running server.
+            extras=servers.request_extras(model_id) if servers is not None else {},
+            connect_timeout_s=entry.connect_timeout_s,
+            read_timeout_s=entry.request_timeout_s,
+        )
+
+    async def client_for(self, model_id: str) -> ChatClient:
+        """The model's client, its server started (or re-attached) and warm first."""
+        upstream = await self.upstream(model_id)
         client = self._clients.get(model_id)
-        if client is not None and client.extra_body != extras:
+        if client is not None and client.extra_body != upstream.extras:
             self._retired_clients.append(self._clients.pop(model_id))
             client = None
         if client is None:
             client = ChatClient(
-                entry.base_url,
-                entry.request_model_name,
-                api_key=servers.api_key(model_id) if servers is not None else api_key_from_env(entry.api_key_env),
-                connect_timeout_s=entry.connect_timeout_s,
-                read_timeout_s=entry.request_timeout_s,
-                extra_body=extras,
+                upstream.base_url,
+                upstream.model_name,
+                api_key=upstream.api_key,
+                connect_timeout_s=upstream.connect_timeout_s,
+                read_timeout_s=upstream.read_timeout_s,
+                extra_body=upstream.extras,
             )
             self._clients[model_id] = client
         return client

@@ -17,6 +17,11 @@ def ensure_key_file(path: Path) -> str:
     key = read_key(path)
     if key:
         return key
+    return write_new_key(path)
+
+
+def write_new_key(path: Path) -> str:
+    """A new random key in ``path`` (mode 0600, in a 0700 directory), replacing any old one at once."""
     path.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(path.parent, 0o700)
     key = secrets.token_urlsafe(32)

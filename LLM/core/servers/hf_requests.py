@@ -122,6 +122,13 @@ class ChatRequest(_SamplingRequest):
     messages: list[dict[str, Any]] = Field(min_length=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
     tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+
+    @property
+    def native_tools(self) -> list[dict[str, Any]] | None:
+        """The tools whose calls are parsed out of the answer into ``tool_calls``: None without tools, or when
+        ``tool_choice`` is "none" (then the answer is the model's text as it is)."""
+        return self.tools if self.tools and self.tool_choice != "none" else None
 
     def _limit(self) -> int | None:
         return self.max_tokens or self.max_completion_tokens

@@ -3,7 +3,9 @@
 Run as ``python -m LLM.core.servers.hf_server --model DIR [--adapter NAME=DIR ...] ...`` by the
 server manager (hf_cli.py has every flag). A request's ``model`` picks what answers it: a
 ``--served-model-name`` gets the bare base model, an adapter name that adapter. Adapters can
-also be loaded and unloaded while serving (POST /v1/adapters, DELETE /v1/adapters/NAME).
+also be loaded and unloaded while serving (POST /v1/adapters, DELETE /v1/adapters/NAME). A chat request
+with ``tools`` gets the model's ``<tool_call>`` text as OpenAI ``tool_calls`` and its ``<think>`` text as
+``reasoning_content`` (``tool_choice: "none"``: the text as it is).
 
 The HTTP server starts first and the model loads in a background thread, so ``GET /health``
 answers 503 {"status": "loading"} until the model is ready, then 200 {"status": "ok",
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
+from ..tools.parsing import NativeToolCalls, native_message
 from ..validation import field_problems
 from .api_keys import read_key
 from .hf_adapters import AdapterError, UnknownAdapterError
@@ -175,10 +178,14 @@ def create_app(state: AppState) -> FastAPI:
             return error_response(400, str(exc))
         generation = Generation(engine, prompt, params, adapter)  # runs once iterated, by the response
         completion_id = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}"
+        # With tools, the answer's <tool_call> text goes out as OpenAI tool_calls (as vLLM's hermes parser does).
+        tools = body.native_tools if isinstance(body, ChatRequest) else None
+        opens = tools is not None and _opens_reasoning(prompt.text)
         if body.stream:
-            events = _stream_events(generation, chat, completion_id, name, body.include_usage)
+            native = NativeToolCalls(tools, start_in_reasoning=opens) if tools is not None else None
+            events = _stream_events(generation, chat, completion_id, name, body.include_usage, native)
             return EventSourceResponse(events, sep="\n", ping=15)
-        return await _complete(request, generation, chat, completion_id, name)
+        return await _complete(request, generation, chat, completion_id, name, tools, opens)
 
     async def chat_completions(request: Request) -> Any:
         return await generate(request, chat=True)
@@ -235,6 +242,16 @@ async def _next_piece(pieces: Any) -> str | None:
     return await anyio.to_thread.run_sync(next, pieces, None, abandon_on_cancel=True)
 
 
+def _opens_reasoning(prompt_text: str) -> bool:
+    """Whether the rendered prompt opened reasoning (QwQ, Qwen3-Thinking): then the answer starts inside it."""
+    return prompt_text.rstrip().endswith("<think>")
+
+
+def _finish_reason(generation: Generation, calls: int) -> str | None:
+    # A call ends the turn by design ("tool_calls"); a cut at the token limit stays "length".
+    return "tool_calls" if calls and generation.finish_reason == "stop" else generation.finish_reason
+
+
 def _chunk_choice(chat: bool, text: str | None, finish: str | None = None) -> dict[str, Any]:
     """One streamed choice: chat puts the text in a delta, a text completion in ``text``."""
     if chat:
@@ -244,8 +261,10 @@ def _chunk_choice(chat: bool, text: str | None, finish: str | None = None) -> di
 
 
 async def _stream_events(
-    generation: Generation, chat: bool, completion_id: str, model: str, include_usage: bool
+    generation: Generation, chat: bool, completion_id: str, model: str, include_usage: bool,
+    native: NativeToolCalls | None = None,
 ) -> AsyncIterator[dict[str, str]]:
+    """The SSE events of one completion; with ``native``, chat deltas carry content, reasoning and tool calls."""
     created = int(time.time())
     kind = "chat.completion.chunk" if chat else "text_completion"
 
@@ -261,8 +280,15 @@ async def _stream_events(
         if chat:
             yield chunk(_chunk_choice(chat, None))  # the role comes first, as OpenAI sends it
         while (piece := await _next_piece(pieces)) is not None:
-            yield chunk(_chunk_choice(chat, piece))
-        yield chunk(_chunk_choice(chat, "", generation.finish_reason))
+            if native is None:
+                yield chunk(_chunk_choice(chat, piece))
+            else:
+                for delta in native.feed(piece):
+                    yield chunk({"index": 0, "delta": delta, "finish_reason": None})
+        if native is not None:
+            for delta in native.finish():
+                yield chunk({"index": 0, "delta": delta, "finish_reason": None})
+        yield chunk(_chunk_choice(chat, "", _finish_reason(generation, native.calls if native else 0)))
         if include_usage:
             yield chunk(None, usage=_usage(generation))
     except Exception as exc:  # the model failed mid-stream: tell the client in-band
@@ -273,7 +299,10 @@ async def _stream_events(
     yield {"data": "[DONE]"}
 
 
-async def _complete(request: Request, generation: Generation, chat: bool, completion_id: str, model: str) -> Any:
+async def _complete(
+    request: Request, generation: Generation, chat: bool, completion_id: str, model: str,
+    tools: list[dict[str, Any]] | None = None, opens_reasoning: bool = False,
+) -> Any:
     import anyio
     from fastapi.responses import JSONResponse
 
@@ -305,7 +334,12 @@ async def _complete(request: Request, generation: Generation, chat: bool, comple
         log(f"generation failed: {type(errors[0]).__name__}: {errors[0]}")
         return error_response(500, f"generation failed: {errors[0]}", "server_error")
     text = "".join(text_parts)
-    if chat:
+    finish = generation.finish_reason
+    if tools is not None:
+        message = native_message(text, tools, start_in_reasoning=opens_reasoning)
+        choice = {"index": 0, "message": message}
+        finish = _finish_reason(generation, len(message.get("tool_calls", ())))
+    elif chat:
         choice = {"index": 0, "message": {"role": "assistant", "content": text}}
     else:
         choice = {"index": 0, "text": text, "logprobs": None}
@@ -314,7 +348,7 @@ async def _complete(request: Request, generation: Generation, chat: bool, comple
         "object": "chat.completion" if chat else "text_completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{**choice, "finish_reason": generation.finish_reason}],
+        "choices": [{**choice, "finish_reason": finish}],
         "usage": _usage(generation),
     })
 

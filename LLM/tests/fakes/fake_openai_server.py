@@ -8,6 +8,7 @@ Control endpoints (used by tests through ``FakeServerHandle``):
   GET  /_requests                             every request body received, plus events
                                               ({"type": "disconnect", ...})
   GET  /_progress                             {"chunks_sent": N}: content chunks streamed so far
+  POST /v1/embeddings                         a 3-number vector per input, the first its length in characters
 A reply is a dict; all keys optional:
   text, chunks (list of text pieces), n_chunks (split text into N pieces), reasoning,
   tool_calls ([{"name", "arguments"}]), finish_reason, delay_s (between chunks),
@@ -156,6 +157,15 @@ class Handler:
             simple(writer, 200, {"openapi": "3.0.0"})
         elif path == "/v1/models":
             simple(writer, 200, {"object": "list", "data": [{"id": state.model_name, "object": "model"}]})
+        elif path == "/v1/embeddings" and method == "POST":
+            request = json.loads(body or b"{}")
+            state.log.append({"type": "request", "path": path, "body": request,
+                              "authorization": headers.get("authorization")})
+            texts = request.get("input") if isinstance(request.get("input"), list) else [request.get("input")]
+            simple(writer, 200, {"object": "list", "model": state.model_name, "usage": {"prompt_tokens": len(texts),
+                                 "total_tokens": len(texts)}, "data": [
+                {"object": "embedding", "index": i, "embedding": [float(len(str(t))), 0.5, -0.5]}
+                for i, t in enumerate(texts)]})
         elif path in ("/v1/chat/completions", "/v1/completions", "/completion") and method == "POST":
             request = json.loads(body or b"{}")
             index = len(state.log)

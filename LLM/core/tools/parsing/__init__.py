@@ -28,10 +28,21 @@ The modules, each importing only ones listed before it:
 * ``stream``: the engine, :class:`ToolCallStreamParser`: its states and steps.
 * ``turn``: :class:`TurnParser`, the engine set up for one model turn from what is known of its prompt (did it
   open ``<think>``?) and of the server (did it send the reasoning apart?).
+* ``native_calls``: :class:`NativeToolCalls` and :func:`native_message`, the results as OpenAI native
+  ``tool_calls`` (streamed deltas or a whole message), for a server that answers with them.
 """
 
+from .native_calls import NativeToolCalls, native_message
 from .output import ParsedOutput, ParserEvent
 from .stream import ToolCallStreamParser, parse_tool_calls
 from .turn import TurnParser
 
-__all__ = ["ParsedOutput", "ParserEvent", "ToolCallStreamParser", "TurnParser", "parse_tool_calls"]
+__all__ = [
+    "NativeToolCalls",
+    "ParsedOutput",
+    "ParserEvent",
+    "ToolCallStreamParser",
+    "TurnParser",
+    "native_message",
+    "parse_tool_calls",
+]

@@ -8,6 +8,7 @@ import pytest
 
 from LLM.core.servers.hf_requests import (
     DEFAULT_COMPLETION_TOKENS,
+    ChatRequest,
     CompletionRequest,
     message_problems,
 )
@@ -74,3 +75,24 @@ def test_completion_request_takes_one_prompt_and_openai_default_max_tokens(
     request = CompletionRequest.model_validate(body)
     params = request.sampling()
     assert (request.prompt_text, params.max_tokens, params.stop) == (prompt, max_tokens, stop)
+
+
+TOOLS = [{"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}]
+
+
+@pytest.mark.parametrize(
+    ("body", "parsed"),
+    [
+        ({}, False),
+        ({"tools": []}, False),
+        ({"tools": TOOLS}, True),
+        ({"tools": TOOLS, "tool_choice": "auto"}, True),
+        ({"tools": TOOLS, "tool_choice": "required"}, True),
+        ({"tools": TOOLS, "tool_choice": {"type": "function", "function": {"name": "get_time"}}}, True),
+        ({"tools": TOOLS, "tool_choice": "none"}, False),
+    ],
+    ids=["no-tools", "empty-tools", "tools", "auto", "required", "named", "none"],
+)
+def test_chat_request_native_tools_with_tools_unless_tool_choice_is_none(body: dict[str, Any], parsed: bool) -> None:
+    request = ChatRequest.model_validate({"messages": [USER], **body})
+    assert request.native_tools == (TOOLS if parsed else None)
