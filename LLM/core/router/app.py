@@ -17,10 +17,12 @@ from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
+from ..config import ModelEntry
 from ..errors import EndpointError, LLMError
 from ..protocol.error_body import server_message
 from ..protocol.relay import Relay, RelayResponse
 from ..runtime import Runtime, Upstream
+from ..servers.reachability import probe_reachability
 from .activity import KEEP_BODY_BYTES, Activity, RoutedRequest
 from .answers import EVENT_STREAM, JSON, error_body, error_event, message_for, status_for
 from .guard import bearer, cors_headers, host_allowed, preflight_headers, token_matches
@@ -37,6 +39,8 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 # A streaming request whose model is not ready within this waits with its 200 sent and keep-alive comments.
 HEADERS_GRACE_S = 0.5
 KEEPALIVE_S = 2.0
+HEALTH_TTL_S = 15.0
+HEALTH_PROBE_S = 2.0
 
 
 class _Answer:
@@ -96,6 +100,7 @@ class EndpointApp:
         self.relay = relay
         # Requests to one server wait here, first come first served, when all its slots are busy.
         self._slots: dict[str, tuple[int, asyncio.Semaphore]] = {}
+        self._healths: dict[str, tuple[float, str]] = {}  # attached model -> (when probed, what was found)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -162,9 +167,19 @@ class EndpointApp:
         for each in [model_id] if model_id else list(config.models):
             with suppress(LLMError):
                 capabilities[each] = await self.runtime.capabilities(each)
-        listing = model_list(config, states, capabilities)
+        attached = [config.models[m] for m in ([model_id] if model_id else config.models)
+                    if not config.models[m].launchable]
+        listing = model_list(config, states, capabilities, await self._health(attached))
         found = [card for card in listing["data"] if card["id"] == model_id]
         await answer.whole(200, json.dumps(found[0] if model_id else listing).encode())
+
+    async def _health(self, entries: list[ModelEntry]) -> dict[str, str]:
+        """Whether each attached server answers, probed at most every HEALTH_TTL_S (clients list models often)."""
+        now = time.monotonic()
+        stale = [e for e in entries if now - self._healths.get(e.id, (-HEALTH_TTL_S, ""))[0] >= HEALTH_TTL_S]
+        for entry, found in zip(stale, await asyncio.gather(*(probe_reachability(e, HEALTH_PROBE_S) for e in stale))):
+            self._healths[entry.id] = (now, found.text)
+        return {e.id: self._healths[e.id][1] for e in entries}
 
     async def _routed(self, path: str, receive: Receive, answer: _Answer, record: RoutedRequest) -> None:
         try:

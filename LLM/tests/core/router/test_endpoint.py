@@ -106,6 +106,8 @@ def test_endpoint_lists_every_model_and_adapter(tmp_path: Path, fake_server):
     assert list(cards) == ["remote", "local", "local-lora"]
     assert all(m.object == "model" and m.owned_by == "llm-workbench" for m in listed.data)
     assert cards["remote"]["state"] == "external" and cards["remote"]["loaded"] is None
+    # Attached: probed (never started), and the probe is real: the fake serves another name.
+    assert cards["remote"]["health"].startswith(f"Reachable, but {fake_server.url}/v1 does not serve 'remote-upstream'")
     assert cards["local"] == {**cards["local"], "name": "Local base", "loaded": False, "state": "stopped",
                               "backend": "llama_cpp", "context_length": 4096}
     assert cards["local-lora"]["adapter"] == "my-lora"
