@@ -18,6 +18,7 @@ import qasync
 from LLM.core import HistoryError, LLMError, Runtime, load_backends, resolve_config_path
 from LLM.core.history import HistoryStore
 from LLM.core.mcp import McpManager
+from LLM.core.router import ModelEndpoint
 from LLM.core.servers import ServerManager
 
 from .context import AppContext
@@ -56,6 +57,7 @@ def build_main_window(
     tools_dir: Path | None = None,
     history_path: Path | None = None,
     mcp_config_path: Path | None = None,
+    endpoint_port: int | None = None,
 ) -> MainWindow:
     """The main window and everything it needs. The caller provides the QApplication and has set a
     qasync event loop as the asyncio loop; the selected model's server starts once that loop runs.
@@ -63,15 +65,18 @@ def build_main_window(
     Keyword-only seams for tests: ``runtime`` (a prebuilt one), ``manager_options`` (e.g. a
     ``launcher`` or ``logs_dir`` for ServerManager), ``interaction`` (answers dialogs), ``history_path``
     (the conversation store; default: history.sqlite3 in the data dir, $LLM_DATA_DIR), ``mcp_config_path``
-    (mcp.json; default: $LLM_MCP_CONFIG, else the user config dir).
+    (mcp.json; default: $LLM_MCP_CONFIG, else the user config dir), ``endpoint_port`` (the port the endpoint for
+    other apps listens on once switched on; default: endpoint.port in the yaml; 0: any free port).
     """
     path = resolve_config_path(config_path)
     if runtime is None:
         runtime = build_runtime(path, manager_options=manager_options, workspace=workspace, tools_dir=tools_dir,
                                 mcp_config_path=mcp_config_path)
     history, problem = open_history(history_path)
+    # Over the window's own runtime: the models it starts for other apps are the window's, under one budget.
+    endpoint = ModelEndpoint(runtime, port=endpoint_port)
     ctx = AppContext(runtime=runtime, config_path=path, interaction=interaction or QtInteraction(),
-                     history=history, history_problem=problem)
+                     history=history, history_problem=problem, endpoint=endpoint)
     return MainWindow(ctx, initial_model=initial_model)
 
 

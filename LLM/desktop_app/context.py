@@ -11,6 +11,7 @@ from typing import Any
 
 from LLM.core import Runtime
 from LLM.core.history import HistoryStore
+from LLM.core.router import ModelEndpoint
 
 from .interaction import Interaction
 
@@ -70,6 +71,8 @@ class AppContext:
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
     history: HistoryStore | None = None  # None when the store cannot be opened: chats work, unsaved
     history_problem: str | None = None  # why there is no store, shown in the sidebar
+    # The endpoint for other apps over this window's runtime, off until the Endpoint tab's switch starts it.
+    endpoint: ModelEndpoint | None = None
 
     @property
     def config(self):

@@ -32,6 +32,7 @@ from .interaction import (
     Validator,
     delete_tool_question,
     discard_text_question,
+    new_token_question,
     remove_model_question,
     switch_question,
     unload_question,
@@ -79,6 +80,9 @@ class QtInteraction:
 
     async def confirm_discard_text(self, parent: Parent | None, model: str) -> bool:
         return await _confirmed(parent, discard_text_question(model), "Clear it", "Keep the text")
+
+    async def confirm_new_token(self, parent: Parent | None) -> bool:
+        return await _confirmed(parent, new_token_question(), "Make a new token", "Keep the current one")
 
     def open_path(self, path: Path) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))

@@ -50,6 +50,9 @@ class Interaction(Protocol):
     async def confirm_discard_text(self, parent: Parent | None, model: str) -> bool:
         """New chat with a base model's text in the editor: True to clear it (it is not saved anywhere)."""
 
+    async def confirm_new_token(self, parent: Parent | None) -> bool:
+        """Replace the endpoint's token (apps using the old one are refused from then on)? True to replace it."""
+
     def open_path(self, path: Path) -> None: ...
 
     async def choose_save_path(self, parent: Parent | None, title: str, suggested: str,
@@ -173,6 +176,11 @@ def delete_tool_question(name: str, path: Path) -> Question:
 def remove_model_question(model_id: str, path: Path) -> Question:
     return Question("Remove model?", f"Remove <b>{_escape(model_id)}</b> from your models?",
                     f"Its entry is deleted from {path}; the model's files stay where they are.")
+
+
+def new_token_question() -> Question:
+    return Question("Make a new token?", "Apps that use the current token are refused from now on.",
+                    "Give them the new one (Copy, beside it) after this.")
 
 
 def _escape(text: str) -> str:

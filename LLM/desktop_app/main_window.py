@@ -22,6 +22,7 @@ from .context import AppContext
 from .history_controller import HistoryController
 from .interaction import SwitchDecision
 from .pages.chat_page import ChatPage
+from .pages.endpoint_page import EndpointPage
 from .pages.eval_page import EvalPage
 from .pages.models_page import ModelsPage
 from .pages.tool_chat_page import ToolChatPage
@@ -68,6 +69,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.mcp_panel, "MCP servers")
         self.models_page = ModelsPage(ctx)
         self.tabs.addTab(self.models_page, "Models")
+        self.endpoint_page = EndpointPage(ctx)
+        self.tabs.addTab(self.endpoint_page, "Endpoint")
         self.models_page.config_written.connect(self._on_config_written)
         self.models_page.use_model.connect(self._use_model)
         self.mcp_panel.bridge.event.connect(self._on_mcp_event)
@@ -502,7 +505,9 @@ class MainWindow(QMainWindow):
             self.watcher.stop()
             if self.mcp_panel.watcher is not None:
                 self.mcp_panel.watcher.stop()
-            await self.ctx.tasks.cancel_all()
+            await self.ctx.tasks.cancel_all()  # a start of the endpoint under way included
+            if self.ctx.endpoint is not None:
+                await self.ctx.endpoint.stop()  # before the runtime: no app starts a model while it closes
             await self.ctx.runtime.aclose()  # stops servers per keep_alive (session servers only)
             if self.ctx.history is not None:
                 self.ctx.history.close()  # after the pages saved their stopped answers

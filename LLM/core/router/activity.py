@@ -7,10 +7,13 @@ are told of each request as it starts and as it ends, on the endpoint's event lo
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from ..protocol.sse import SSEDecoder
 
 KEEP_REQUESTS = 200
 # A routed request keeps at most this much of each body for the inspector (a long answer is cut, and says so).
@@ -53,6 +56,46 @@ class RoutedRequest:
             return
         self.response_body += chunk[:room]
         self.response_cut = len(chunk) > room
+
+
+    def answer_text(self) -> str | None:
+        """What a streamed answer said, folded from its events: reasoning, text, tool calls, an error event;
+        None when the response was no event stream."""
+        if not self.stream or not self.response_body.lstrip().startswith((b"data:", b":")):
+            return None
+        return fold_stream(bytes(self.response_body))
+
+
+def fold_stream(raw: bytes) -> str:
+    """OpenAI stream events as the text a person reads (pure)."""
+    reasoning, text, errors = [], [], []
+    calls: dict[int, list[str]] = {}
+    decoder = SSEDecoder()
+    for event in [*decoder.feed(raw), *decoder.flush()]:
+        try:
+            chunk = json.loads(event.data)
+        except ValueError:
+            continue
+        if not isinstance(chunk, dict):
+            continue
+        if isinstance(chunk.get("error"), dict):
+            errors.append(str(chunk["error"].get("message")))
+        for choice in chunk.get("choices") or []:
+            delta = choice.get("delta") or {}
+            text.append(delta.get("content") or choice.get("text") or "")
+            reasoning.append(delta.get("reasoning_content") or "")
+            for call in delta.get("tool_calls") or []:
+                function = call.get("function") or {}
+                parts = calls.setdefault(call.get("index", 0), ["", ""])
+                parts[0] += function.get("name") or ""
+                parts[1] += function.get("arguments") or ""
+    lines = []
+    if "".join(reasoning):
+        lines.append(f"[reasoning] {''.join(reasoning)}")
+    lines.append("".join(text))
+    lines += [f"[tool call] {name}({arguments})" for name, arguments in calls.values()]
+    lines += [f"[error] {message}" for message in errors]
+    return "\n".join(line for line in lines if line)
 
 
 @dataclass(frozen=True)

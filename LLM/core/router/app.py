@@ -48,7 +48,7 @@ class _Answer:
 
     def __init__(self, send: Send, cors: list[tuple[str, str]], record: RoutedRequest | None) -> None:
         self._send = send
-        self._cors = cors
+        self.cors = cors
         self.record = record
         self.status: int | None = None
 
@@ -61,7 +61,7 @@ class _Answer:
         headers = [(b"content-type", content_type.encode())]
         if content_type.startswith(EVENT_STREAM):
             headers += [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
-        headers += [(k.encode(), v.encode()) for k, v in [*self._cors, *extra]]
+        headers += [(k.encode(), v.encode()) for k, v in [*self.cors, *extra]]
         await self._send({"type": "http.response.start", "status": status, "headers": headers})
 
     async def piece(self, data: bytes) -> None:
@@ -82,6 +82,8 @@ class _Answer:
     async def error(self, status: int, message: str, kind: str, code: str | None = None,
                     extra: list[tuple[str, str]] = ()) -> None:
         """The error as a status, or, once a stream's 200 went out, as its last event."""
+        if self.record is not None:
+            self.record.error = message
         if self.started:
             await self.end(error_event(message, kind, code))
         else:
@@ -110,24 +112,39 @@ class EndpointApp:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         method, path = scope["method"], scope["path"]
-        settings = self.runtime.config.endpoint
         origin = headers.get("origin")
-        answer = _Answer(send, cors_headers(origin, settings.cors_origins), None)
-        if not host_allowed(headers.get("host"), self.allowed_hosts):
+        answer = _Answer(send, cors_headers(origin, self.runtime.config.endpoint.cors_origins), None)
+        host_ok = host_allowed(headers.get("host"), self.allowed_hosts)
+        if path == "/health" and host_ok:  # polled often and says nothing of the models: not kept
+            await answer.whole(200, b'{"status":"ok"}')
+            return
+        client = scope.get("client") or ("?", 0)
+        # Every other request is kept, a refused one too: an app set up with a wrong key shows up in the window.
+        record = self.activity.begin(f"{client[0]}:{client[1]}", headers.get("user-agent", ""), method, path)
+        answer.record = record
+        try:
+            await self._handle(method, path, headers, host_ok, receive, answer, record)
+        finally:
+            if not record.finished:
+                self.activity.finish(record, answer.status or 499, record.error or (
+                    None if answer.status else "the client disconnected"))
+
+    async def _handle(self, method: str, path: str, headers: dict[str, str], host_ok: bool, receive: Receive,
+                      answer: _Answer, record: RoutedRequest) -> None:
+        if not host_ok:
             # DNS rebinding: a page that made its own name point here still sends that name.
             await answer.error(403, f"Host '{headers.get('host', '')}' is not a name this endpoint is bound to; "
                                     "add it to endpoint.allowed_hosts in llm_backends.yaml if you mean it",
                                "forbidden")
             return
         if method == "OPTIONS":
-            grant = preflight_headers(origin, settings.cors_origins)
+            origin = headers.get("origin")
+            grant = preflight_headers(origin, self.runtime.config.endpoint.cors_origins)
             if grant:
-                await _Answer(send, grant, None).whole(204, b"")
+                answer.cors = grant
+                await answer.whole(204, b"")
             else:
                 await answer.error(403, f"origin {origin or '(none)'} is not in endpoint.cors_origins", "forbidden")
-            return
-        if path == "/health":
-            await answer.whole(200, b'{"status":"ok"}')
             return
         try:
             token = self.token.current()
@@ -152,9 +169,6 @@ class EndpointApp:
         if method != "POST":
             await answer.error(405, f"{path} answers POST", "invalid_request_error")
             return
-        client = scope.get("client") or ("?", 0)
-        record = self.activity.begin(f"{client[0]}:{client[1]}", headers.get("user-agent", ""), method, path)
-        answer.record = record
         await self._routed(path, receive, answer, record)
 
     async def _models(self, answer: _Answer, model_id: str) -> None:

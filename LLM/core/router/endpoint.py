@@ -20,7 +20,7 @@ from ..runtime import Runtime
 from .activity import Activity
 from .app import EndpointApp
 from .guard import allowed_host_names, is_loopback
-from .tokens import TokenFile
+from .tokens import TokenFile, rotate_token
 
 # An answer still streaming when the endpoint stops is cut after this long.
 STOP_GRACE_S = 2.0
@@ -29,10 +29,11 @@ STOP_GRACE_S = 2.0
 class ModelEndpoint:
     def __init__(self, runtime: Runtime, host: str | None = None, port: int | None = None,
                  token_path: Path | None = None) -> None:
-        settings = runtime.config.endpoint
         self.runtime = runtime
-        self.host = host or settings.host
-        self.port = settings.port if port is None else port
+        # Given ones stay; otherwise the yaml's, read again at each start (a reload may have changed them).
+        self._host, self._port = host, port
+        self.host = host or runtime.config.endpoint.host
+        self.port = runtime.config.endpoint.port if port is None else port
         self.tokens = TokenFile(token_path)
         self.activity = Activity()
         self._relay = Relay()
@@ -50,13 +51,25 @@ class ModelEndpoint:
         shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{self.port}/v1"
 
+    @property
+    def local_only(self) -> bool:
+        """Bound to a loopback address: only this machine can connect."""
+        return is_loopback(self.host)
+
     def token(self) -> str:
         return self.tokens.current()
+
+    def rotate_token(self) -> str:
+        """A new token for this endpoint; the old one stops working at once."""
+        return rotate_token(self.tokens.path)
 
     async def start(self) -> None:
         """Bind and serve; EndpointError when the port is taken or the token cannot be had."""
         if self.running:
             return
+        settings = self.runtime.config.endpoint
+        self.host = self._host or settings.host
+        self.port = settings.port if self._port is None else self._port
         try:
             self.tokens.current()
         except EndpointError as exc:
@@ -66,11 +79,12 @@ class ModelEndpoint:
         self.port = sock.getsockname()[1]
         allowed = allowed_host_names(self.host, self.runtime.config.endpoint.allowed_hosts, _machine_names())
         app = EndpointApp(self.runtime, self.tokens, allowed, self.activity, self._relay)
-        self._server = _server(app)
-        self._task = asyncio.ensure_future(self._server.serve(sockets=[sock]))
-        while not self._server.started:
-            if self._task.done():  # it failed to start: say why
-                self._task.result()
+        server = self._server = _server(app)
+        task = self._task = asyncio.ensure_future(server.serve(sockets=[sock]))
+        while not server.started:
+            if task.done():  # it failed to start (or a stop came first): say why
+                if not task.cancelled():
+                    task.result()
                 raise EndpointError(f"the endpoint on {self.url} stopped while starting")
             await asyncio.sleep(0.01)
 
@@ -95,7 +109,7 @@ class ModelEndpoint:
             sock.close()
             if exc.errno == errno.EADDRINUSE:
                 raise EndpointError(f"port {self.port} on {self.host} is taken by another program; choose another "
-                                    "with --port or endpoint.port in llm_backends.yaml") from exc
+                                    "port (endpoint.port in llm_backends.yaml, or llmctl serve --port)") from exc
             raise EndpointError(f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}") from exc
         sock.setblocking(False)
         return sock

@@ -17,7 +17,8 @@ class ScriptedInteraction:
     def __init__(self, *answers: ApprovalDecision | None, switches: tuple[SwitchDecision, ...] = (),
                  unloads: tuple[bool, ...] = (), paths: tuple[Path | None, ...] = (),
                  texts: tuple[str | None, ...] = (), deletes: tuple[bool, ...] = (),
-                 discards: tuple[bool, ...] = (), removes: tuple[bool, ...] = ()) -> None:
+                 discards: tuple[bool, ...] = (), removes: tuple[bool, ...] = (),
+                 new_tokens: tuple[bool, ...] = ()) -> None:
         self.answers = list(answers)
         self.asked: list[tuple[str, dict]] = []
         self.parents: list[object] = []  # what each approval question was asked over
@@ -33,6 +34,7 @@ class ScriptedInteraction:
         self.deletes = list(deletes)  # answers to "delete this tool?" (keep when empty)
         self.discards = list(discards)  # answers to "clear a base model's text?" (keep when empty)
         self.removes = list(removes)  # answers to "remove this model's entry?" (keep when empty)
+        self.new_tokens = list(new_tokens)  # answers to "make a new endpoint token?" (keep when empty)
         self.path_kinds: list[str] = []  # the kind of each file dialog asked (export, import, suite, ...)
         self.shown: list = []  # what was shown to read (About, the shortcuts): Questions
 
@@ -68,6 +70,10 @@ class ScriptedInteraction:
     async def confirm_discard_text(self, parent, model: str) -> bool:
         self.questions.append(("discard_text", model, ""))
         return self.discards.pop(0) if self.discards else False
+
+    async def confirm_new_token(self, parent) -> bool:
+        self.questions.append(("new_token", "", ""))
+        return self.new_tokens.pop(0) if self.new_tokens else False
 
     def open_path(self, path: Path) -> None:
         self.opened.append(Path(path))

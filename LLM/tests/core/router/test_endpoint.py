@@ -478,3 +478,26 @@ def test_endpoint_beyond_loopback_still_needs_the_token_and_refuses_without_one(
     assert not running
     assert without.status_code == 401
     assert by_machine_name.status_code == 200
+
+
+def test_endpoint_keeps_every_request_for_the_inspector_refused_ones_too(tmp_path: Path, fake_server):
+    fake_server.script({"chunks": ["Hel", "lo"]})
+
+    async def go():
+        async with serving(tmp_path, attached_yaml(fake_server.url, "a")) as endpoint:
+            async with httpx.AsyncClient() as http:
+                await http.get(f"{endpoint.url}/models", headers={"Authorization": "Bearer wrong",
+                                                                   "User-Agent": "misconfigured-app/1.0"})
+                await http.get(endpoint.url.removesuffix("/v1") + "/health")  # polled often: not kept
+                await http.post(f"{endpoint.url}/chat/completions", headers=auth(endpoint),
+                                json={"model": "a", "messages": HI, "stream": True})
+            return endpoint.activity.recent(), endpoint.activity.clients()
+
+    recent, clients = asyncio.run(go())
+    refused, streamed = recent
+    assert (refused.path, refused.status, refused.user_agent) == ("/v1/models", 401, "misconfigured-app/1.0")
+    assert "bearer token is required" in refused.error and b"invalid_api_key" in refused.response_body
+    assert (streamed.model, streamed.status, streamed.phase, streamed.error) == ("a", 200, "done", None)
+    assert json.loads(streamed.request_body)["messages"] == HI
+    assert streamed.answer_text() == "Hello" and refused.answer_text() is None
+    assert [(c.address, c.requests, c.in_flight) for c in clients] == [("127.0.0.1", 1, 0), ("127.0.0.1", 1, 0)]
