@@ -28,6 +28,9 @@ The map, leaves first (each package imports only the ones above it)::
     inference.py                          the public API: InferenceConfig in, text or events out
     model_api.py                          the guide's model API: get_capabilities, get_model_recommendations
     evaluation/                           tool-use evals: JSONL suites, scoring, runs through the loop
+    router/                               one OpenAI-compatible endpoint over every model, for other apps:
+                                          who may call, routing through the runtime, cold starts, native
+                                          tool calls, what it did (llmctl serve, the Endpoint tab)
 
 Public faces: this module exports what the front ends share to chat with a model: the config, the runtime,
 requests and their stream events, the conversation model, stop, and the errors they catch. Each package's

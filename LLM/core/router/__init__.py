@@ -9,7 +9,6 @@ it, ``activity`` keeps what it did, ``tokens`` its token.
 
 from .activity import Activity, ClientSummary, RoutedRequest
 from .endpoint import ModelEndpoint
-from .tokens import TokenFile, default_token_path, rotate_token
+from .tokens import TokenFile, rotate_token
 
-__all__ = ["Activity", "ClientSummary", "ModelEndpoint", "RoutedRequest", "TokenFile", "default_token_path",
-           "rotate_token"]
+__all__ = ["Activity", "ClientSummary", "ModelEndpoint", "RoutedRequest", "TokenFile", "rotate_token"]

@@ -198,6 +198,8 @@ class EndpointApp:
     async def _routed(self, path: str, receive: Receive, answer: _Answer, record: RoutedRequest) -> None:
         try:
             body = await _read_body(receive)
+        except _ClientGone:
+            return  # kept as 499 by the caller
         except _BodyTooLarge:
             await self._refuse(answer, record, 413, f"the request body exceeds {MAX_BODY_BYTES // 2**20} MiB",
                                "invalid_request_error")
@@ -214,9 +216,14 @@ class EndpointApp:
                                "invalid_request_error")
             return
         record.model, record.stream = model, payload.get("stream") is True
-        if model not in self.runtime.config.models:
-            await self._refuse(answer, record, 404, unknown_model_message(model, self.runtime.config),
-                               "model_not_found", "model_not_found")
+        config = self.runtime.config
+        if model in config.invalid:  # configured, but its entry has a problem: say which
+            await self._refuse(answer, record, 503, f"model '{model}' is not usable: {'; '.join(config.invalid[model])}",
+                               "model_unavailable")
+            return
+        if model not in config.models:
+            await self._refuse(answer, record, 404, unknown_model_message(model, config), "model_not_found",
+                               "model_not_found")
             return
         work = asyncio.ensure_future(self._serve(path, payload, answer, record))
         gone = asyncio.ensure_future(_disconnected(receive))
@@ -332,13 +339,17 @@ class _BodyTooLarge(Exception):
     pass
 
 
+class _ClientGone(Exception):
+    pass
+
+
 async def _read_body(receive: Receive) -> bytes:
     parts: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise asyncio.CancelledError
+            raise _ClientGone
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY_BYTES:

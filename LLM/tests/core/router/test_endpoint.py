@@ -52,8 +52,9 @@ def launched_yaml(*ids: str, extra: str = "", max_loaded: int | None = None) -> 
 
 
 @asynccontextmanager
-async def serving(tmp_path: Path, yaml_text: str, launcher=None, host: str = "127.0.0.1") -> AsyncIterator[ModelEndpoint]:
-    config = parse_backends(yaml_text, strict=True)
+async def serving(tmp_path: Path, yaml_text: str, launcher=None, host: str = "127.0.0.1",
+                  strict: bool = True) -> AsyncIterator[ModelEndpoint]:
+    config = parse_backends(yaml_text, strict=strict)
     options = {"launcher": launcher} if launcher else {}
     runtime = Runtime(config, ServerManager(config, logs_dir=tmp_path / "logs", state_dir=tmp_path / "state",
                                             **options))
@@ -501,3 +502,18 @@ def test_endpoint_keeps_every_request_for_the_inspector_refused_ones_too(tmp_pat
     assert json.loads(streamed.request_body)["messages"] == HI
     assert streamed.answer_text() == "Hello" and refused.answer_text() is None
     assert [(c.address, c.requests, c.in_flight) for c in clients] == [("127.0.0.1", 1, 0), ("127.0.0.1", 1, 0)]
+
+
+def test_endpoint_a_model_whose_entry_is_invalid_says_why(tmp_path: Path, fake_server):
+    text = attached_yaml(fake_server.url, "a") + "  broken:\n    base_model: x.gguf\n    port: 99999\n"
+
+    async def go():
+        async with serving(tmp_path, text, strict=False) as endpoint:
+            listed = [m.id for m in (await sdk(endpoint).models.list()).data]
+            with pytest.raises(openai.APIStatusError) as caught:
+                await sdk(endpoint).chat.completions.create(model="broken", messages=HI)
+            return listed, caught.value
+
+    listed, error = asyncio.run(go())
+    assert listed == ["a"]
+    assert error.status_code == 503 and "'broken' is not usable: " in error.message and "port" in error.message
