@@ -327,12 +327,18 @@ class EndpointApp:
         if not answer.started:
             await answer.start(reply.status, reply.content_type)
         shaper = StreamShaper(payload.get("tools")) if shaped else None
+        tail = b""  # the end of the last piece: the marker may be split between two
         async for chunk in reply.chunks():
             out = shaper.feed(chunk) if shaper is not None else chunk
             if out:
                 await answer.piece(out)
+                seen, tail = tail + out, out[-16:]
+                if not record.finished and b"data: [DONE]" in seen:
+                    # The answer is whole: a client may hang up now, before the engine ends its body.
+                    self.activity.finish(record, answer.status or 200)
         await answer.end(shaper.finish() if shaper is not None else b"")
-        self.activity.finish(record, answer.status or 200)
+        if not record.finished:
+            self.activity.finish(record, answer.status or 200)
 
 
 class _BodyTooLarge(Exception):

@@ -517,3 +517,34 @@ def test_endpoint_a_model_whose_entry_is_invalid_says_why(tmp_path: Path, fake_s
     listed, error = asyncio.run(go())
     assert listed == ["a"]
     assert error.status_code == 503 and "'broken' is not usable: " in error.message and "port" in error.message
+
+
+def test_endpoint_a_client_that_hangs_up_after_done_got_its_whole_answer(tmp_path: Path):
+    """Seen with simonw's llm against llama-server: the client closes on `data: [DONE]`, before the engine ends
+    its body; that request was whole (200), not cut (499)."""
+    async def go():
+        async def engine(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            events = (b'data: {"choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":"stop"}]}\n\n'
+                      b"data: [DONE]\n\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         + f"{len(events):x}\r\n".encode() + events + b"\r\n")
+            await asyncio.sleep(2)  # the body's end comes late
+            writer.write(b"0\r\n\r\n")
+            writer.close()
+
+        upstream = await asyncio.start_server(engine, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{upstream.sockets[0].getsockname()[1]}"
+        async with upstream, serving(tmp_path, attached_yaml(url, "m")) as endpoint:
+            async with httpx.AsyncClient(timeout=30) as http:
+                async with http.stream("POST", f"{endpoint.url}/chat/completions", headers=auth(endpoint),
+                                       json={"model": "m", "messages": HI, "stream": True}) as response:
+                    async for line in response.aiter_lines():
+                        if line == "data: [DONE]":
+                            break  # hang up, as the client has all it wanted
+            await async_wait_until(lambda: endpoint.activity.recent()[-1].finished, 10, "the request's record")
+            return endpoint.activity.recent()[-1]
+
+    record = asyncio.run(go())
+    assert (record.status, record.error) == (200, None)
+    assert record.answer_text() == "Hi"
