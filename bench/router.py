@@ -17,7 +17,6 @@ Run from the repository root: ``python bench/router.py`` (needs the built engine
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import statistics
@@ -38,17 +37,12 @@ from LLM.core.runtime import Runtime  # noqa: E402
 from LLM.core.servers import ServerManager  # noqa: E402
 from LLM.tests.fakes.handle import REPO_ROOT, FakeServerHandle, free_port, port_open, wait_until  # noqa: E402
 
+# The same questions and the same timed stream reader as bench/engine.py's stack-vs-raw figures.
+from engine import question, raw_stream  # noqa: E402
+
 ROUNDS = 64  # TTFT varies by ~10% a request on this shared machine: enough pairs to see 1%
 OVERHEAD_ROUNDS = 400
 MAX_TOKENS = 48
-TOPICS = ["rivers", "owls", "bread", "comets", "violins", "glaciers", "tea", "bridges", "moss", "kites", "salt",
-          "lighthouses", "bees", "copper", "deserts", "maps"]
-
-
-def question(n: int) -> str:
-    return f"Question {n}: tell me one short fact about {TOPICS[n % len(TOPICS)]}."
-
-
 class Served:
     """``llmctl serve`` on a free port with private data, state and log folders under ``tmp``."""
 
@@ -70,38 +64,6 @@ class Served:
         self.process.wait(30)
 
 
-async def stream_once(http: httpx.AsyncClient, url: str, body: dict[str, Any]) -> tuple[float, float | None]:
-    """TTFT and decode tokens/s of one streamed request. llama-server sometimes closes a kept-alive connection
-    just as the next request goes out on it; the request (never read) is then sent again, and only that attempt
-    is timed, as in bench/engine.py."""
-    for attempt in (1, 2):
-        try:
-            return await _stream_once(http, url, body)
-        except httpx.RemoteProtocolError as exc:
-            if attempt == 2 or "without sending a response" not in str(exc):
-                raise
-    raise AssertionError("unreachable")
-
-
-async def _stream_once(http: httpx.AsyncClient, url: str, body: dict[str, Any]) -> tuple[float, float | None]:
-    sent = time.perf_counter()
-    first = last = None
-    tokens = 0
-    async with http.stream("POST", url, json=body) as response:
-        async for line in response.aiter_lines():
-            if not line.startswith("data: ") or line == "data: [DONE]":
-                continue
-            chunk = json.loads(line[6:])
-            for choice in chunk.get("choices") or []:
-                if (choice.get("delta") or {}).get("content"):
-                    last = time.perf_counter()
-                    first = first or last
-            if chunk.get("usage"):
-                tokens = chunk["usage"]["completion_tokens"]
-    assert first is not None, "no text came"
-    return first - sent, (tokens - 1) / (last - first) if tokens > 1 and last > first else None
-
-
 async def engine_side_by_side(tmp: Path) -> tuple[float, float]:
     config_file = tmp / "engine.yaml"
     entry = "\n    port: 9100\n"  # the default model's own line in the shipped file
@@ -111,20 +73,21 @@ async def engine_side_by_side(tmp: Path) -> tuple[float, float]:
                                             state_dir=tmp / "engine" / "state"))
     upstream = await runtime.upstream("default")  # started and warmed here; the endpoint re-attaches to it
     served = Served(config_file, tmp / "engine")
-    direct = httpx.AsyncClient(timeout=120, headers={"Authorization": f"Bearer {upstream.api_key}"})
-    routed = httpx.AsyncClient(timeout=120, headers={"Authorization": f"Bearer {served.token}"})
-    urls = {"direct": f"{upstream.base_url}/v1/chat/completions", "routed": f"{served.url}/chat/completions"}
+    direct = httpx.AsyncClient(base_url=upstream.base_url, timeout=120,
+                               headers={"Authorization": f"Bearer {upstream.api_key}"})
+    routed = httpx.AsyncClient(base_url=served.url.removesuffix("/v1"), timeout=120,
+                               headers={"Authorization": f"Bearer {served.token}"})
     models = {"direct": upstream.model_name, "routed": "default"}
     clients = {"direct": direct, "routed": routed}
     ttft: dict[str, list[float]] = {"direct": [], "routed": []}
     tps: dict[str, list[float]] = {"direct": [], "routed": []}
     try:
         for side in ("direct", "routed"):  # warm both paths (connections, the endpoint's re-attach)
-            await stream_once(clients[side], urls[side], body(models[side], 1000 + len(side)))
+            await raw_stream(clients[side], body(models[side], 1000 + len(side)))
         for n in range(ROUNDS):
             order = ("direct", "routed") if n % 2 == 0 else ("routed", "direct")
             for i, side in enumerate(order):
-                first, rate = await stream_once(clients[side], urls[side], body(models[side], 2 * n + i))
+                first, rate = await raw_stream(clients[side], body(models[side], 2 * n + i))
                 ttft[side].append(first)
                 if rate:
                     tps[side].append(rate)
