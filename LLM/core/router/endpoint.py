@@ -19,7 +19,7 @@ from ..protocol.relay import Relay
 from ..runtime import Runtime
 from .activity import Activity
 from .app import EndpointApp
-from .guard import allowed_host_names, is_loopback
+from .guard import WILDCARDS, allowed_host_names, is_loopback
 from .tokens import TokenFile, rotate_token
 
 # An answer still streaming when the endpoint stops is cut after this long.
@@ -77,7 +77,9 @@ class ModelEndpoint:
             raise EndpointError(f"the endpoint will not start without its token{where}: {exc}") from exc
         sock = self._bind()
         self.port = sock.getsockname()[1]
-        allowed = allowed_host_names(self.host, self.runtime.config.endpoint.allowed_hosts, _machine_names())
+        # This machine's names matter only on a wildcard bind; finding them may ask the resolver (off the loop).
+        machine = await asyncio.to_thread(_machine_names) if self.host in WILDCARDS else []
+        allowed = allowed_host_names(self.host, settings.allowed_hosts, machine)
         app = EndpointApp(self.runtime, self.tokens, allowed, self.activity, self._relay)
         server = self._server = _server(app)
         task = self._task = asyncio.ensure_future(server.serve(sockets=[sock]))

@@ -12,6 +12,7 @@ import ipaddress
 from collections.abc import Iterable
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+WILDCARDS = frozenset({"0.0.0.0", "::", ""})  # binds that listen on every address of the machine
 # What a preflight may ask for; nothing here grants an origin that is not listed.
 ALLOWED_METHODS = "GET, POST, OPTIONS"
 ALLOWED_HEADERS = "Authorization, Content-Type"
@@ -43,7 +44,7 @@ def allowed_host_names(bind_host: str, extra: Iterable[str] = (), machine_names:
     names = set(LOOPBACK_NAMES)
     names.add(host_name(bind_host))
     names.update(host_name(n) for n in extra)
-    if bind_host in ("0.0.0.0", "::", ""):
+    if bind_host in WILDCARDS:
         names.update(host_name(n) for n in machine_names)
     names.discard("")
     return frozenset(names)
@@ -58,7 +59,7 @@ def bearer(authorization: str | None) -> str | None:
     if not authorization:
         return None
     scheme, _, value = authorization.strip().partition(" ")
-    return value.strip() or None if scheme.lower() == "bearer" else None
+    return (value.strip() or None) if scheme.lower() == "bearer" else None
 
 
 def token_matches(given: str | None, expected: str) -> bool:
