@@ -548,3 +548,30 @@ def test_endpoint_a_client_that_hangs_up_after_done_got_its_whole_answer(tmp_pat
     record = asyncio.run(go())
     assert (record.status, record.error) == (200, None)
     assert record.answer_text() == "Hi"
+
+
+def test_endpoint_an_adapter_is_a_model_id_routed_to_its_base_models_server(tmp_path: Path):
+    adapter = tmp_path / "my-lora"
+    adapter.mkdir()
+    port = free_port()
+    text = (f"models:\n  base:\n    base_model: base.gguf\n    backend: llama_cpp\n    port: {port}\n"
+            f"    model_name: base-upstream\n"
+            f"  tuned:\n    base_model: base.gguf\n    backend: llama_cpp\n    port: {port}\n"
+            f"    adapter_dir: {adapter}\n    model_name: tuned-upstream\n")
+
+    async def go():
+        async with serving(tmp_path, text, launcher=fake_launcher()) as endpoint:
+            answers = [(await sdk(endpoint).chat.completions.create(model=m, messages=HI)).choices[0].message.content
+                       for m in ("tuned", "base")]
+            states = {r.model_id: r.state for r in endpoint.runtime.servers.status()}
+            async with httpx.AsyncClient() as http:
+                sent = (await http.get(f"http://127.0.0.1:{port}/_requests")).json()
+            return answers, states, sent
+
+    answers, states, sent = asyncio.run(go())
+    assert answers == ["Hello from the fake server."] * 2
+    assert states == {"base": "ready", "tuned": "ready"}  # one server for the group: both report it
+    # One engine for both ids, each request naming what that engine knows the entry by.
+    # (The first is the supervisor's warm-up of the group's server.)
+    assert [r["body"]["model"] for r in sent if r["type"] == "request"] == \
+        ["base-upstream", "tuned-upstream", "base-upstream"]
