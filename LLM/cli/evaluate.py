@@ -7,7 +7,7 @@ import json
 import sys
 from contextlib import aclosing
 
-from ..core import Runtime
+from ..core import ConfigError, Runtime
 from ..core.evaluation import (
     EVAL_MODES,
     EvalFinished,
@@ -20,6 +20,8 @@ from ..core.evaluation import (
     run_eval,
 )
 
+from .report_cards import add_bfcl_arguments, add_report_card_parsers, cmd_bfcl
+
 MAX_FAILURES_SHOWN = 40  # per mode: enough to see the pattern, not a wall of text
 
 
@@ -30,11 +32,18 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     tools.add_argument("-m", "--model", required=True)
     tools.add_argument("--modes", default=",".join(EVAL_MODES),
                        help=f"comma-separated, from {', '.join(EVAL_MODES)} (default: all)")
-    tools.add_argument("--suite", help="a JSONL suite file (default: the shipped suite)")
+    tools.add_argument("--suite", help="a JSONL suite file (default: the shipped suite), or 'bfcl' for the Berkeley "
+                       "Function Calling Leaderboard's data (a report card kept in the history)")
     tools.add_argument("--json", action="store_true", help="print the results as JSON")
+    add_bfcl_arguments(tools)
+    add_report_card_parsers(kinds)
 
 
 async def cmd_eval(runtime: Runtime, args: argparse.Namespace) -> int:
+    if args.suite == "bfcl":
+        return await cmd_bfcl(runtime, args)
+    if args.categories or args.limit is not None or args.bfcl_dir or args.rerun or args.concurrency:
+        raise ConfigError("--categories, --limit, --bfcl-dir, --rerun and --concurrency go with --suite bfcl")
     modes = parse_eval_modes(args.modes)
     suite = load_suite(args.suite)  # a bad file fails here, before any server starts
     calls = sum(t.expects_call for t in suite.tasks)

@@ -10,6 +10,7 @@ from ..core import LLMError, Runtime
 from .answers import cmd_chat, cmd_run
 from .engine import add_engine_parser, cmd_engine
 from .evaluate import add_eval_parser, cmd_eval
+from .report_cards import cmd_report_cards
 from .history import add_history_parser, cmd_history
 from .mcp import add_mcp_parser, cmd_mcp
 from .models import add_models_parser, cmd_models
@@ -113,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_history(args)
         if args.command == "serve" and args.action == "token":
             return cmd_token(args)
+        if args.command == "eval" and args.kind != "tools":  # report cards in the history: no config needed
+            return cmd_report_cards(args)
         return asyncio.run(_main(args))
     except LLMError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -356,3 +356,9 @@ class ConversationNotFoundError(HistoryError):
 class ImportFormatError(HistoryError):
     """A file to import cannot be read, is over the size or nesting limits, or is not an exported conversation;
     the message names the file and, for a wrong value, its key path."""
+
+
+class EvalRunNotFoundError(HistoryError):
+    def __init__(self, run_id: int, detail: str = "") -> None:
+        super().__init__(f"no eval run {run_id} in the history{detail} (llmctl eval list shows them)")
+        self.run_id = run_id

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 import qasync
 
 from LLM.core import HistoryError, LLMError, Runtime, load_backends, resolve_config_path
+from LLM.core.evaluation import EvalStore
 from LLM.core.history import HistoryStore
 from LLM.core.mcp import McpManager
 from LLM.core.router import ModelEndpoint
@@ -73,10 +74,12 @@ def build_main_window(
         runtime = build_runtime(path, manager_options=manager_options, workspace=workspace, tools_dir=tools_dir,
                                 mcp_config_path=mcp_config_path)
     history, problem = open_history(history_path)
+    evals, evals_problem = open_report_cards(history_path)
     # Over the window's own runtime: the models it starts for other apps are the window's, under one budget.
     endpoint = ModelEndpoint(runtime, port=endpoint_port)
     ctx = AppContext(runtime=runtime, config_path=path, interaction=interaction or QtInteraction(),
-                     history=history, history_problem=problem, endpoint=endpoint)
+                     history=history, history_problem=problem, evals=evals, evals_problem=evals_problem,
+                     endpoint=endpoint)
     return MainWindow(ctx, initial_model=initial_model)
 
 
@@ -92,6 +95,14 @@ def open_history(path: Path | None) -> tuple[HistoryStore | None, str | None]:
         store.close()
         return None, f"Chats are not being saved: {exc}"
     return store, None
+
+
+def open_report_cards(path: Path | None) -> tuple[EvalStore | None, str | None]:
+    """The BFCL report cards (the history file's eval tables), or why they cannot be kept."""
+    try:
+        return EvalStore(path), None
+    except HistoryError as exc:
+        return None, f"Report cards cannot be kept: {exc}"
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from LLM.core import Runtime
+from LLM.core.evaluation import EvalStore
 from LLM.core.history import HistoryStore
 from LLM.core.router import ModelEndpoint
 
@@ -71,6 +72,8 @@ class AppContext:
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
     history: HistoryStore | None = None  # None when the store cannot be opened: chats work, unsaved
     history_problem: str | None = None  # why there is no store, shown in the sidebar
+    evals: EvalStore | None = None  # BFCL report cards, in the same history file; None when it cannot be opened
+    evals_problem: str | None = None  # why there are none, shown on the Tool eval tab
     # The endpoint for other apps over this window's runtime, off until the Endpoint tab's switch starts it.
     endpoint: ModelEndpoint | None = None
 

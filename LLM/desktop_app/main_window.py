@@ -33,6 +33,7 @@ from .widgets.elided_label import ElidedLabel
 from .widgets.log_viewer import show_log
 from .widgets.mcp_panel import McpPanel
 from .widgets.model_selector import MODEL_SHORTCUT, ModelSelector, report_lines
+from .widgets.report_cards import best_runs, score_badge, score_tip
 
 log = logging.getLogger(__name__)
 STATUS_MESSAGE_MS = 12_000  # passing news (a reload, a switch); results of file actions stay (show_result)
@@ -73,6 +74,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.endpoint_page, "Endpoint")
         self.models_page.config_written.connect(self._on_config_written)
         self.models_page.use_model.connect(self._use_model)
+        self.eval_page.report_cards_changed.connect(self.refresh_scores)
         self.mcp_panel.bridge.event.connect(self._on_mcp_event)
         self._mcp_started = False
         self.tabs.currentChanged.connect(lambda _index: self._size_by_current_page())
@@ -140,6 +142,7 @@ class MainWindow(QMainWindow):
         self._closed = asyncio.Event()
         self._close_accepted = False
         self.selector.set_config(ctx.config, self._statuses(), select=self._initial(ctx.config, initial_model))
+        self.refresh_scores()
         self._report_config_problems(ctx.config)
 
     def sizeHint(self) -> QSize:
@@ -333,6 +336,13 @@ class MainWindow(QMainWindow):
             if self._report_seq.get(model_id) == seq and model_id in self.ctx.config.models:
                 self.selector.set_report(model_id, report.badges(), report_lines(report))
 
+    def refresh_scores(self) -> None:
+        """Each configured model's best BFCL report card, as a badge in the dropdown and on the Models page (at the
+        start, after a reload and after each BFCL run)."""
+        best = best_runs(self.ctx.evals, self.ctx.config)
+        self.selector.set_scores({model_id: (score_badge(run), score_tip(run)) for model_id, run in best.items()})
+        self.models_page.set_scores(best)
+
     def _on_server_event_for_reports(self, event: ServerEvent) -> None:
         """A server became ready: its engine's own report (template caps, modalities) joins the answer."""
         config = self.ctx.config
@@ -468,6 +478,7 @@ class MainWindow(QMainWindow):
             return []  # a newer edit is being adopted; it updates the window
         self.selector.set_config(config, self._statuses())
         self.refresh_model_reports()
+        self.refresh_scores()  # a model's adapter may have changed: its card is the adapter's
         for page in self.pages():
             page.refresh_config()
         self.models_page.refresh_config()
@@ -511,6 +522,8 @@ class MainWindow(QMainWindow):
             await self.ctx.runtime.aclose()  # stops servers per keep_alive (session servers only)
             if self.ctx.history is not None:
                 self.ctx.history.close()  # after the pages saved their stopped answers
+            if self.ctx.evals is not None:
+                self.ctx.evals.close()  # after the eval tab's run was cancelled (it writes each task's result)
         except Exception:
             log.exception("error while shutting down")
         finally:

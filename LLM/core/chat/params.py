@@ -32,6 +32,9 @@ class InferenceConfig(BaseModel):
     do_sample: bool | None = None
     stop: list[str] | None = None
     seed: int | None = None
+    # OpenAI's: False allows at most one tool call per step (the tool loop holds any server to it); None leaves
+    # it to the server. The tool loop sends it only with `tools`, which it qualifies.
+    parallel_tool_calls: bool | None = None
     request_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
     # Legacy fields from when every request loaded its own model; accepted and ignored.
     base_model: str | None = None
@@ -121,6 +124,8 @@ def request_params(cfg: InferenceConfig, entry: ModelEntry) -> dict[str, Any]:
         params["stop"] = stop
     if cfg.seed is not None:
         params["seed"] = cfg.seed
+    if cfg.parallel_tool_calls is not None:
+        params["parallel_tool_calls"] = cfg.parallel_tool_calls
     if entry.backend == "vllm" and cfg.messages and cfg.messages[-1].get("role") == "assistant":
         # A continued answer: vLLM writes on from the unfinished turn only when asked to (llama-server prefills it
         # by default, the built-in server sees it is the last turn).

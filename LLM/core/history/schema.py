@@ -146,5 +146,37 @@ END;
 INSERT INTO message_trigram(message_trigram) VALUES ('rebuild');
 """ if TRIGRAM else "")
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)  # MIGRATIONS[n - 1] takes the schema from version n - 1 to n
+# 5: tool-calling report cards (BFCL): one run per model, adapter, mode, engine build and data version, and
+# one row per task, written as each task finishes (so an interrupted run resumes where it stopped).
+_V5 = """
+CREATE TABLE eval_runs (
+    id INTEGER PRIMARY KEY,
+    suite TEXT NOT NULL,                  -- bfcl
+    model_id TEXT NOT NULL,
+    adapter TEXT NOT NULL DEFAULT '',     -- '' for the base model
+    mode TEXT NOT NULL,                   -- native | fallback | constrained
+    engine TEXT NOT NULL,                 -- the engine build (llama-server's build_info) or backend
+    data_version TEXT NOT NULL,           -- a hash of the data files read
+    settings TEXT NOT NULL DEFAULT '{}',  -- JSON: max_tokens, temperature
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    UNIQUE (suite, model_id, adapter, mode, engine, data_version)
+);
+CREATE TABLE eval_results (
+    run_id INTEGER NOT NULL REFERENCES eval_runs(id) ON DELETE CASCADE,
+    task_id TEXT NOT NULL,
+    category TEXT NOT NULL,
+    passed INTEGER NOT NULL,
+    error_type TEXT NOT NULL DEFAULT '',
+    reason TEXT NOT NULL DEFAULT '',
+    calls TEXT NOT NULL DEFAULT '[]',     -- JSON: the calls as scored, BFCL names
+    raw_output TEXT NOT NULL DEFAULT '',
+    request TEXT NOT NULL DEFAULT '{}',   -- JSON: the request body as sent
+    latency_ms REAL,
+    finished REAL NOT NULL,
+    PRIMARY KEY (run_id, task_id)
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)  # MIGRATIONS[n - 1] takes the schema from version n - 1 to n
 SCHEMA_VERSION = len(MIGRATIONS)

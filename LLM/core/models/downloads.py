@@ -144,12 +144,14 @@ def download_file(
     cancel: threading.Event | None = None,
     endpoint: str | None = None,
     free_disk: Callable[[Path], int | None] = free_disk_bytes,
+    repo_type: str | None = None,
 ) -> Path:
     """Download ``filename`` of ``repo_id`` into ``models_dir`` and return its path (blocking: run it in a thread).
 
     Resumes a partial download; ``cancel`` stops it (DownloadCancelled) keeping the partial file; the result's
     sha256 is checked against the hub's. ``token``: else HF_TOKEN (huggingface_hub reads it); ``endpoint``:
-    else HF_ENDPOINT, read now; ``free_disk``: the free-space probe. Raises only DownloadError and its kinds.
+    else HF_ENDPOINT, read now; ``free_disk``: the free-space probe; ``repo_type``: "dataset" for a dataset
+    repository (None: a model). Raises only DownloadError and its kinds.
     """
     _check_filename(repo_id, filename)
     target = _Target(models_dir, repo_id, filename)
@@ -165,7 +167,7 @@ def download_file(
         from huggingface_hub import get_hf_file_metadata, hf_hub_url
 
         _refuse_if_offline()
-        url = hf_hub_url(repo_id, filename, revision=revision, endpoint=endpoint)
+        url = hf_hub_url(repo_id, filename, revision=revision, endpoint=endpoint, repo_type=repo_type)
         metadata = get_hf_file_metadata(url, token=token, endpoint=endpoint)
         if metadata.commit_hash is None or metadata.etag is None:
             raise DownloadError(f"cannot download {filename} from {repo_id}: {endpoint or 'the hub'} did not "
@@ -181,7 +183,7 @@ def download_file(
 
 
 def list_repo_files(repo_id: str, *, revision: str | None = None, token: str | None = None,
-                    endpoint: str | None = None) -> list[tuple[str, int | None]]:
+                    endpoint: str | None = None, repo_type: str | None = None) -> list[tuple[str, int | None]]:
     """(path, size in bytes) of every file of the repository, for choosing one (a quantization) to download."""
     endpoint = _endpoint(endpoint)
     with _translated(repo_id, None, revision or MAIN, endpoint):
@@ -189,7 +191,8 @@ def list_repo_files(repo_id: str, *, revision: str | None = None, token: str | N
 
         _refuse_if_offline()
         files: list[tuple[str, int | None]] = []
-        for entry in HfApi(endpoint=endpoint, token=token).list_repo_tree(repo_id, revision=revision, recursive=True):
+        for entry in HfApi(endpoint=endpoint, token=token).list_repo_tree(repo_id, revision=revision, recursive=True,
+                                                                           repo_type=repo_type):
             lfs = getattr(entry, "lfs", None)
             if lfs is not None:
                 files.append((entry.path, lfs.size))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from .hf_generation import SamplingParams
 
@@ -123,12 +123,20 @@ class ChatRequest(_SamplingRequest):
     max_completion_tokens: int | None = Field(default=None, ge=1)
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
+    # Strict: "false" or 0 is a mistake to report, not a value to guess at.
+    parallel_tool_calls: StrictBool | None = None
 
     @property
     def native_tools(self) -> list[dict[str, Any]] | None:
         """The tools whose calls are parsed out of the answer into ``tool_calls``: None without tools, or when
         ``tool_choice`` is "none" (then the answer is the model's text as it is)."""
         return self.tools if self.tools and self.tool_choice != "none" else None
+
+    @property
+    def max_tool_calls(self) -> int | None:
+        """The most ``tool_calls`` an answer carries: one where ``parallel_tool_calls`` is false (later calls are
+        dropped, as OpenAI's and vLLM's servers do), else all of them."""
+        return 1 if self.parallel_tool_calls is False else None
 
     def _limit(self) -> int | None:
         return self.max_tokens or self.max_completion_tokens

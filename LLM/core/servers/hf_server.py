@@ -5,7 +5,8 @@ server manager (hf_cli.py has every flag). A request's ``model`` picks what answ
 ``--served-model-name`` gets the bare base model, an adapter name that adapter. Adapters can
 also be loaded and unloaded while serving (POST /v1/adapters, DELETE /v1/adapters/NAME). A chat request
 with ``tools`` gets the model's ``<tool_call>`` text as OpenAI ``tool_calls`` and its ``<think>`` text as
-``reasoning_content`` (``tool_choice: "none"``: the text as it is).
+``reasoning_content`` (``tool_choice: "none"``: the text as it is; ``parallel_tool_calls: false``: the
+first call only).
 
 The HTTP server starts first and the model loads in a background thread, so ``GET /health``
 answers 503 {"status": "loading"} until the model is ready, then 200 {"status": "ok",
@@ -180,12 +181,13 @@ def create_app(state: AppState) -> FastAPI:
         completion_id = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}"
         # With tools, the answer's <tool_call> text goes out as OpenAI tool_calls (as vLLM's hermes parser does).
         tools = body.native_tools if isinstance(body, ChatRequest) else None
+        most = body.max_tool_calls if isinstance(body, ChatRequest) else None
         opens = tools is not None and _opens_reasoning(prompt.text)
         if body.stream:
-            native = NativeToolCalls(tools, start_in_reasoning=opens) if tools is not None else None
+            native = NativeToolCalls(tools, start_in_reasoning=opens, max_calls=most) if tools is not None else None
             events = _stream_events(generation, chat, completion_id, name, body.include_usage, native)
             return EventSourceResponse(events, sep="\n", ping=15)
-        return await _complete(request, generation, chat, completion_id, name, tools, opens)
+        return await _complete(request, generation, chat, completion_id, name, tools, opens, most)
 
     async def chat_completions(request: Request) -> Any:
         return await generate(request, chat=True)
@@ -301,7 +303,7 @@ async def _stream_events(
 
 async def _complete(
     request: Request, generation: Generation, chat: bool, completion_id: str, model: str,
-    tools: list[dict[str, Any]] | None = None, opens_reasoning: bool = False,
+    tools: list[dict[str, Any]] | None = None, opens_reasoning: bool = False, max_calls: int | None = None,
 ) -> Any:
     import anyio
     from fastapi.responses import JSONResponse
@@ -336,7 +338,7 @@ async def _complete(
     text = "".join(text_parts)
     finish = generation.finish_reason
     if tools is not None:
-        message = native_message(text, tools, start_in_reasoning=opens_reasoning)
+        message = native_message(text, tools, start_in_reasoning=opens_reasoning, max_calls=max_calls)
         choice = {"index": 0, "message": message}
         finish = _finish_reason(generation, len(message.get("tool_calls", ())))
     elif chat:

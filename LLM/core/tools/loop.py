@@ -28,7 +28,7 @@ from ..models.capabilities import Capability
 from ..models.report import CONFIDENT
 from ..protocol.props import EngineProps
 from .approval import Approval, ApprovalHook, approve_call
-from .grammar import string_cap_note, tool_call_grammar
+from .grammar import MAX_CALLS, min_call_tokens, string_cap_note, tool_call_grammar
 from .parsing import ParserEvent, TurnParser
 from .prompts import fallback_tool_prompt, with_tool_prompt
 from .registry import Tool, ToolResult, execute
@@ -113,6 +113,7 @@ class ToolStep:
     raw_text: str = ""
     reasoning: str = ""
     calls: list[tuple[ToolCall, Source]] = field(default_factory=list)
+    dropped_calls: int = 0  # calls the model made beyond the first, not run (parallel_tool_calls false)
     results: list[ToolResult] = field(default_factory=list)
     parse_errors: list[str] = field(default_factory=list)
     finish_reason: str = "stop"
@@ -256,14 +257,18 @@ class ToolLoop:
                 mode = "off"  # fallback's way of "none": no tool prompt, nothing parsed as a call
             send_tools = mode in ("native", "auto")
             params = dict(self.params)
+            if not send_tools:  # it qualifies `tools` (OpenAI refuses it alone); text calls are held to it below
+                params.pop("parallel_tool_calls", None)
             if send_tools and choice != "auto":
                 params["tool_choice"] = choice if choice in ("required", "none") else {
                     "type": "function", "function": {"name": choice}}
             note = ""
             if mode == "fallback" and choice not in ("auto", "none"):
                 forced = await self._grammar(choice)
-                if forced is not None:
+                if isinstance(forced, tuple):
                     params["grammar"], note = forced
+                elif forced is not None:
+                    yield forced
                 elif not self._warned_unconstrained:
                     self._warned_unconstrained = True
                     yield LoopNotice("unconstrained", "this engine cannot constrain output with a grammar: the call "
@@ -310,16 +315,24 @@ class ToolLoop:
         yield StepFinished(step.iteration, step.finish_reason, step.prompt_tokens, step.completion_tokens,
                            step.duration_ms, step)
 
-    async def _grammar(self, choice: str) -> tuple[str, str] | None:
+    async def _grammar(self, choice: str) -> tuple[str, str] | LoopNotice | None:
         """The grammar forcing ``choice`` (required: any enabled tool; a name: that one) and the note saying
-        which strings it caps, where the engine takes per-request grammars (llama-server, known by its
-        /props); None elsewhere."""
+        what it holds the call to, where the engine takes per-request grammars (llama-server, known by its
+        /props); None elsewhere. Every call it admits closes within max_tokens; where not even one can, the
+        notice saying so instead (the step then runs unconstrained)."""
         if await self.runtime.engine_props(self.model_id) is None:
             return None
-        if choice == "required":
-            return tool_call_grammar(self.openai_tools), string_cap_note(self.openai_tools)
-        forced = [self.tools[choice].to_openai()]
-        return tool_call_grammar(forced, max_calls=1), string_cap_note(forced)
+        tools = self.openai_tools if choice == "required" else [self.tools[choice].to_openai()]
+        single = choice != "required" or self.params.get("parallel_tool_calls") is False
+        max_tokens = self.params.get("max_tokens")
+        needed = min_call_tokens(tools)
+        if isinstance(max_tokens, int) and max_tokens < needed:
+            # Not an error: the model still answers (within max_tokens), where a grammar that cannot close would
+            # spend max_tokens inside a call and leave neither a call nor an answer.
+            return LoopNotice("budget", f"max_tokens {max_tokens} is too small for a forced call to close (it needs "
+                              f"at least {needed}); the call is asked for (tool_choice {choice}) but not enforced")
+        options: dict[str, Any] = {"max_calls": 1 if single else MAX_CALLS, "max_tokens": max_tokens}
+        return tool_call_grammar(tools, **options), string_cap_note(tools, **options)
 
     def _switch_to_fallback(self, why: str) -> LoopNotice:
         self.mode = "fallback"
@@ -376,6 +389,12 @@ class ToolLoop:
             step.calls = [(call, "native") for call in native]
         elif parsed_calls:
             step.calls = [(call, "fallback") for call in parsed_calls]
+        if len(step.calls) > 1 and self.params.get("parallel_tool_calls") is False:
+            # The server may not honour the field (or the calls came as text): the loop holds the model to it.
+            dropped = [call.name for call, _ in step.calls[1:]]
+            step.calls, step.dropped_calls = step.calls[:1], len(dropped)
+            yield LoopNotice("parallel_tool_calls", f"parallel_tool_calls is false: ran the first of "
+                             f"{len(dropped) + 1} tool calls and dropped {len(dropped)} ({', '.join(dropped)})")
         if step.calls:
             step.finish_reason = "tool_calls"
 
@@ -383,7 +402,10 @@ class ToolLoop:
         native = step.calls[0][1] == "native"
         if native:
             return assistant_message(step.text, [c for c, _ in step.calls], native=True)
-        # Fallback: the model's own tagged text, so it sees what it asked for.
+        # Fallback: the model's own tagged text, so it sees what it asked for; only the call that ran where
+        # others were dropped (a call without its result would read as unanswered).
+        if step.dropped_calls:
+            return assistant_message("\n".join(filter(None, [step.text, raw_call_text(step.calls[0][0])])), [], False)
         return assistant_message(step.raw_text or "\n".join(raw_call_text(c) for c, _ in step.calls), [], False)
 
     # ----- one call -----

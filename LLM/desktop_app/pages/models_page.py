@@ -3,8 +3,9 @@ add), and your models: the configured ones with what they can do and whether the
 entry uses yet. Nothing here starts a model server; every judgement is read from files without loading them.
 
 The window wires two signals: ``config_written(path)`` after an entry was added or removed (reload from that
-file), ``use_model(id)`` (select that model); and calls ``refresh_config()`` after each reload and
-``stop(why)`` when closing.
+file), ``use_model(id)`` (select that model); and calls ``refresh_config()`` after each reload,
+``set_scores(best runs)`` with each model's best BFCL report card (its score shows beside the model, and for
+tools your models are ranked by it) and ``stop(why)`` when closing.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from LLM.core import LLMError, ModelEntry, get_model_recommendations
+from LLM.core.evaluation import RunSummary
 from LLM.core.models import (
     CONFIDENT,
     TASKS,
@@ -58,6 +60,7 @@ from ..context import AppContext
 from ..widgets.add_model_dialog import AddModelDialog, first_sentence
 from ..widgets.catalog_row import CatalogRow, LatestProgress
 from ..widgets.elided_label import ElidedLabel
+from ..widgets.report_cards import score_badge, score_tip
 from ..widgets.tones import tone
 
 log = logging.getLogger(__name__)
@@ -65,6 +68,8 @@ log = logging.getLogger(__name__)
 DEFAULT_TASK = "tools"
 ROLE_KIND = Qt.ItemDataRole.UserRole  # "model" or "file"
 ROLE_VALUE = Qt.ItemDataRole.UserRole + 1  # the model id or the file's path
+SCORE_COLUMN = 3  # a configured model's best BFCL report card
+ADD_COLUMN = 4  # an unused file's Add… button
 
 ChoosePath = Callable[[QWidget], Awaitable[Path | None]]
 
@@ -131,6 +136,7 @@ class ModelsPage(QWidget):
         self.recommendations: list[Recommendation] = []
         self.rows: dict[str, CatalogRow] = {}  # kept across tasks: a download goes on while another task shows
         self.reports: dict[str, ModelReport] = {}  # configured model id -> its report, as they arrive
+        self.scores: dict[str, RunSummary] = {}  # configured model id -> its best BFCL report card
         self.unused_files: list[Path] = []
         self.add_dialog: AddModelDialog | None = None
         self._rank_seq = 0
@@ -148,6 +154,7 @@ class ModelsPage(QWidget):
         self.task_combo.setCurrentText(DEFAULT_TASK)
         self.task_combo.setToolTip("What the model is for: the catalog is ranked for it on this machine")
         self.task_combo.currentTextChanged.connect(lambda _task: self._spawn(self._rank(), "models-rank"))
+        self.task_combo.currentTextChanged.connect(lambda _task: self._order_models())
         top = QHBoxLayout()
         top.addWidget(self.machine_label, 1)
         task_label = QLabel("Best for:")
@@ -176,7 +183,9 @@ class ModelsPage(QWidget):
         catalog_layout.addWidget(self.catalog_scroll, 1)
 
         self.tree = QTreeWidget(objectName="modelsTree")
-        self.tree.setHeaderLabels(["Model", "Can do", "Fit", ""])
+        self.tree.setHeaderLabels(["Model", "Can do", "Fit", "Tool calling", ""])
+        self.tree.headerItem().setToolTip(SCORE_COLUMN, "The best BFCL report card of the model (the Tool eval tab "
+                                                        "runs them); for tools, your models are ranked by it")
         self.tree.setRootIsDecorated(False)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         header = self.tree.header()
@@ -184,7 +193,8 @@ class ModelsPage(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(SCORE_COLUMN, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(ADD_COLUMN, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.setColumnWidth(0, 330)
         self.tree.setColumnWidth(1, 150)
         self.tree.currentItemChanged.connect(lambda *_: self._update_buttons())
@@ -412,8 +422,10 @@ class ModelsPage(QWidget):
             item.setData(0, ROLE_VALUE, entry.id)
             item.setToolTip(0, entry.base_model or entry.server_url or "")
             self.configured_group.addChild(item)
+            self._show_score(item)
             if (("model", entry.id)) == selected:
                 self.tree.setCurrentItem(item)
+        self._order_models()
         self.tree.expandAll()
         self._update_buttons()
         self._spawn(self._judge_models(mine, list(config.models.values())), "models-judge")
@@ -443,6 +455,45 @@ class ModelsPage(QWidget):
             self.reports[entry.id] = report
             _show_report(item, entry, report, self.tree)
 
+    def set_scores(self, scores: dict[str, RunSummary]) -> None:
+        """Each configured model's best BFCL report card (the window passes them at the start and after each run)."""
+        self.scores = dict(scores)
+        group = self.configured_group
+        for i in range(group.childCount() if group is not None else 0):
+            self._show_score(group.child(i))
+        self._order_models()
+
+    def _show_score(self, item: QTreeWidgetItem) -> None:
+        run = self.scores.get(item.data(0, ROLE_VALUE))
+        item.setText(SCORE_COLUMN, score_badge(run) if run is not None else "")
+        item.setToolTip(SCORE_COLUMN, score_tip(run) if run is not None else "No BFCL report card yet (Tool eval tab)")
+
+    def _ranked_by_score(self) -> bool:
+        """Whether your models are in the order of their BFCL scores: for tools, once one of them has a score."""
+        return self.task() == "tools" and any(model_id in self.ctx.runtime.config.models for model_id in self.scores)
+
+    def _order_models(self) -> None:
+        """For tools, your models with a BFCL report card come first, the best score first; otherwise, and after
+        them, the file's order. The selection stays."""
+        group = self.configured_group
+        if group is None:
+            return
+        config = self.ctx.runtime.config
+        order = {model_id: place for place, model_id in enumerate(config.models)}
+        ranked = self._ranked_by_score()
+
+        def place(item: QTreeWidgetItem) -> tuple[bool, float, int]:
+            model_id = item.data(0, ROLE_VALUE)
+            run = self.scores.get(model_id) if ranked else None
+            return run is None, -(run.overall or 0.0) if run is not None else 0.0, order.get(model_id, len(order))
+
+        selected = self._selected()
+        group.addChildren(sorted(group.takeChildren(), key=place))
+        group.setText(0, f"Configured ({len(config.models)})" + (", best BFCL score first" if ranked else ""))
+        group.setExpanded(True)
+        if selected is not None and selected[0] == "model":
+            self.select_model(selected[1])
+
     def _show_files(self, folder: Path, files: list[Path]) -> None:
         self.unused_files = files
         self.files_group.setText(0, f"Downloaded, not configured ({len(files)})")
@@ -461,7 +512,7 @@ class ModelsPage(QWidget):
             button = QPushButton("Add…", objectName="modelsAddFile")
             button.setToolTip(f"Add {path.name} to your models")
             button.clicked.connect(lambda _checked=False, p=path: self._spawn(self.add_path(p), "models-add"))
-            self.tree.setItemWidget(item, 3, button)
+            self.tree.setItemWidget(item, ADD_COLUMN, button)
         self.files_group.setExpanded(True)
 
     def _model_item(self, model_id: str) -> QTreeWidgetItem | None:
@@ -477,7 +528,7 @@ class ModelsPage(QWidget):
         for i in range(group.childCount() if group is not None else 0):
             item = group.child(i)
             if item.data(0, ROLE_VALUE) == str(path):
-                widget = self.tree.itemWidget(item, 3)
+                widget = self.tree.itemWidget(item, ADD_COLUMN)
                 return widget if isinstance(widget, QPushButton) else None
         return None
 

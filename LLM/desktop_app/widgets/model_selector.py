@@ -171,6 +171,8 @@ class ModelSelector(QWidget):
         self.states: dict[str, ModelServerState] = {}
         # What each model can do and whether it fits, known before loading (ModelReport): badges and tooltip lines.
         self.reports: dict[str, tuple[list[str], list[str]]] = {}
+        # How well each model called tools on BFCL, from its best report card: (badge, tooltip line).
+        self.scores: dict[str, tuple[str, str]] = {}
         self._items: dict[str, QStandardItem] = {}
         self.combo.activated.connect(self._on_activated)
 
@@ -221,8 +223,9 @@ class ModelSelector(QWidget):
         info = self.states.get(model_id)
         state = "external" if not entry.launchable else (info.state if info else "stopped")
         badges, report_tip = self.reports.get(model_id, ([], []))
+        score, score_tip = self.scores.get(model_id, ("", ""))
         parts = [entry.label, describe_entry(entry), *([" ".join(badges)] if badges else []),
-                 SHORT_STATE.get(state, state)]
+                 *([score] if score else []), SHORT_STATE.get(state, state)]
         text = SEPARATOR.join(parts)
         if entry.launchable and self.config.group_of(model_id).id != model_id:
             text = f"    ↳ {text}"  # an adapter (or another name) on the server of the entry above it
@@ -244,6 +247,8 @@ class ModelSelector(QWidget):
         if info is not None and info.error:
             tip.append(f"error: {info.error.splitlines()[0]}")
         tip += report_tip
+        if score_tip:
+            tip.append(score_tip)
         item.setToolTip("\n".join(tip))
 
     def set_report(self, model_id: str, badges: list[str], tip: list[str]) -> None:
@@ -253,6 +258,15 @@ class ModelSelector(QWidget):
         self._render_item(model_id)
         if model_id == self.current_model_id():
             self.combo.update()
+
+    def set_scores(self, scores: dict[str, tuple[str, str]]) -> None:
+        """Each model's tool-calling score (``BFCL 42%``) and its tooltip line, shown after its badges; models
+        missing from ``scores`` show none."""
+        changed = set(scores) | set(self.scores)
+        self.scores = dict(scores)
+        for model_id in changed:
+            self._render_item(model_id)
+        self.combo.update()
 
     # ----- state -----
     def on_server_event(self, event: ServerEvent) -> None:

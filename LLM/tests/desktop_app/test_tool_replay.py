@@ -191,7 +191,8 @@ def test_desktop_forced_call_says_its_strings_were_capped(qloop, tmp_path):
     """Regression (#19, forced calls): a grammar-forced call caps every string without maxLength at 200
     characters and the window did not say so; the tool card and the step's inspector do now, and so does the
     saved step."""
-    capped = "forced call: strings without maxLength capped at 200 characters (calculator.expression)"
+    # The harness's max_new_tokens (64) is what caps the expression (the grammar fits the call within it).
+    capped = "forced call, to fit max_tokens 64: strings capped at 17 characters (calculator.expression)"
     server = FakeServerHandle(None, "--props", "no-tools").wait_ready()  # answers /props: it takes grammars
     try:
         call = '<tool_call>\n{"name": "calculator", "arguments": {"expression": "6*7"}}\n</tool_call>'

@@ -9,6 +9,8 @@ What huggingface_hub's download path reads, answered like the hub does:
       Accept-Ranges; GET honours ``Range: bytes=a-[b]`` with 206 (416 past the end). Errors carry X-Error-Code:
       RepoNotFound, RevisionNotFound, EntryNotFound (404), GatedRepo (401, unless the request has the token).
   GET /api/models/{owner}/{name}/tree/{revision}        the file list (recursive), like the hub's tree API.
+  Dataset repositories: the same under /datasets/{owner}/{name}/resolve/... and /api/datasets/.../tree/...,
+      served from ``DIR/datasets/<owner>/<name>``.
 Scripted behaviours, as flags (the initial state) and at run time through POST /_control (JSON, any subset):
   --gated REPO          the repository answers 401 GatedRepo unless ``Authorization: Bearer <--token>``
   --corrupt REPO/PATH   one byte of the served file is flipped; the advertised sha256 stays the true one
@@ -104,8 +106,10 @@ class HubState:
         return value
 
 
-RESOLVE = re.compile(r"^/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)$")
-TREE = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)/tree/(?P<rev>[^/]+)(?:/(?P<path>.*))?$")
+# A dataset repository's routes carry "datasets/"; its files live under ``root/datasets/<owner>/<name>``.
+RESOLVE = re.compile(r"^/(?P<repo>(?:datasets/)?[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)$")
+TREE = re.compile(r"^/api/(?:models/(?P<repo>[^/]+/[^/]+)|datasets/(?P<dataset>[^/]+/[^/]+))/tree/(?P<rev>[^/]+)"
+                  r"(?:/(?P<path>.*))?$")
 
 
 class HubHandler(BaseHTTPRequestHandler):
@@ -144,7 +148,8 @@ class HubHandler(BaseHTTPRequestHandler):
         if match := RESOLVE.match(path):
             return self._resolve(match["repo"], match["rev"], match["path"], head)
         if match := TREE.match(path):
-            return self._tree(match["repo"], match["rev"], match["path"] or "", head)
+            repo = match["repo"] or f"datasets/{match['dataset']}"
+            return self._tree(repo, match["rev"], match["path"] or "", head)
         self._error(404, "RepoNotFound", "no such route", head)
 
     # --- the hub's answers ---------------------------------------------------------------------------------

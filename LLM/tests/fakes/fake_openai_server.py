@@ -7,18 +7,21 @@ Control endpoints (used by tests through ``FakeServerHandle``):
   POST /_default  reply                       reply used when the queue is empty
   GET  /_requests                             every request body received, plus events
                                               ({"type": "disconnect", ...})
-  GET  /_progress                             {"chunks_sent": N}: content chunks streamed so far
+  GET  /_progress                             {"chunks_sent": N, "max_in_flight": M}: content chunks streamed
+                                              so far; the most completion requests answered at once
   POST /v1/embeddings                         a 3-number vector per input, the first its length in characters
 A reply is a dict; all keys optional:
   text, chunks (list of text pieces), n_chunks (split text into N pieces), reasoning,
   tool_calls ([{"name", "arguments"}]), finish_reason, delay_s (between chunks),
   first_delay_s, status + body (HTTP error), error_mid_stream (after N chunks),
   empty_body, no_done, drop_after (close the socket after N chunks, like a crash),
+  when (the reply is for the first request whose messages contain this text; queued replies without it
+  answer any request, in order),
   reject_tools_status (error status when the request carries "tools"), usage,
   ignore_stream (answer a stream=true request with one JSON body, as some servers do)
 Process flags: --port, --startup-delay (sleep before listening), --exit-after (exit with
 --exit-code after S seconds), --loading-s (/health answers 503 for S seconds), --model-name,
---props tools|no-tools (GET /props like llama-server's; without it /props is 404), --context-size,
+--props tools|no-tools (GET /props like llama-server's; without it /props is 404), --slots N (its total_slots), --context-size,
 --generation-prompt TEXT (POST /apply-template renders the messages as ChatML and ends the prompt with
 '<|im_start|>assistant\n' + TEXT, like llama-server with a template whose generation prompt is that, e.g.
 '<think>\n' for QwQ; /props, if served, carries such a chat_template; without it /apply-template is 404).
@@ -50,6 +53,18 @@ class FakeState:
         self.default: dict[str, Any] = {"text": "Hello from the fake server."}
         self.log: list[dict[str, Any]] = []
         self.chunks_sent = 0  # content chunks of all streams so far, for tests that wait on progress
+        self.in_flight = 0  # completion requests being answered now, and the most there ever were at once
+        self.max_in_flight = 0
+
+
+def pick_reply(state: FakeState, request: dict[str, Any]) -> dict[str, Any]:
+    """The first queued reply whose ``when`` text is in the request's messages (a reply without one matches any
+    request), else the default: concurrent requests then get their own answers whatever their order."""
+    text = json.dumps(request.get("messages") or request.get("prompt") or "", ensure_ascii=False)
+    for i, reply in enumerate(state.queue):
+        if "when" not in reply or json.dumps(reply["when"], ensure_ascii=False)[1:-1] in text:
+            return state.queue.pop(i)
+    return dict(state.default)
 
 
 async def read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[str, str], bytes] | None:
@@ -143,7 +158,7 @@ class Handler:
         elif path == "/_requests":
             simple(writer, 200, state.log)
         elif path == "/_progress":
-            simple(writer, 200, {"chunks_sent": state.chunks_sent})
+            simple(writer, 200, {"chunks_sent": state.chunks_sent, "max_in_flight": state.max_in_flight})
         elif path == "/health":
             loading = time.monotonic() < state.loading_until
             simple(writer, 503 if loading else 200, {"status": "loading model" if loading else "ok"})
@@ -172,8 +187,13 @@ class Handler:
             state.log.append(
                 {"type": "request", "path": path, "body": request, "authorization": headers.get("authorization")}
             )
-            reply = state.queue.pop(0) if state.queue else dict(state.default)
-            return await self.complete(path, request, reply, index, reader, writer)
+            reply = pick_reply(state, request)
+            state.in_flight += 1
+            state.max_in_flight = max(state.max_in_flight, state.in_flight)
+            try:
+                return await self.complete(path, request, reply, index, reader, writer)
+            finally:
+                state.in_flight -= 1
         else:
             simple(writer, 404, {"error": {"message": f"no route {path}", "code": 404}})
         return True
@@ -310,7 +330,7 @@ async def serve(args: argparse.Namespace) -> None:
         await asyncio.sleep(args.startup_delay)
     props = None
     if args.props:  # like llama-server's, with what the tests vary
-        props = {"default_generation_settings": {"n_ctx": args.context_size}, "total_slots": 1,
+        props = {"default_generation_settings": {"n_ctx": args.context_size}, "total_slots": args.slots,
                  "chat_template_caps": {"supports_tools": args.props == "tools", "supports_system_role": True},
                  "modalities": {"vision": False}, "build_info": "b0-fake"}
         if args.generation_prompt is not None:
@@ -339,6 +359,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--exit-code", type=int, default=3)
     parser.add_argument("--loading-s", type=float, default=0.0)
     parser.add_argument("--context-size", type=int, default=4096)
+    parser.add_argument("--slots", type=int, default=1, help="/props total_slots (with --props)")
     parser.add_argument("--default-chunks", type=int, default=0, help="default reply: this many chunks ...")
     parser.add_argument("--default-delay", type=float, default=0.0, help="... this many seconds apart")
     parser.add_argument("--props", choices=["tools", "no-tools"], help="answer GET /props like llama-server, "

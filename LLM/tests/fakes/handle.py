@@ -94,6 +94,10 @@ class FakeServerHandle:
     def chunks_sent(self) -> int:
         return int(self._http.get("/_progress").json()["chunks_sent"])
 
+    def max_in_flight(self) -> int:
+        """The most completion requests the server was answering at once."""
+        return int(self._http.get("/_progress").json()["max_in_flight"])
+
     def wait_for_event(self, kind: str, timeout: float = 30) -> dict[str, Any]:
         return wait_until(
             lambda: next((e for e in self.log() if e["type"] == kind), None), timeout, f"fake server event {kind}"

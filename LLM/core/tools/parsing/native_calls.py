@@ -28,11 +28,15 @@ class NativeToolCalls:
     ``start_in_reasoning``: as for :class:`ToolCallStreamParser`: True when the prompt ended with ``<think>``,
     False when it did not. None (the default) detects a lone leading ``</think>`` from the text itself, which
     holds all content back until a think tag or the end; pass True or False when the prompt is known.
+    ``max_calls``: the most calls emitted (1 for OpenAI's ``parallel_tool_calls: false``); later ones are
+    dropped, their text included. None: every call.
     """
 
-    def __init__(self, tools: list[dict[str, Any]] | None = None, *, start_in_reasoning: bool | None = None) -> None:
+    def __init__(self, tools: list[dict[str, Any]] | None = None, *, start_in_reasoning: bool | None = None,
+                 max_calls: int | None = None) -> None:
         self._parser = ToolCallStreamParser(tools, start_in_reasoning)
         self._calls = 0
+        self._max_calls = max_calls
         self._finished = False
 
     @property
@@ -56,8 +60,9 @@ class NativeToolCalls:
         deltas: list[dict[str, Any]] = []
         for event in events:
             if type(event) is ToolCall:
-                deltas.append({"tool_calls": [{"index": self._calls, **event.to_openai()}]})
-                self._calls += 1
+                if self._max_calls is None or self._calls < self._max_calls:
+                    deltas.append({"tool_calls": [{"index": self._calls, **event.to_openai()}]})
+                    self._calls += 1
                 continue
             key = "content" if type(event) is TextDelta else "reasoning_content"
             if deltas and key in deltas[-1]:  # the parser's per-tag pieces, sent as one delta
@@ -68,18 +73,20 @@ class NativeToolCalls:
 
 
 def native_message(
-    text: str, tools: list[dict[str, Any]] | None = None, *, start_in_reasoning: bool | None = None
+    text: str, tools: list[dict[str, Any]] | None = None, *, start_in_reasoning: bool | None = None,
+    max_calls: int | None = None,
 ) -> dict[str, Any]:
     """A whole assistant text as an OpenAI chat-completion ``message``.
 
     ``{"role": "assistant", "content": …, "tool_calls": [...]}``: ``tool_calls`` only when there are calls,
     ``content`` None when it is empty and there are calls, ``reasoning_content`` only when there was reasoning.
-    ``start_in_reasoning``: as for :class:`NativeToolCalls`.
+    ``start_in_reasoning`` and ``max_calls``: as for :class:`NativeToolCalls`.
     """
     result = parse_tool_calls(text, tools, start_in_reasoning=start_in_reasoning)
-    message: dict[str, Any] = {"role": "assistant", "content": result.content or (None if result.calls else "")}
+    calls = result.calls if max_calls is None else result.calls[:max_calls]
+    message: dict[str, Any] = {"role": "assistant", "content": result.content or (None if calls else "")}
     if result.reasoning:
         message["reasoning_content"] = result.reasoning
-    if result.calls:
-        message["tool_calls"] = [call.to_openai() for call in result.calls]
+    if calls:
+        message["tool_calls"] = [call.to_openai() for call in calls]
     return message

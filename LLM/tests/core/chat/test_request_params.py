@@ -29,3 +29,15 @@ def test_request_params_continuation_fields(backend, messages, extra):
     params = request_params(InferenceConfig(model_id="m", messages=messages), entry(backend))
     added = {k: params[k] for k in ("continue_final_message", "add_generation_prompt") if k in params}
     assert added == extra
+
+
+@pytest.mark.parametrize("value", [None, True, False], ids=["server-default", "true", "false"])
+def test_request_params_parallel_tool_calls_only_when_set(value):
+    from LLM.core.chat.params import ToolEnabledInferenceConfig
+
+    plain = InferenceConfig(model_id="m", messages=ASKED, parallel_tool_calls=value)
+    # The copy the CLI makes of a request for the tool loop (and a session's model_copy) keeps it.
+    tools = ToolEnabledInferenceConfig(**plain.model_dump(exclude={"request_id"}), enable_tools=True)
+    for cfg in (plain, tools, tools.model_copy(update={"messages": CUT})):
+        params = request_params(cfg, entry("llama_cpp"))
+        assert params.get("parallel_tool_calls", "absent") == ("absent" if value is None else value)

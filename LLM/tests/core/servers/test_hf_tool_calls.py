@@ -171,3 +171,42 @@ def test_hf_server_answer_cut_at_max_tokens_keeps_finish_reason_length(client: A
     else:
         calls, finish = calls_of(reply.choices[0].message.tool_calls), reply.choices[0].finish_reason
     assert (calls, finish) == (CALLS[:1], "length")
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["non-stream", "stream"])
+def test_hf_server_parallel_tool_calls_false_answers_with_the_first_call_only(client: Any, stream: bool) -> None:
+    """OpenAI's ``parallel_tool_calls: false``: at most one call in the answer (the model wrote two)."""
+    reply = client.chat.completions.create(model=SERVED, messages=HELLO, tools=TOOLS, temperature=0,
+                                           parallel_tool_calls=False, stream=stream)
+    if stream:
+        chunks = list(reply)
+        streamed = [call for c in chunks for call in c.choices[0].delta.tool_calls or ()]
+        assert [call.index for call in streamed] == [0]
+        calls, finish = calls_of(streamed), chunks[-1].choices[0].finish_reason
+        content = "".join(c.choices[0].delta.content or "" for c in chunks)
+    else:
+        choice = reply.choices[0]
+        calls, finish, content = calls_of(choice.message.tool_calls), choice.finish_reason, choice.message.content
+    assert (calls, finish, content) == (CALLS[:1], "tool_calls", "Let me look.")
+
+
+def test_hf_server_parallel_tool_calls_true_answers_with_every_call(client: Any) -> None:
+    reply = client.chat.completions.create(model=SERVED, messages=HELLO, tools=TOOLS, temperature=0,
+                                           parallel_tool_calls=True)
+    assert calls_of(reply.choices[0].message.tool_calls) == CALLS
+
+
+@pytest.mark.parametrize("value", ['"false"', "0", "null"], ids=["string", "number", "null-is-the-default"])
+def test_hf_server_parallel_tool_calls_must_be_a_boolean(server: ServerProcess, value: str) -> None:
+    import httpx
+
+    body = f'{{"messages": {json.dumps(HELLO)}, "tools": {json.dumps(TOOLS)}, "parallel_tool_calls": {value}}}'
+    response = httpx.post(f"{server.url}/v1/chat/completions", content=body, timeout=60,
+                          headers={"Content-Type": "application/json"})
+    if value == "null":
+        assert response.status_code == 200
+        return
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["message"].startswith("invalid request: parallel_tool_calls: Input should be a valid boolean")

@@ -290,7 +290,7 @@ def test_tool_loop_forced_call_records_which_strings_its_grammar_capped(llama_li
     call = '<tool_call>\n{"name": "calculator", "arguments": {"expression": "2+3"}}\n</tool_call>'
     llama_like_server.script({"text": call}, {"text": "It is 5."})
     result, _, _ = run_loop(llama_like_server, tmp_path, mode="fallback", tools=["calculator"],
-                            tool_choice="required")
+                            tool_choice="required", max_new_tokens=4096)  # room for 3 calls of 200 characters
     assert [s.constraint_note for s in result.steps] == [
         "forced call: strings without maxLength capped at 200 characters (calculator.expression)", ""]
 
@@ -536,3 +536,95 @@ def test_tool_loop_results_over_many_steps_never_push_out_the_question(fake_serv
                 assert roles[i - 1] in ("assistant", "tool")
         size = sum(len(json.dumps(m)) for m in body["messages"])
         assert size < 1024 * 3, size
+
+
+# --- parallel_tool_calls, and a forced call within max_tokens -----------------------------------------------
+
+TIME_CALL = {"name": "get_current_time", "arguments": {"timezone": "UTC"}}
+
+
+def notices(result, kind: str) -> list[str]:
+    return [n.message for n in result.notices if n.kind == kind]
+
+
+@pytest.mark.parametrize("parallel", [None, True], ids=["server-default", "true"])
+def test_tool_loop_parallel_calls_run_unless_the_request_says_false(fake_server, tmp_path, parallel):
+    fake_server.script({"tool_calls": [CALC, TIME_CALL]}, {"text": "done"})
+    result, _, _ = run_loop(fake_server, tmp_path, tools=["calculator", "get_current_time"],
+                            parallel_tool_calls=parallel)
+    assert [c.name for c, _ in result.steps[0].calls] == ["calculator", "get_current_time"]
+    assert bodies(fake_server)[0].get("parallel_tool_calls") == parallel and not notices(result, "parallel_tool_calls")
+
+
+def test_tool_loop_parallel_tool_calls_false_native_keeps_the_first_call(fake_server, tmp_path):
+    """The field goes to the server; a server that still sends several calls gets only the first run, and the
+    history then holds that call and its result alone (a call without its result would be unanswered)."""
+    fake_server.script({"tool_calls": [CALC, TIME_CALL]}, {"text": "done"})
+    result, events, _ = run_loop(fake_server, tmp_path, tools=["calculator", "get_current_time"],
+                                 parallel_tool_calls=False)
+    first, second = bodies(fake_server)
+    assert first["parallel_tool_calls"] is False and "tools" in first
+    step = result.steps[0]
+    assert [c.name for c, _ in step.calls] == ["calculator"] and step.dropped_calls == 1
+    assert len(step.native_calls) == 2  # as the server sent them, for the inspector
+    assert notices(result, "parallel_tool_calls") == [
+        "parallel_tool_calls is false: ran the first of 2 tool calls and dropped 1 (get_current_time)"]
+    assert [e.call.name for e in events if isinstance(e, ToolCallEvent)] == ["calculator"]
+    assistant, tool_msg = second["messages"][-2:]
+    assert [c["function"]["name"] for c in assistant["tool_calls"]] == ["calculator"]
+    assert tool_msg["tool_call_id"] == assistant["tool_calls"][0]["id"]
+
+
+def test_tool_loop_parallel_tool_calls_false_fallback_keeps_the_first_parsed_call(fake_server, tmp_path):
+    text = ("Two at once.\n" + CALL_TEXT +
+            '\n<tool_call>\n{"name": "calculator", "arguments": {"expression": "2+3"}}\n</tool_call>')
+    fake_server.script({"text": text}, {"text": "42"})
+    result, _, _ = run_loop(fake_server, tmp_path, mode="fallback", tools=["calculator"], parallel_tool_calls=False)
+    first, second = bodies(fake_server)
+    assert "parallel_tool_calls" not in first and "tools" not in first  # it qualifies `tools`, which are not sent
+    assert [c.arguments for c, _ in result.steps[0].calls] == [{"expression": "6*7"}]
+    assert len(notices(result, "parallel_tool_calls")) == 1
+    assistant, tool_msg = second["messages"][-2:]
+    assert assistant["content"].count("<tool_call>") == 1 and "6*7" in assistant["content"]
+    assert "Two at once." in assistant["content"]
+    assert tool_msg["content"] == "<tool_response>\n42\n</tool_response>"
+
+
+@pytest.mark.parametrize("parallel, root", [(None, 'root ::= call ( "\\n" call ){0,2}\n'),
+                                            (False, "root ::= call\n")], ids=["default", "false"])
+def test_tool_loop_forced_grammar_allows_one_call_when_parallel_calls_are_off(llama_like_server, tmp_path,
+                                                                              parallel, root):
+    llama_like_server.script({"text": CALL_TEXT}, {"text": "42"})
+    result, _, _ = run_loop(llama_like_server, tmp_path, mode="fallback", tools=["calculator"],
+                            tool_choice="required", parallel_tool_calls=parallel, max_new_tokens=4096)
+    first = bodies(llama_like_server)[0]
+    assert first["grammar"].startswith(root) and "parallel_tool_calls" not in first
+    assert result.steps[0].constrained
+
+
+def test_tool_loop_forced_grammar_fits_max_tokens(llama_like_server, tmp_path):
+    """Regression: with max_tokens 64 the grammar still let the expression run to 200 characters, and 2 or 3 of
+    10 forced calls of the default model were cut off by max_tokens: no call at all. The grammar now closes within
+    the request's max_tokens, and the step says what that cost."""
+    llama_like_server.script({"text": CALL_TEXT}, {"text": "42"})
+    result, _, _ = run_loop(llama_like_server, tmp_path, mode="fallback", tools=["calculator"],
+                            tool_choice="required", max_new_tokens=64)
+    grammar = bodies(llama_like_server)[0]["grammar"]
+    assert grammar.startswith("root ::= call\n") and 'calculator-args-expression ::= "\\"" char{0,17} "\\""' in grammar
+    assert result.steps[0].constraint_note == ("forced call, to fit max_tokens 64: strings capped at 17 characters "
+                                               "(calculator.expression); at most 1 call (not 3)")
+
+
+def test_tool_loop_forced_call_that_cannot_fit_max_tokens_runs_unconstrained_and_says_so(llama_like_server,
+                                                                                         tmp_path):
+    """A grammar that cannot close within max_tokens would spend them all inside a call: neither a call nor an
+    answer. Without one the model still answers, and the user is told what max_tokens the call needs."""
+    llama_like_server.script({"text": "It is 42."})
+    result, events, _ = run_loop(llama_like_server, tmp_path, mode="fallback", tools=["calculator"],
+                                 tool_choice="calculator", max_new_tokens=20)
+    assert "grammar" not in bodies(llama_like_server)[0]
+    assert notices(result, "budget") == [
+        "max_tokens 20 is too small for a forced call to close (it needs at least 48); the call is asked for "
+        "(tool_choice calculator) but not enforced"]
+    assert [(e.tool_choice, e.constrained) for e in events if isinstance(e, StepStarted)] == [("calculator", False)]
+    assert result.final_text == "It is 42."

@@ -209,3 +209,15 @@ def test_native_tool_calls_holds_content_until_the_end_only_when_the_prompt_is_u
     assert (unknown.feed("Hello "), unknown.feed("world"), unknown.finish()) == ([], [], [{"content": "Hello world"}])
     assert (known.feed("Hello "), known.feed("world"), known.finish()) == ([{"content": "Hello"}],
                                                                            [{"content": " world"}], [])
+
+
+def test_native_tool_calls_max_calls_drops_later_calls_alike_whole_and_streamed() -> None:
+    """OpenAI's parallel_tool_calls false (the transformers server): the first call only, the text around kept."""
+    text = f"Let me check.\n{PARIS}\n{TOKYO}"
+    expected = expected_message("Let me check.", None, [call("get_weather", {"city": "Paris"})])
+    assert comparable(native_message(text, max_calls=1)) == expected
+    assert comparable(fold(stream(list(text), max_calls=1))) == expected
+    native = NativeToolCalls(max_calls=1)
+    native.feed(text)
+    native.finish()
+    assert native.calls == 1
