@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from ...errors import DownloadCancelled, DownloadError
+from ...errors import DownloadCancelled, DownloadError, DownloadOfflineError
 from ...history.paths import data_dir
 from ...models.downloads import DownloadProgress, download_file, list_repo_files, repo_folder
 from .data import CATEGORIES, BfclDataError, FILE_NAMES, FILE_RE, category_files, scored_by_relevance
@@ -63,6 +63,9 @@ def fetch_bfcl(
                           cancel=cancel, repo_type="dataset")
     except DownloadCancelled:
         raise
+    except DownloadOfflineError as exc:
+        raise BfclDataError(f"BFCL data is not here and the Hugging Face Hub is off (HF_HUB_OFFLINE is set): "
+                            f"{HOW_TO_GET}") from exc
     except DownloadError as exc:
         raise BfclDataError(f"BFCL data is not here and could not be fetched ({exc}): {HOW_TO_GET}") from exc
     return folder
