@@ -84,8 +84,8 @@ async def cmd_bfcl(runtime: Runtime, args: argparse.Namespace) -> int:
                     if event.errors:
                         _progress(f"[{event.summary.key.mode}] {event.errors} tasks failed with errors; run again "
                                   "to retry them\n")
-        failures = {s.id: [r for r in store.results(s.id, failed_only=True) if r.task_id in
-                           {t.id for t in data.tasks}] for s in summaries}
+        asked = {t.id for t in data.tasks}
+        failures = {s.id: [r for r in store.results(s.id, failed_only=True) if r.task_id in asked] for s in summaries}
     _progress(f"done in {time.perf_counter() - started:.1f} s\n")
     if args.json:
         print(json.dumps(bfcl_document(args.model, data.version, summaries, failures), indent=2, ensure_ascii=False))

@@ -69,10 +69,6 @@ class BfclTask:
     functions: tuple[dict[str, Any], ...]  # BFCL function docs, as written
     ground_truth: tuple[dict[str, Any], ...] | None  # None for categories scored by relevance
 
-    @property
-    def expects_call(self) -> bool:
-        return self.category != "irrelevance" and self.category != "live_irrelevance"
-
 
 @dataclass(frozen=True)
 class BfclData:
