@@ -25,6 +25,7 @@ from ..core import (
     absorb_user_stop,
     response_for,
 )
+from ..core.attachments import Attachment, human_size, load_attachment
 from ..core.session import ChatSession, Request
 from ..core.tools import ApprovalDecision
 from .history import SHORT_ID, ChatLog, format_message
@@ -45,6 +46,9 @@ async def cmd_run(runtime: Runtime, args: argparse.Namespace) -> int:
     continues the prompt as written, and that is no chat: it is not saved."""
     base = runtime.entry(args.model).model_type == "base"  # an unknown model is one line before anything starts
     cfg = _request(args, prompt=args.prompt)
+    files = await asyncio.to_thread(lambda: [load_attachment(path) for path in args.files])  # a bad file: one line
+    if files and base:
+        raise ConfigError(f"{args.model} is a base model: it continues text and takes no files")
     if args.tools:
         cfg = _tool_request(runtime, args, cfg)
         await runtime.ensure_tools(cfg.tools)  # MCP tools: a server that cannot start is one line, nothing saved
@@ -57,7 +61,8 @@ async def cmd_run(runtime: Runtime, args: argparse.Namespace) -> int:
         session = ChatSession(runtime, kind=kind, saver=log.saver if log else None, on_change=view,
                               ask_approval=_asker(view.trace), allow_all=args.yes)
         _configure(session, args)
-        start = session.continue_text if base else session.send
+        await session.check_files(files)  # an image for a model without vision: one line, nothing saved
+        start = session.continue_text if base else lambda text: session.send(text, files)
         request = await _answer(session, lambda: start(args.prompt), CtrlC())
     finally:
         if log is not None:
@@ -152,7 +157,7 @@ async def cmd_chat(runtime: Runtime, args: argparse.Namespace) -> int:
         if args.resume:
             _recap(log.conversation, taken)
         print("Ready. Type a message; Ctrl-C stops an answer, Ctrl-D or /exit quits, /reset starts a new chat, "
-              "/model ID switches the model.")
+              "/model ID switches the model, /attach PATH adds a file to your next message.")
         view = TerminalView()
         session = ChatSession(runtime, saver=log.saver, on_change=view)
         session.open(log.conversation)
@@ -167,6 +172,7 @@ async def cmd_chat(runtime: Runtime, args: argparse.Namespace) -> int:
 
 async def _chat_loop(runtime: Runtime, args: argparse.Namespace, session: ChatSession, view: TerminalView,
                      log: ChatLog, ctrl_c: CtrlC) -> int:
+    files: list[Attachment] = []  # attached with /attach, sent with the next message
     while True:
         try:
             line = await prompt_line("you> ", ctrl_c)
@@ -186,13 +192,39 @@ async def _chat_loop(runtime: Runtime, args: argparse.Namespace, session: ChatSe
             if await _switch_model(runtime, args, command[len("/model"):].strip(), ctrl_c):
                 session.set_model(args.model)
             continue
+        if command == "/attach" or command.startswith("/attach "):
+            await _attach(session, command[len("/attach"):].strip(), files)
+            continue
+        if command == "/detach":
+            print(f"(removed {len(files)} file(s) from your next message)" if files else "(no file attached)")
+            files.clear()
+            continue
         if not command:
             continue
         sys.stdout.write("assistant> ")
         view.line_open = True
         with ctrl_c.doing(session.stop):
-            session.send(line)
+            session.send(line, files)
+            files.clear()
             await session.wait()
+
+
+async def _attach(session: ChatSession, path: str, files: list[Attachment]) -> None:
+    """``/attach PATH``: a file for the next message, checked now (read, its type, the model's vision); ``/attach``
+    alone lists what is attached."""
+    if not path:
+        print("\n".join(f"  {a.name} ({a.media.label}, {human_size(a.size)})" for a in files) or
+              "(no file attached: /attach PATH adds one)")
+        return
+    try:
+        attachment = await asyncio.to_thread(load_attachment, Path(path.strip("'\"")))
+        await session.check_files([attachment])
+    except LLMError as exc:
+        print(f"error: {exc}")
+        return
+    files.append(attachment)
+    print(f"(attached {attachment.name}: {attachment.media.label}, {human_size(attachment.size)}; it goes with your "
+          f"next message, /detach removes every file)")
 
 
 async def _switch_model(runtime: Runtime, args: argparse.Namespace, model_id: str, ctrl_c: CtrlC) -> bool:

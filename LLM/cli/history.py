@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core import AnswerSaver, Conversation, HistoryError, Message, Notice, TextPart, ToolCard
+from ..core.attachments import human_size
 from ..core.history import (
     ConversationSummary,
     HistoryStore,
@@ -105,7 +106,10 @@ def _show(store: HistoryStore, id_or_prefix: str) -> int:
 
 def _export(store: HistoryStore, id_or_prefix: str, form: str, output: str | None) -> int:
     conversation = store.load(store.resolve(id_or_prefix))
-    text = to_markdown(conversation) if form == "md" else to_json(conversation)
+    if form == "md":  # to a file: its attached files are copied beside it; printed: links to the stored copies
+        text = to_markdown(conversation, store.attachments, Path(output) if output is not None else None)
+    else:
+        text = to_json(conversation, store.attachments)
     data = text.encode("utf-8")  # the same bytes to a file and to stdout, whatever the locale
     if output is None:
         sys.stdout.flush()
@@ -119,7 +123,7 @@ def _export(store: HistoryStore, id_or_prefix: str, form: str, output: str | Non
 
 
 def _import(store: HistoryStore, path: Path) -> int:
-    conversation = from_json_file(path)
+    conversation = from_json_file(path, store.attachments)  # its files are stored first, then its messages
     clash = conversation.id if store.exists(conversation.id) else None
     if clash is not None:  # messages are keyed by (conversation, id): only the conversation needs a new id
         conversation.id = uuid.uuid4().hex
@@ -149,7 +153,8 @@ def _header(conversation: Conversation) -> str:
 def format_message(message: Message) -> str:
     """One message as chat shows it live: `you>` or `assistant (model)>`; tool calls and stops on lines of their own."""
     if message.role == "user":
-        return f"you> {message.content}"
+        files = [f"[file {f.name} · {f.mime} · {human_size(f.size)}]" for f in message.files]
+        return "\n".join([f"you> {message.content}", *files]) if files else f"you> {message.content}"
     lines: list[str] = []
     if message.reasoning.strip():
         lines += [f"[thinking] {message.reasoning.strip()}", "[/thinking]"]

@@ -28,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="answer one prompt, streaming to stdout")
     run.add_argument("-m", "--model", required=True)
     run.add_argument("prompt")
+    run.add_argument("--file", "-f", dest="files", action="append", default=[], metavar="PATH",
+                     help="attach a file (repeatable): an image for a vision model, or a text, code, Markdown, CSV, "
+                          "JSON or PDF document, sent as text")
     run.add_argument("--json", action="store_true", help="print the InferenceResponse (or tool run) as JSON")
     run.add_argument("--tools", help="comma-separated tools to enable, e.g. calculator,get_current_time")
     run.add_argument("--tool-mode", choices=["auto", "native", "fallback", "off"], help="override the model's mode")

@@ -8,6 +8,9 @@ The map, leaves first (each package imports only the ones above it)::
     server_groups.py                      which entries share one server (pure)
     chat/                                 the chat model: request parameters (InferenceConfig), the
                                           messages a request sends, conversation trees, answer metrics
+    attachments/                          files with a message: media by their bytes, images for vision models,
+                                          documents as text (PDF pages), rendering within the context, the
+                                          content-addressed store
     protocol/                             the wire: SSE framing, chunk decoding, <think> and stop-sequence
                                           filters, ChatML, the OpenAI-compatible HTTP client
     models/                               knowing models without loading them: inspection, capabilities

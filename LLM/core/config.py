@@ -85,6 +85,8 @@ class ModelEntry(BaseModel):
     llama_server_bin: str | None = None
     gpu_layers: Union[int, Literal["auto", "all"], None] = None
     mmproj: str | None = None
+    # Attached images are downscaled to at most this many pixels on their longest side before they are sent.
+    image_max_side: int = Field(1024, ge=64, le=8192)
     tensor_parallel_size: int = Field(1, ge=1)
     pipeline_parallel_size: int = Field(1, ge=1)
     extra_args: list[str] = Field(default_factory=list)

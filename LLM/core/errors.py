@@ -40,6 +40,9 @@ boundary where they happen, chained with ``from``, so callers catch one family::
     │   ├── McpTimeoutError              a request got no answer within the server's timeout (-32001)
     │   └── McpToolCallError             the server answered a call with an error (isError or JSON-RPC)
     ├── EndpointError                    the endpoint for other apps (llmctl serve): port taken, unsafe bind, no token
+    ├── AttachmentError                  a file given with a message (names the file and what is wrong)
+    │   ├── UnsupportedAttachmentError   not an image, a text or a PDF (names the type its bytes show)
+    │   └── VisionNotSupportedError      an image for a model without vision (names the models that have it)
     ├── SessionError                     a chat session action that cannot run now (busy, no model, not a user message)
     ├── HistoryError                     the conversation store (names the database file)
     │   ├── HistoryDamagedError          the file is not a readable database; it is left untouched
@@ -328,6 +331,34 @@ def _with_tail(message: str, log_tail: Sequence[str]) -> str:
 
 class EndpointError(LLMError):
     """The endpoint other apps use (llmctl serve) cannot start or serve: a port taken, an unsafe bind, no token."""
+
+
+class AttachmentError(LLMError):
+    """A file given with a message cannot be sent: unreadable, empty, too large, damaged, or it does not fit the
+    context. The message names the file; nothing was sent."""
+
+
+class UnsupportedAttachmentError(AttachmentError):
+    """The file's bytes are not an image, a text or a PDF; ``media`` names what they are (a ZIP archive...)."""
+
+    def __init__(self, name: str, media: str) -> None:
+        super().__init__(f"{name}: {media} cannot be attached (images: PNG, JPEG, WebP, GIF; documents: text, "
+                         f"code, Markdown, CSV, JSON, PDF)")
+        self.name = name
+        self.media = media
+
+
+class VisionNotSupportedError(AttachmentError):
+    """An image was given to a model without the ``vision`` capability; refused before any request."""
+
+    def __init__(self, model_id: str, names: Sequence[str], vision_models: Sequence[str]) -> None:
+        files = ", ".join(names)
+        others = (f"models of this config with vision: {', '.join(vision_models)}" if vision_models
+                  else "no model of this config has vision (an entry gets it with an mmproj file or "
+                       "capabilities: {vision: true})")
+        super().__init__(f"{model_id} has no vision capability: it cannot take the image {files}; {others}")
+        self.model_id = model_id
+        self.vision_models = list(vision_models)
 
 
 class SessionError(LLMError):

@@ -99,6 +99,16 @@ class QtInteraction:
         dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
         return self._remembered(kind, await _chosen_path(dialog))
 
+    async def choose_open_paths(self, parent: Parent | None, title: str, file_filter: str,
+                                kind: str = "file") -> list[Path]:
+        dialog = QFileDialog(_widget(parent), title, str(self.folders.start(kind)), file_filter)
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFiles)
+        accepted = await _finished(dialog)
+        paths = [Path(f) for f in dialog.selectedFiles()] if accepted else []
+        if paths:
+            self.folders.remember(kind, paths[0])
+        return paths
+
     async def choose_folder(self, parent: Parent | None, title: str, kind: str = "folder") -> Path | None:
         dialog = QFileDialog(_widget(parent), title, str(self.folders.start(kind)))
         dialog.setFileMode(QFileDialog.FileMode.Directory)

@@ -7,12 +7,14 @@ import logging
 import re
 import uuid
 from collections.abc import Callable
+from copy import deepcopy
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QWidget
 
 from LLM.core import Conversation, HistoryError, LLMError
+from LLM.core.attachments import Blobs
 from LLM.core.history import from_json_file, to_json, to_markdown
 
 from .context import AppContext
@@ -162,14 +164,28 @@ class HistoryController(QObject):
             self._parent, "Export chat", file_name(conversation.title, fmt), EXPORT_FILTERS[fmt], kind="export")
         if path is None:
             return None
-        text = to_markdown(conversation) if fmt == "md" else to_json(conversation)
-        try:
+        files = self._files(conversation)
+        snapshot = deepcopy(conversation)  # rendered off the window's thread, while the page may change it
+        try:  # reads the attached files (Markdown: copies them beside the file)
+            text = await asyncio.to_thread(
+                lambda: to_markdown(snapshot, files, path) if fmt == "md" else to_json(snapshot, files))
             await asyncio.to_thread(path.write_text, text, encoding="utf-8")
         except OSError as exc:
             self._status(f"Cannot export to {path}: {exc.strerror or exc}")
             return None
+        except LLMError as exc:
+            self._status(f"Cannot export: {exc}")
+            return None
         self._status(f"Exported “{conversation.title}” to {path}")
         return path
+
+    def _files(self, conversation: Conversation) -> Blobs | None:
+        """Where a conversation's attached files are: its page's (the store's, or memory's when chats are not
+        saved), else the store's."""
+        for page in self.pages:
+            if page.conversation is conversation:
+                return page.session.blobs
+        return self.store.attachments if self.store is not None else None
 
     def _conversation(self, conversation_id: str | None) -> Conversation | None:
         if conversation_id is None:
@@ -196,7 +212,7 @@ class HistoryController(QObject):
             return None
         try:
             # Reading and checking a file of up to 64 MiB takes a while: off the window's thread.
-            conversation = await asyncio.to_thread(from_json_file, path)
+            conversation = await asyncio.to_thread(from_json_file, path, self.store.attachments)  # files first
             copy = self.store.exists(conversation.id)
             if copy:
                 conversation.id = uuid.uuid4().hex

@@ -63,6 +63,10 @@ class Interaction(Protocol):
     async def choose_open_path(self, parent: Parent | None, title: str, file_filter: str,
                                kind: str = "file") -> Path | None: ...
 
+    async def choose_open_paths(self, parent: Parent | None, title: str, file_filter: str,
+                                kind: str = "file") -> list[Path]:
+        """Existing files to read (one or more: files to attach); empty when cancelled."""
+
     async def choose_folder(self, parent: Parent | None, title: str, kind: str = "folder") -> Path | None:
         """An existing folder (an HF model folder, say); None when cancelled."""
 

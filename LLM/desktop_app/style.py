@@ -54,6 +54,15 @@ QToolButton[link="true"]:focus { border: 1px solid palette(highlight); }
 #promptEdit { border: 1px solid palette(mid); border-radius: 6px; padding: 4px; }
 #promptEdit:focus { border: 2px solid palette(highlight); padding: 3px; }
 #activityLabel { color: palette(placeholder-text); }
+#activityLabel[error="true"] { color: $bad; }
+#attachmentChips, #attachmentChipsBody { background: transparent; }
+QFrame#attachmentChip, QFrame#fileChip { border: 1px solid palette(mid); border-radius: 6px;
+                                         background: palette(alternate-base); }
+QFrame#attachmentChip[state="loading"] { border-style: dashed; }
+QFrame#attachmentChip[state="loading"] #chipDetail { font-style: italic; }
+#chipIcon { border-radius: 4px; background: palette(mid); color: palette(base); font-size: 10px; font-weight: 700; }
+#chipDetail { color: palette(placeholder-text); font-size: 11px; }
+#fileThumbnail { border: 1px solid palette(mid); border-radius: 4px; padding: 2px; background: palette(base); }
 #contextMeter { color: palette(placeholder-text); }
 #contextMeter[full="true"] { color: $warn; font-weight: 600; }
 #toolLoadProblem { color: $bad; }

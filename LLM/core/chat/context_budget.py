@@ -22,11 +22,20 @@ TokenCounter = Callable[[list[dict[str, Any]]], Awaitable["int | None"]]
 BYTES_PER_TOKEN = 3
 # Chat templates add role markers and separators around each message.
 TEMPLATE_TOKENS_PER_MESSAGE = 8
+# What an image costs, until the engine counts it: vision encoders give from 64 (SmolVLM) to about 1000 tokens
+# (Qwen2-VL at 1024 px); this errs high for the small models this workbench starts with. Never its base64's length.
+IMAGE_TOKENS_ESTIMATE = 256
 
 
 def estimate_tokens(message: dict[str, Any]) -> int:
     """The estimated cost of one message, for engines that cannot count (see BYTES_PER_TOKEN)."""
     return len(_text(message).encode("utf-8")) // BYTES_PER_TOKEN + TEMPLATE_TOKENS_PER_MESSAGE
+
+
+def has_images(messages: list[dict[str, Any]]) -> bool:
+    """Whether a message sends an image part (an engine's exact count, which leaves images out, cannot decide)."""
+    return any(isinstance(m.get("content"), list) and any(isinstance(p, dict) and p.get("type") == "image_url"
+                                                          for p in m["content"]) for m in messages)
 
 
 def upper_bound_tokens(messages: list[dict[str, Any]]) -> int:
@@ -93,7 +102,12 @@ def _cut_points(body: list[dict[str, Any]]) -> list[int]:
 
 def _text(message: dict[str, Any]) -> str:
     content = message.get("content")
-    text = content if isinstance(content, str) else json.dumps(content) if content else ""
+    if isinstance(content, list):  # parts: text as it is, an image as its estimate
+        text = "".join(str(p.get("text") or "") if p.get("type") == "text" else
+                       "x" * (IMAGE_TOKENS_ESTIMATE * BYTES_PER_TOKEN) if p.get("type") in ("image_url", "attachment")
+                       else json.dumps(p) for p in content if isinstance(p, dict))
+    else:
+        text = content if isinstance(content, str) else json.dumps(content) if content else ""
     calls = message.get("tool_calls")
     return text + (json.dumps(calls) if calls else "")
 

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from .metrics import Metrics
-from .parts import Notice, Part, TextPart, ToolCard
+from .parts import FilePart, Notice, Part, TextPart, ToolCard
 from .turns import answer_turns
 
 Role = Literal["user", "assistant"]
@@ -79,6 +79,11 @@ class Message:
     def streamed_text(self) -> str:
         """The text exactly as streamed (``content`` trims each part): what a continuation prefills."""
         return "".join(p.text for p in self.parts if isinstance(p, TextPart))
+
+    @property
+    def files(self) -> list[FilePart]:
+        """The files a user message carries."""
+        return [p for p in self.parts if isinstance(p, FilePart)]
 
     @property
     def tool_cards(self) -> list[ToolCard]:
@@ -161,9 +166,9 @@ class Conversation:
                 if answer is not None and not _answered(answer):
                     continue
                 if out and out[-1]["role"] == "user":  # an answer missing altogether (say, a crash)
-                    out[-1] = {"role": "user", "content": f"{out[-1]['content']}\n\n{message.content}"}
+                    out[-1] = {"role": "user", "content": _joined(out[-1]["content"], _user_content(message))}
                     continue
-                out.append({"role": "user", "content": message.content})
+                out.append({"role": "user", "content": _user_content(message)})
             elif _answered(message):
                 out.extend(answer_turns(message))
         return out
@@ -177,11 +182,11 @@ class Conversation:
         self.nodes[message.id] = message
         self.head = message.id
         if message.role == "user" and self.title == "New chat":
-            self.title = title_from(message.content) or self.title
+            self.title = title_from(message.content) or (message.files[0].name if message.files else self.title)
         return message
 
-    def add_user(self, text: str) -> Message:
-        return self.add(Message("user", [TextPart(text)]))
+    def add_user(self, text: str, files: list[FilePart] | None = None) -> Message:
+        return self.add(Message("user", [TextPart(text), *(files or [])]))
 
     def add_assistant(self, model_id: str | None) -> Message:
         return self.add(Message("assistant", status="pending", model_id=model_id))
@@ -200,7 +205,7 @@ class Conversation:
         if old is None or old.role != "user":
             raise ValueError(f"message {message_id!r} is not a user message of this conversation")
         self.head = old.parent_id
-        return self.add_user(text)
+        return self.add_user(text, copy.deepcopy(old.files))  # the files go with the edited text
 
     def switch_branch(self, message_id: str, step: int) -> Message:
         """Show the sibling ``step`` places from ``message_id`` (wrapping); the path continues into the
@@ -283,11 +288,29 @@ def answer_prefix(message: Message, last_step: int) -> tuple[list[Part], list[St
     return copy.deepcopy(kept), copy.deepcopy(message.steps[:last_step])
 
 
+def _user_content(message: Message) -> str | list[dict[str, Any]]:
+    """A user turn's content: its text, or its files' references then its text (rendered before sending)."""
+    if not message.files:
+        return message.content
+    return [*(f.reference() for f in message.files), *([{"type": "text", "text": message.content}]
+                                                        if message.content else [])]
+
+
+def _joined(first: str | list[dict[str, Any]], second: str | list[dict[str, Any]]) -> str | list[dict[str, Any]]:
+    if isinstance(first, str) and isinstance(second, str):
+        return f"{first}\n\n{second}"
+
+    def parts(content: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return content if isinstance(content, list) else [{"type": "text", "text": content}]
+
+    return [*parts(first), *parts(second)]
+
+
 def _answered(message: Message) -> bool:
     return message.status != "failed" and bool(message.content or message.tool_cards)
 
 
-_PART_TYPES: dict[str, type] = {"text": TextPart, "tool": ToolCard, "notice": Notice}
+_PART_TYPES: dict[str, type] = {"text": TextPart, "tool": ToolCard, "notice": Notice, "file": FilePart}
 _PART_NAMES = {cls: name for name, cls in _PART_TYPES.items()}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 import warnings
 from typing import Any, Literal
@@ -35,6 +36,9 @@ class InferenceConfig(BaseModel):
     # OpenAI's: False allows at most one tool call per step (the tool loop holds any server to it); None leaves
     # it to the server. The tool loop sends it only with `tools`, which it qualifies.
     parallel_tool_calls: bool | None = None
+    # Files sent with the prompt (the last user message): paths, (name, bytes) pairs or Attachments. Images go to
+    # a model with vision, documents as text (LLM/core/attachments).
+    files: list[Any] = Field(default_factory=list)
     request_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
     # Legacy fields from when every request loaded its own model; accepted and ignored.
     base_model: str | None = None
@@ -50,6 +54,18 @@ class InferenceConfig(BaseModel):
     @classmethod
     def _stop_as_list(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("files")
+    @classmethod
+    def _file_sources(cls, value: list[Any]) -> list[Any]:
+        for i, source in enumerate(value):
+            pair = isinstance(source, tuple) and len(source) == 2 and isinstance(source[0], str) \
+                and isinstance(source[1], (bytes, bytearray, memoryview))
+            attachment = hasattr(source, "sha256") and hasattr(source, "data")
+            if not (isinstance(source, (str, os.PathLike)) or pair or attachment):
+                raise ValueError(f"files[{i}]: a path, a (name, bytes) pair or an Attachment, not "
+                                 f"{type(source).__name__}")
+        return value
 
     @field_validator("messages")
     @classmethod

@@ -1,4 +1,5 @@
-"""The parts a saved answer is made of: its text, its tool calls with their results, and notices (plain data).
+"""The parts a saved message is made of: its text, its tool calls with their results, notices, and the files a
+user attached (plain data).
 
 Apart from the conversation tree so that ``turns`` can turn an answer into chat turns without importing it.
 """
@@ -42,4 +43,20 @@ class Notice:
     message: str
 
 
-Part = TextPart | ToolCard | Notice
+@dataclass
+class FilePart:
+    """A file attached to a user message: a reference by content hash (the bytes live in an attachment store)."""
+
+    sha256: str
+    name: str
+    mime: str
+    size: int
+    kind: str  # image | text | pdf
+
+    def reference(self) -> dict[str, Any]:
+        """The part a message sends until its bytes are read and rendered (``attachments.render``)."""
+        return {"type": "attachment", "attachment": {"sha256": self.sha256, "name": self.name, "mime": self.mime,
+                                                     "size": self.size, "kind": self.kind}}
+
+
+Part = TextPart | ToolCard | Notice | FilePart

@@ -1,9 +1,11 @@
-"""Export and import (pure): the whole tree as JSON, the active branch as Markdown, JSON back in.
+"""Export and import: the whole tree as JSON, the active branch as Markdown, JSON back in.
 
 The JSON file is the conversation's ``to_dict`` inside an envelope naming the format and its
-version; export -> import -> export gives the same bytes. Import checks everything before anything
+version, with the attached files' bytes beside it (``attachments``, by sha256, in base64);
+export -> import -> export gives the same bytes. Import checks everything before anything
 is stored and says which key of the file is wrong. It takes files up to MAX_IMPORT_BYTES, nested up to
 MAX_IMPORT_DEPTH levels, and its work grows linearly with the file, so no file can hang the caller.
+The files' bytes come from, and go to, the Blobs given (the history's attachment store); the rest is pure.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from ..attachments import Blobs, Media, human_size
 from ..chat.conversation import (
     Conversation,
     GenerationSettings,
@@ -24,29 +27,49 @@ from ..chat.conversation import (
     ToolCard,
 )
 from ..chat.metrics import Metrics
+from ..chat.parts import FilePart
 from ..chat.turns import tool_result_text
-from ..errors import ImportFormatError
+from ..errors import HistoryError, ImportFormatError
 from ..validation import field_problems
+from .export_files import embedded, markdown_links, unpacked
 from .times import UNKNOWN_TIME, local_time_text, timestamp_problem
 
 FORMAT = "llm-workbench-conversation"
+# Files came in as an addition (parts of type "file", their bytes in "attachments"), not a new version: an
+# export without them is what it always was, and a workbench from before files names the part it cannot read.
 FORMAT_VERSION = 1
-MAX_IMPORT_BYTES = 64 * 1024 * 1024  # far above a real export (a long tool chat with its requests is a few MB)
+# Far above a chat's text (a long tool chat with its requests is a few MB), and room for files: base64 makes
+# them a third larger, so a 20 MB photo takes 27 MB. to_json refuses to write an export larger than this, so
+# every export imports back; Markdown (files copied beside it) carries what does not fit.
+MAX_IMPORT_BYTES = 64 * 1024 * 1024
 # Levels of nested objects and lists: an export uses about 8, plus what a tool's arguments nest.
 MAX_IMPORT_DEPTH = 100
 
 
 # ----- JSON -----
-def to_json(conversation: Conversation) -> str:
+def to_json(conversation: Conversation, files: Blobs | None = None) -> str:
+    """The whole tree, with the bytes of its files read from ``files`` (needed only by a conversation with files;
+    HistoryError says which are missing). Reads the files: the window runs it off its thread."""
     data = conversation.to_dict()
     # "Always allow" is consent this user gave in this app: a file someone shares must not carry it in.
     data.pop("always_allowed", None)
-    envelope = {"format": FORMAT, "version": FORMAT_VERSION, "conversation": data}
-    return json.dumps(envelope, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+    attachments = embedded(conversation, files)
+    envelope: dict[str, Any] = {"format": FORMAT, "version": FORMAT_VERSION, "conversation": data}
+    if attachments:
+        envelope["attachments"] = attachments  # sort_keys: by sha256
+    text = json.dumps(envelope, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+    if len(text) > MAX_IMPORT_BYTES // 4:  # 4 bytes a character at most: a shorter text fits
+        size = len(text.encode("utf-8"))
+        if size > MAX_IMPORT_BYTES:
+            raise HistoryError(f"“{conversation.title}” as JSON would be {size / (1024 * 1024):.0f} MiB (its files in "
+                               f"base64), more than the {MAX_IMPORT_BYTES // (1024 * 1024)} MiB an import takes, so it "
+                               "could not be imported back; export it as Markdown, which copies its files beside it")
+    return text
 
 
-def from_json_file(path: Path) -> Conversation:
-    """The conversation in an export file, checked (file I/O: the window runs it off its thread)."""
+def from_json_file(path: Path, files: Blobs | None = None) -> Conversation:
+    """The conversation in an export file, checked, its files put into ``files`` (file I/O: the window runs it
+    off its thread)."""
     try:
         with open(path, "rb") as f:
             data = f.read(MAX_IMPORT_BYTES + 1)  # not stat(): a pipe or /dev/zero has no size
@@ -58,11 +81,14 @@ def from_json_file(path: Path) -> Conversation:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ImportFormatError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    return from_json(text, source=str(path))
+    return from_json(text, source=str(path), files=files)
 
 
-def from_json(text: str, source: str = "<import>") -> Conversation:
-    """The conversation in an export's text, checked; ImportFormatError names the first wrong key."""
+def from_json(text: str, source: str = "<import>", files: Blobs | None = None) -> Conversation:
+    """The conversation in an export's text, checked; ImportFormatError names the first wrong key. Once all is
+    checked, the files it carries are put into ``files``, before the caller saves the messages that refer to
+    them (a file stored and never referred to is removed by a later purge); HistoryError if it carries files
+    and ``files`` is None."""
     if len(text) > MAX_IMPORT_BYTES:
         raise ImportFormatError(_too_large(source))
     try:
@@ -88,7 +114,15 @@ def from_json(text: str, source: str = "<import>") -> Conversation:
     raw = data.get("conversation")
     if not isinstance(raw, dict):
         raise ImportFormatError(f"{source}: 'conversation' must be an object")
-    return _conversation(raw, source)
+    conversation = _conversation(raw, source)
+    attachments = unpacked(data.get("attachments"), conversation, source)
+    if attachments:
+        if files is None:
+            raise HistoryError(f"{source}: importing it needs a store for the files it carries "
+                               f"({', '.join(a.name for a in attachments)}), and none was given")
+        for attachment in attachments:
+            files.put(attachment)
+    return conversation
 
 
 def _too_large(source: str) -> str:
@@ -125,7 +159,7 @@ _MESSAGE = TypeAdapter(Message)
 _SETTINGS = TypeAdapter(GenerationSettings)
 _METRICS = TypeAdapter(Metrics)
 _PARTS: dict[str, TypeAdapter[Any]] = {"text": TypeAdapter(TextPart), "tool": TypeAdapter(ToolCard),
-                                       "notice": TypeAdapter(Notice)}
+                                       "notice": TypeAdapter(Notice), "file": TypeAdapter(FilePart)}
 
 
 def _validate(adapter: TypeAdapter[Any], value: Any, where: str, source: str) -> Any:
@@ -211,9 +245,13 @@ def _check_tree(conversation: Conversation, head: Any, source: str) -> None:
 
 
 # ----- Markdown -----
-def to_markdown(conversation: Conversation) -> str:
-    """The active branch as a document: reasoning and tool calls as collapsible blocks."""
+def to_markdown(conversation: Conversation, files: Blobs | None = None, destination: Path | None = None) -> str:
+    """The active branch as a document: reasoning and tool calls as collapsible blocks, attached files as links
+    (images shown). ``destination``: the file the document will be written to; the files (read from ``files``)
+    are then copied into ``<stem>_files`` beside it and linked relatively. Without it (printed), the links name
+    the stored copies. A file whose bytes are not at hand is named without a link."""
     path = conversation.messages
+    links = markdown_links(path, files, destination)
     when = local_time_text(conversation.created)
     started = "at an unknown time" if when == UNKNOWN_TIME else when
     lines = [f"# {conversation.title}", "",
@@ -222,13 +260,16 @@ def to_markdown(conversation: Conversation) -> str:
     if conversation.settings.system_prompt:
         lines += ["**System prompt:**", "", _quote(conversation.settings.system_prompt), ""]
     for message in path:
-        lines += _message_markdown(message)
+        lines += _message_markdown(message, links)
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _message_markdown(message: Message) -> list[str]:
+def _message_markdown(message: Message, links: dict[tuple[str, str], str]) -> list[str]:
     if message.role == "user":
-        return ["## You", "", message.content, ""]
+        out = ["## You", ""] + ([message.content, ""] if message.content or not message.files else [])
+        for part in message.files:
+            out += [_file_markdown(part, links.get((part.sha256, part.name))), ""]
+        return out
     who = "Assistant" + (f" · {message.model_id}" if message.model_id else "")
     if message.adapter:
         who += f" + {message.adapter}"
@@ -255,6 +296,17 @@ def _message_markdown(message: Message) -> list[str]:
     if message.metrics is not None and message.metrics.summary():
         out += [f"*{message.metrics.summary()}*", ""]
     return out
+
+
+def _file_markdown(part: FilePart, link: str | None) -> str:
+    """``![photo.png](…)`` for an image, ``[notes.pdf](…) (PDF, 1.2 MB)`` for a document."""
+    what = f"{Media(part.kind, part.mime).label}, {human_size(part.size)}"  # type: ignore[arg-type]
+    name = re.sub(r"([\\`*_\[\]<>!])", r"\\\1", part.name)
+    if link is None:
+        return f"*{name}* ({what}; its bytes are not here)"
+    if part.kind == "image":
+        return f"![{name}]({link})"
+    return f"[{name}]({link}) ({what})"
 
 
 def _details(summary: str, body: list[str]) -> list[str]:

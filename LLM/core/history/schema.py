@@ -178,5 +178,21 @@ CREATE TABLE eval_results (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)  # MIGRATIONS[n - 1] takes the schema from version n - 1 to n
+# 6: the files attached to messages, by content hash. The bytes live beside the database (HistoryStore.attachments),
+# never in a row; these rows say which messages refer to which file, so that purging the last conversation that
+# refers to a file removes the file too. A message's own order of files and text is in its layout. Histories of
+# version 5 had no files: the table starts empty.
+_V6 = """
+CREATE TABLE message_files (
+    conversation_id TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    position INTEGER NOT NULL,            -- order among the message's files (one file may be attached twice)
+    sha256 TEXT NOT NULL,                 -- the file in the attachment store
+    PRIMARY KEY (conversation_id, message_id, position),
+    FOREIGN KEY (conversation_id, message_id) REFERENCES messages(conversation_id, id) ON DELETE CASCADE
+);
+CREATE INDEX message_files_by_sha256 ON message_files(sha256);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)  # MIGRATIONS[n - 1] takes the schema from version n - 1 to n
 SCHEMA_VERSION = len(MIGRATIONS)

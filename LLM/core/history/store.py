@@ -1,4 +1,5 @@
-"""The conversation store: SQLite in WAL mode, one row per message of the tree, tool calls as rows.
+"""The conversation store: SQLite in WAL mode, one row per message of the tree, tool calls and file references as
+rows, the files' bytes beside the database (once each, by content hash).
 
 Every write is one short transaction, so a killed process (even ``kill -9``) leaves the file as of
 its last commit. The file is checked before anything is written to it: a damaged file or one from a
@@ -26,8 +27,10 @@ from ..chat.conversation import (
     TextPart,
     ToolCard,
 )
+from ..attachments import AttachmentStore
 from ..chat.metrics import Metrics
-from ..errors import ConversationNotFoundError, HistoryError
+from ..chat.parts import FilePart
+from ..errors import AttachmentError, ConversationNotFoundError, HistoryError
 from .opening import open_checked
 from .paths import default_history_path
 from .search import SearchPlan, like_pattern, substring_snippet
@@ -39,6 +42,9 @@ _METRIC_COLUMNS = ("ttft_ms", "tokens_per_second", "prompt_tokens", "completion_
                    "finish_reason")
 _METRIC_FIELDS = ("time_to_first_token_ms", "tokens_per_second", "prompt_tokens", "completion_tokens",
                   "duration_ms", "chunks", "finish_reason")
+# A stored file no message refers to is removed at purge once it is this old. Younger, it may be one a process
+# has just stored and is about to save the message for (the bytes go in first); older, a crash left it behind.
+ORPHAN_AGE_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,8 @@ class HistoryStore:
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else default_history_path()
+        # Attached files, once each by content hash, beside the database (messages refer to them by hash).
+        self.attachments = AttachmentStore(self.path.parent / "attachments")
         self._db = open_checked(self.path)
         try:
             # Without it (a history migrated by an SQLite older than 3.34) search scans for unspaced words.
@@ -133,8 +141,13 @@ class HistoryStore:
                 cards.append(part)
             elif isinstance(part, TextPart):
                 layout.append({"type": "text", "text": part.text})
-            else:
+            elif isinstance(part, FilePart):  # a reference: the bytes are in self.attachments
+                layout.append({"type": "file", "sha256": part.sha256, "name": part.name, "mime": part.mime,
+                               "size": part.size, "kind": part.kind})
+            elif isinstance(part, Notice):
                 layout.append({"type": "notice", "kind": part.kind, "message": part.message})
+            else:
+                raise HistoryError(f"{self.path}: a message part of type {type(part).__name__} cannot be saved")
         metrics = asdict(m.metrics) if m.metrics is not None else {}
         values = {
             "conversation_id": conversation_id, "id": m.id, "parent_id": m.parent_id, "role": m.role,
@@ -169,6 +182,11 @@ class HistoryStore:
             "INSERT INTO tool_steps (conversation_id, message_id, position, record) VALUES (?, ?, ?, ?)",
             [(conversation_id, m.id, i, json.dumps(asdict(step), ensure_ascii=False)) for i, step in enumerate(m.steps)],
         )
+        db.execute("DELETE FROM message_files WHERE conversation_id = ? AND message_id = ?", (conversation_id, m.id))
+        db.executemany(
+            "INSERT INTO message_files (conversation_id, message_id, position, sha256) VALUES (?, ?, ?, ?)",
+            [(conversation_id, m.id, i, f.sha256) for i, f in enumerate(m.files)],
+        )
 
     def rename(self, conversation_id: str, title: str) -> None:
         title = title.strip()
@@ -180,7 +198,8 @@ class HistoryStore:
             raise ConversationNotFoundError(conversation_id)
 
     def delete(self, conversation_id: str) -> None:
-        """Hide a conversation; ``restore`` brings it back until ``purge`` (the next start) removes it."""
+        """Hide a conversation; ``restore`` brings it back until ``purge`` (the next start) removes it. Its files
+        stay until then."""
         self._set_deleted(conversation_id, time.time())
 
     def restore(self, conversation_id: str) -> None:
@@ -193,11 +212,33 @@ class HistoryStore:
             raise ConversationNotFoundError(conversation_id)
 
     def purge(self, conversation_id: str | None = None) -> int:
-        """Remove for good: one conversation, or (no id) every deleted one. Returns how many went."""
+        """Remove for good: one conversation, or (no id) every deleted one. Returns how many went.
+
+        Their files go with them, except those a message of another conversation still refers to (a deleted
+        one's too: it can be restored). Then any stored file no message refers to and older than ORPHAN_AGE_S
+        goes (a crash between storing a file and saving its message leaves one)."""
+        where, params = ("deleted IS NOT NULL", ()) if conversation_id is None else ("id = ?", (conversation_id,))
         with self._transaction() as db:
-            if conversation_id is None:
-                return db.execute("DELETE FROM conversations WHERE deleted IS NOT NULL").rowcount
-            return db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,)).rowcount
+            theirs = {sha for (sha,) in db.execute(
+                "SELECT DISTINCT sha256 FROM message_files "
+                f"WHERE conversation_id IN (SELECT id FROM conversations WHERE {where})", params)}
+            purged = db.execute(f"DELETE FROM conversations WHERE {where}", params).rowcount  # cascades to the rows
+            referenced = {sha for (sha,) in db.execute("SELECT DISTINCT sha256 FROM message_files")}
+        # Files go only once the rows are gone for good (a purge that fails removes none). A removal that fails
+        # leaves an orphan, which a later purge removes.
+        cutoff = time.time() - ORPHAN_AGE_S
+        for sha in sorted(theirs - referenced):
+            self._remove_file(sha, None)
+        for sha in sorted(self.attachments.stored() - referenced - theirs):
+            self._remove_file(sha, cutoff)
+        return purged
+
+    def _remove_file(self, sha256: str, older_than: float | None) -> None:
+        try:
+            if older_than is None or self.attachments.path(sha256).stat().st_mtime < older_than:
+                self.attachments.remove(sha256)
+        except (AttachmentError, OSError):  # not a hash (a hand-made row), gone meanwhile, or not removable now
+            pass
 
     # ----- reading -----
     def resolve(self, id_or_prefix: str) -> str:
@@ -332,6 +373,8 @@ def _message(row: dict[str, Any], cards: dict[int, ToolCard]) -> Message:
             parts.append(cards[item["position"]])
         elif item["type"] == "text":
             parts.append(TextPart(item["text"]))
+        elif item["type"] == "file":
+            parts.append(FilePart(item["sha256"], item["name"], item["mime"], item["size"], item["kind"]))
         else:
             parts.append(Notice(item["kind"], item["message"]))
     status, stop_reason = row["status"], row["stop_reason"]

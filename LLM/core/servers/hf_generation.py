@@ -1,4 +1,8 @@
-"""Loading a transformers model (plus PEFT adapters) and streaming generations from it."""
+"""Loading a transformers model (plus PEFT adapters) and streaming generations from it.
+
+A vision-language model loads with its processor (hf_vision.py spots one): its chat prompts are rendered by
+the processor's template and carry the request's images (pixel values) into ``generate``.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from typing import Any
 from ..protocol.chatml import message_text, render_chatml
 from ..protocol.stop_sequences import StopSequenceFilter
 from .hf_adapters import AdapterError, Adapters
+from .hf_vision import ImageError, decode_images, load_processor, model_class, processor_messages
 
 # torch, transformers and peft are imported inside functions: importing this module (and the
 # server beside it) must work on a machine without the [transformers] extra.
@@ -57,6 +62,8 @@ class Prompt:
     text: str
     input_ids: Any  # torch.LongTensor of shape (1, n), already on the model's device
     max_new_tokens: int
+    # What else the processor made for generate() (pixel_values, image_sizes...), on the model's device too.
+    extra_inputs: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_tokens(self) -> int:
@@ -131,11 +138,19 @@ def load_engine(options: LoadOptions, log: Callable[[str], None]) -> HFEngine:
         kwargs["attn_implementation"] = options.attn_implementation
 
     tokenizer_dir = options.tokenizer_dir or model_path
-    log(f"loading tokenizer from {tokenizer_dir}")
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(tokenizer_dir)
+        config = transformers.AutoConfig.from_pretrained(model_path)
+        processor = load_processor(transformers, config, model_path, log)
+        if processor is None or options.tokenizer_dir:
+            log(f"loading tokenizer from {tokenizer_dir}")
+            tokenizer = transformers.AutoTokenizer.from_pretrained(tokenizer_dir)
+            if processor is not None:  # the adapter's tokenizer (with its added tokens) serves the processor too
+                processor.tokenizer = tokenizer
+        else:
+            tokenizer = processor.tokenizer
         log(f"loading model from {model_path}")
-        model = transformers.AutoModelForCausalLM.from_pretrained(model_path, **kwargs)
+        auto = transformers.AutoModelForCausalLM if processor is None else model_class(transformers, config)
+        model = auto.from_pretrained(model_path, **kwargs)
     except Exception as exc:  # transformers raises OSError, ValueError, KeyError... for bad dirs
         raise LoadError(f"failed to load model from {model_path}: {type(exc).__name__}: {exc}") from exc
     if device_map is None and torch.cuda.is_available():
@@ -147,8 +162,11 @@ def load_engine(options: LoadOptions, log: Callable[[str], None]) -> HFEngine:
         model.resize_token_embeddings(len(tokenizer))  # the adapter's tokenizer added tokens
     model.eval()
 
-    context = options.context_size or getattr(model.config, "max_position_embeddings", None) or 4096
-    engine = HFEngine(model, tokenizer, int(context), log)
+    # A VLM's config keeps the language model's limits in its text_config.
+    text_config = getattr(model.config, "text_config", None)
+    context = (options.context_size or getattr(model.config, "max_position_embeddings", None)
+               or getattr(text_config, "max_position_embeddings", None) or 4096)
+    engine = HFEngine(model, tokenizer, int(context), log, processor)
     for name, path in options.adapters:
         log(f"loading adapter '{name}' from {path}")
         try:
@@ -161,20 +179,35 @@ def load_engine(options: LoadOptions, log: Callable[[str], None]) -> HFEngine:
 class HFEngine:
     """A loaded model and its adapters; one generation runs at a time (the lock), others wait their turn."""
 
-    def __init__(self, model: Any, tokenizer: Any, context_size: int, log: Callable[[str], None] = print) -> None:
+    def __init__(self, model: Any, tokenizer: Any, context_size: int, log: Callable[[str], None] = print,
+                 processor: Any | None = None) -> None:
         self.log = log
         self.adapters = Adapters(model)  # owns the model and the lock every use of it takes
         self.tokenizer = tokenizer
+        self.processor = processor  # a vision-language model's (tokenizer + image processor); None: text only
         self.context_size = context_size
         eos = model.generation_config.eos_token_id
         if eos is None:
             eos = tokenizer.eos_token_id
         self._eos_ids = set(eos if isinstance(eos, list) else [eos]) - {None}
 
+    @property
+    def vision(self) -> bool:
+        """Whether the model takes images."""
+        return self.processor is not None
+
+    @property
+    def _templater(self) -> Any:
+        """Who renders chat prompts: a VLM's processor when it has a template (image parts become the image
+        placeholder there), else the tokenizer."""
+        if self.processor is not None and getattr(self.processor, "chat_template", None):
+            return self.processor
+        return self.tokenizer
+
     def render(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> str:
         """The prompt text. An assistant message last is an answer to continue (as llama-server's
         ``--prefill-assistant``): its turn is left open, with no new one started after it."""
-        if not getattr(self.tokenizer, "chat_template", None):
+        if not getattr(self._templater, "chat_template", None):
             if _continues(messages):
                 return render_chatml(messages[:-1]) + message_text(messages[-1])
             return render_chatml(messages)
@@ -190,9 +223,11 @@ class HFEngine:
 
     def _apply_template(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> str:
         continues = _continues(messages)
-        return self.tokenizer.apply_chat_template(
-            _template_messages(messages), tools=tools, add_generation_prompt=not continues,
-            continue_final_message=continues, tokenize=False
+        templater = self._templater
+        converted = processor_messages(messages) if templater is self.processor else _template_messages(messages)
+        return templater.apply_chat_template(
+            converted, tools=tools, add_generation_prompt=not continues, continue_final_message=continues,
+            tokenize=False
         )
 
     @property
@@ -202,9 +237,22 @@ class HFEngine:
     def prepare(
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, max_tokens: int | None
     ) -> Prompt:
+        if self.processor is None:
+            text = self.render(messages, tools)
+            # The template already holds the BOS token where the model wants one.
+            return self._fit(text, max_tokens, add_special_tokens=False)
+        try:
+            images = decode_images(messages)
+        except ImageError as exc:
+            raise PromptError(str(exc)) from exc
         text = self.render(messages, tools)
-        # The template already holds the BOS token where the model wants one.
-        return self._fit(text, max_tokens, add_special_tokens=False)
+        try:  # the processor repeats each image placeholder once per image token the vision tower yields
+            inputs = self.processor(text=text, images=images or None, return_tensors="pt", add_special_tokens=False)
+        except Exception as exc:  # e.g. more images than the template placed placeholders for
+            raise PromptError(f"the processor failed: {type(exc).__name__}: {exc}") from exc
+        extra = {key: _on_device(value, self.model) for key, value in inputs.items()
+                 if key not in ("input_ids", "attention_mask")}
+        return self._fit_ids(text, inputs["input_ids"], max_tokens, extra)
 
     def prepare_text(self, text: str, max_tokens: int | None) -> Prompt:
         """A raw text completion prompt: tokenized as is, with the BOS token the tokenizer adds."""
@@ -212,6 +260,9 @@ class HFEngine:
 
     def _fit(self, text: str, max_tokens: int | None, add_special_tokens: bool) -> Prompt:
         input_ids = self.tokenizer(text, return_tensors="pt", add_special_tokens=add_special_tokens)["input_ids"]
+        return self._fit_ids(text, input_ids, max_tokens, {})
+
+    def _fit_ids(self, text: str, input_ids: Any, max_tokens: int | None, extra: dict[str, Any]) -> Prompt:
         if int(input_ids.shape[-1]) == 0:  # generate() needs at least one token to continue from
             raise PromptError("the prompt is empty (no tokens)")
         room = self.context_size - int(input_ids.shape[-1])
@@ -220,7 +271,7 @@ class HFEngine:
                 f"the prompt is {input_ids.shape[-1]} tokens; the context size is {self.context_size}"
             )
         max_new = room if max_tokens is None else min(max_tokens, room)
-        return Prompt(text, input_ids.to(self.model.device), max_new)
+        return Prompt(text, input_ids.to(self.model.device), max_new, extra)
 
     def generation_kwargs(self, params: SamplingParams) -> dict[str, Any]:
         kwargs: dict[str, Any] = {}
@@ -289,6 +340,7 @@ class Generation:
                     max_new_tokens=self.prompt.max_new_tokens,
                     streamer=self._streamer,
                     stopping_criteria=StoppingCriteriaList([_cancel_criteria(self._cancel)]),
+                    **self.prompt.extra_inputs,
                     **self.engine.generation_kwargs(self.params),
                 )
                 ended = True  # generate() ends the streamer itself
@@ -335,6 +387,15 @@ class Generation:
 
     def text(self) -> str:
         return "".join(self)
+
+
+def _on_device(value: Any, model: Any) -> Any:
+    """A processor output moved to the model: float tensors (pixels) in its dtype, others as they are."""
+    if not hasattr(value, "to"):
+        return value
+    if value.is_floating_point():
+        return value.to(model.device, dtype=model.dtype)
+    return value.to(model.device)
 
 
 def _cancel_criteria(event: threading.Event) -> Any:

@@ -6,7 +6,8 @@ server manager (hf_cli.py has every flag). A request's ``model`` picks what answ
 also be loaded and unloaded while serving (POST /v1/adapters, DELETE /v1/adapters/NAME). A chat request
 with ``tools`` gets the model's ``<tool_call>`` text as OpenAI ``tool_calls`` and its ``<think>`` text as
 ``reasoning_content`` (``tool_choice: "none"``: the text as it is; ``parallel_tool_calls: false``: the
-first call only).
+first call only). A vision-language model (hf_vision.py) takes images as ``image_url`` parts holding
+``data:`` URIs, and its /v1/models card says ``"modalities": ["vision"]``.
 
 The HTTP server starts first and the model loads in a background thread, so ``GET /health``
 answers 503 {"status": "loading"} until the model is ready, then 200 {"status": "ok",
@@ -41,6 +42,7 @@ from .hf_requests import (
     CompletionRequest,
     message_problems,
 )
+from .hf_vision import has_images
 
 if TYPE_CHECKING:
     from fastapi import FastAPI, Request
@@ -85,6 +87,8 @@ class AppState:
                 "root": self.config.load.model, "adapter": adapter_path}
         if adapter_path is not None and name != self.parent:
             card["parent"] = self.parent
+        if self.engine is not None and self.engine.vision:
+            card["modalities"] = ["vision"]  # as llama-server's /props names them; text is always there
         return card
 
 
@@ -169,6 +173,8 @@ def create_app(state: AppState) -> FastAPI:
         if not isinstance(picked, tuple):
             return picked
         name, adapter = picked
+        if isinstance(body, ChatRequest) and not engine.vision and has_images(body.messages):
+            return error_response(400, f"this model ({name}) has no vision: it cannot take images")
         params = body.sampling()
         try:
             if chat:

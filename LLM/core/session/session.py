@@ -20,10 +20,11 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..attachments import Attachment, Blobs, MemoryBlobs
 from ..cancellation import stop_generation
 from ..chat.conversation import Conversation, Kind, Message, answer_turns
 from ..chat.params import InferenceConfig, ToolEnabledInferenceConfig
-from ..chat.parts import TextPart
+from ..chat.parts import FilePart, TextPart
 from ..config import ModelEntry
 from ..errors import LLMError, SessionError
 from ..history.autosave import AnswerSaver
@@ -36,6 +37,7 @@ from ..events import ToolCall
 from .recorder import VISIBLE_CHANGES, WAITING_FOR_APPROVAL, AnswerRecorder
 from .replay import ReplayAction, new_version, run_pending
 from .requests import RECORDED_PARAMS, ToolOptions, generation, request_config, token_limit
+from .files import check_vision
 from .streams import stream_inference, stream_tool_inference
 
 log = logging.getLogger(__name__)
@@ -112,6 +114,8 @@ class ChatSession:
         self.save_always = save_always
         self.allow_all = allow_all
         self.conversation = Conversation(kind=kind)
+        # Where attached files' bytes live: beside the history when chats are saved, else in memory.
+        self.blobs: Blobs = saver.store.attachments if saver is not None else MemoryBlobs()
         self.model_id: str | None = None
         self.tool_options = ToolOptions()
         self.seed: int | None = None  # per process (llmctl --seed), not a chat setting
@@ -186,12 +190,24 @@ class ChatSession:
         return chosen
 
     # ----- actions that start an answer -----
-    def send(self, text: str) -> Request:
-        """A new user message and its answer."""
+    async def check_files(self, files: list[Attachment]) -> None:
+        """Refuse files the chosen model cannot take before anything is sent (an image for a model without
+        vision: VisionNotSupportedError names the models that have it). Front ends ask before ``send``, so a refused
+        message stays in the composer; the request checks again in any case."""
+        if files and self.model_id is not None:
+            refs = [FilePart(a.sha256, a.name, a.media.mime, a.size, a.kind).reference() for a in files]
+            await check_vision(self.runtime, self.model_id, [{"role": "user", "content": refs}])
+
+    def send(self, text: str, files: list[Attachment] | None = None) -> Request:
+        """A new user message, with ``files`` attached (stored once by content hash), and its answer."""
         self._ready("send")
-        if not text.strip():
+        files = list(files or [])
+        if not text.strip() and not files:
             raise SessionError("the message is empty")
-        user = self.conversation.add_user(text)
+        for attachment in files:
+            self.blobs.put(attachment)  # before the message that refers to it is saved
+        user = self.conversation.add_user(text, [FilePart(a.sha256, a.name, a.media.mime, a.size, a.kind)
+                                                 for a in files])
         self._emit(ChangeKind.ADDED, user)
         self._save(user)
         return self._answer(self.conversation.add_assistant(self.model_id))
@@ -309,7 +325,7 @@ class ChatSession:
         message.params = cfg.model_dump(include=RECORDED_PARAMS, exclude_none=True)
         self._save(message, announce=False)
         events = self._tool_events(cfg, message) if isinstance(cfg, ToolEnabledInferenceConfig) else \
-            stream_inference(cfg, self.runtime)
+            stream_inference(cfg, self.runtime, self.blobs)
         return self._begin(message, self.conversation, events, name=f"answer-{cfg.request_id}", request_id=cfg.request_id)
 
     def _begin(self, message: Message, conversation: Conversation | None, events: Any, *, name: str,
@@ -351,7 +367,7 @@ class ChatSession:
             yield LoopNotice("denied", "you denied a tool call and stopped the run; the model was not asked again")
             yield LoopFinished(ToolRunResult(stopped_by="denied"))
             return
-        async with aclosing(stream_tool_inference(cfg, self.runtime, before_call)) as events:
+        async with aclosing(stream_tool_inference(cfg, self.runtime, before_call, self.blobs)) as events:
             async for event in events:
                 yield event
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 
-from ..chat.context_budget import fit_to_context
+from ..attachments import Blobs, references
+from ..chat.context_budget import fit_to_context, has_images
 from ..chat.messages import build_messages, completion_prompt
 from ..chat.params import InferenceConfig, ToolEnabledInferenceConfig, merged_stop, request_params
 from ..chat.turns import text_tool_turns
@@ -16,12 +17,14 @@ from ..events import Done, StreamEvent, TextDelta
 from ..protocol.prefill_echo import PrefillEchoFilter
 from ..protocol.stop_sequences import StopSequenceFilter
 from ..runtime import Runtime
-from ..tools.loop import ApprovalHook, LoopEvent, ToolLoop
+from ..tools.loop import ApprovalHook, LoopEvent, LoopNotice, ToolLoop
+from .files import check_vision, rendered, with_files
 
 DEFAULT_TOOLS = ("calculator", "get_current_time")  # the safe built-ins a tool request gets unless it names others
 
 
-async def stream_inference(cfg: InferenceConfig, runtime: Runtime | None = None) -> AsyncIterator[StreamEvent]:
+async def stream_inference(cfg: InferenceConfig, runtime: Runtime | None = None,
+                           blobs: Blobs | None = None) -> AsyncIterator[StreamEvent | LoopNotice]:
     """Stream the model's answer as events; the last one is Done.
 
     Client-side stop sequences: text from a stop sequence on is never yielded, the HTTP
@@ -29,18 +32,31 @@ async def stream_inference(cfg: InferenceConfig, runtime: Runtime | None = None)
     Pass a long-lived ``runtime``; without one a temporary Runtime is built and closed.
     A reasoning model cut off by max_tokens before it answered ends with ReasoningDelta events and
     ``Done("length")``: the events show it; ``ainfer`` and ``run_inference`` name it as an error.
+    Files (``cfg.files``, and references in the messages whose bytes ``blobs`` holds) are checked before the
+    server starts; a document cut to fit is said by a LoopNotice ``attachment`` before the answer.
     """
     if runtime is None:
         owned = Runtime.from_config_path()
         try:
-            async with aclosing(stream_inference(cfg, owned)) as events:
+            async with aclosing(stream_inference(cfg, owned, blobs)) as events:
                 async for event in events:
                     yield event
         finally:
             await owned.aclose()
         return
     model_id = str(cfg.model_id)
-    runtime.entry(model_id)  # an unknown model is a typed error before anything starts
+    entry = runtime.entry(model_id)  # an unknown model is a typed error before anything starts
+    messages, blobs = await with_files(cfg, build_messages(cfg, entry), blobs)
+    files = bool(references(messages))
+    if files:
+        if entry.model_type == "base":
+            raise ConfigError(f"{model_id} is a base model: it continues text and takes no files")
+        await check_vision(runtime, model_id, messages)
+        messages = text_tool_turns(messages)
+        attached = await rendered(messages, blobs, entry)
+        messages = attached.messages
+        for note in attached.notes:
+            yield LoopNotice("attachment", note)
     async with runtime.crashes_explained(model_id):
         # in_use before client_for: an idle TTL cannot stop the server between "ready" and the request.
         async with runtime.in_use(model_id):
@@ -53,9 +69,12 @@ async def stream_inference(cfg: InferenceConfig, runtime: Runtime | None = None)
                 source = client.complete(completion_prompt(cfg), request_params(cfg, entry))
             else:
                 budget = entry.effective_usable_context
-                # A history from the tool chat may hold native tool turns; sent without tools, they go as text.
-                messages = text_tool_turns(build_messages(cfg, entry))
-                messages = await fit_to_context(messages, budget, client.count_prompt_tokens)
+                if not files:
+                    # A history from the tool chat may hold native tool turns; sent without tools, they go as text.
+                    messages = text_tool_turns(build_messages(cfg, entry))
+                # The engine's count leaves images out: with one, the estimate (which counts them) decides.
+                count = None if has_images(messages) else client.count_prompt_tokens
+                messages = await fit_to_context(messages, budget, count)
                 if messages and messages[-1].get("role") == "assistant":  # a continued answer
                     echo = PrefillEchoFilter(str(messages[-1].get("content") or ""))
                 source = client.chat(messages, request_params(cfg, entry))
@@ -95,15 +114,28 @@ def tool_loop_for(cfg: ToolEnabledInferenceConfig, runtime: Runtime, before_call
 
 
 async def stream_tool_inference(
-    cfg: ToolEnabledInferenceConfig, runtime: Runtime, before_call: ApprovalHook | None = None
+    cfg: ToolEnabledInferenceConfig, runtime: Runtime, before_call: ApprovalHook | None = None,
+    blobs: Blobs | None = None,
 ) -> AsyncIterator[LoopEvent]:
-    """The tool loop's events (steps, text, calls, results, notices), ending with LoopFinished."""
+    """The tool loop's events (steps, text, calls, results, notices), ending with LoopFinished. Files as in
+    ``stream_inference``; each step's recorded request holds placeholders where the files went."""
+    entry = runtime.entry(str(cfg.model_id))
+    messages, blobs = await with_files(cfg, build_messages(cfg, entry), blobs)
+    notes: list[str] = []
+    if references(messages):
+        await check_vision(runtime, str(cfg.model_id), messages)
+        attached = await rendered(messages, blobs, entry)
+        messages, notes = attached.messages, attached.notes
+    else:
+        attached = None
     if cfg.enable_tools:
         await runtime.ensure_tools(cfg.tools)  # MCP tools: their servers start on first use
     loop = tool_loop_for(cfg, runtime, before_call)
-    messages = build_messages(cfg, runtime.entry(str(cfg.model_id)))
+    if attached is not None:
+        loop.redact = attached.redact
+    for note in notes:
+        yield LoopNotice("attachment", note)
     async with runtime.crashes_explained(str(cfg.model_id)), aclosing(loop.run(messages)) as events:
         async for event in events:
             yield event
-
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from ..chat.context_budget import SentResult, estimate_tokens, fit_results, fit_to_context
+from ..chat.context_budget import SentResult, estimate_tokens, fit_results, fit_to_context, has_images
 from ..chat.turns import assistant_message, raw_call_text, text_tool_turns, tool_result_message
 from ..errors import BackendError, BackendStatusError, ContextOverflowError, EmptyResponseError
 from ..events import Done, ReasoningDelta, TextDelta, ToolCall, Usage
@@ -167,6 +167,8 @@ class ToolLoop:
         self.tool_choice = tool_choice
         self._warned_unconstrained = False
         self._denied_and_stopped = False
+        # What a step keeps of its request body: attached files become short placeholders (attachments.render).
+        self.redact: Callable[[dict[str, Any]], dict[str, Any]] = lambda body: body
 
     async def run(self, messages: list[dict[str, Any]]) -> AsyncIterator[LoopEvent]:
         history = list(messages)
@@ -277,13 +279,15 @@ class ToolLoop:
             request = history if send_tools else text_tool_turns(history)
             if mode == "fallback":
                 request = with_tool_prompt(request, self.openai_tools)
-            request = await fit_to_context(request, self.budget, client.count_prompt_tokens)
+            # The engine's count leaves images out: with one, the estimate (which counts them) decides.
+            count = None if has_images(request) else client.count_prompt_tokens
+            request = await fit_to_context(request, self.budget, count)
             step.mode, step.tools_sent, step.request_messages = mode, send_tools, [dict(m) for m in request]
             step.tool_choice, step.constrained, step.constraint_note = choice, "grammar" in params, note
             step.url = f"{client.base_url}/v1/chat/completions"
             # (a copy: the loop appends to `history`, which may be this very list)
-            step.request_body = client.chat_body(step.request_messages, params,
-                                                 self.openai_tools if send_tools else None, stream)
+            step.request_body = self.redact(client.chat_body(step.request_messages, params,
+                                                             self.openai_tools if send_tools else None, stream))
             yield StepStarted(step.iteration, mode, send_tools, choice, step.constrained)
             try:
                 async for event in self._exchange(client, request, params, send_tools, stream, step, final_answer):
@@ -468,3 +472,4 @@ def _capability_source(capability: Capability) -> str:
             "template": "its chat template does not render tools", "metadata": "its files say so",
             "name": "guessed from its name"}.get(capability.source, capability.source)
     return f"{said}, {capability.confidence:.0%} sure"
+

@@ -1,28 +1,39 @@
 """The chat page: renders a ``ChatSession`` (transcript, prompt box, per-chat settings) and asks it to act.
 
 Everything that happens to the conversation happens in core's session; this page turns the user's clicks
-into its actions and its changes (a Qt signal) into what the window shows.
+into its actions and its changes (a Qt signal) into what the window shows. Files attached to the message being
+written wait in ``pending`` (pending_files.py) until Send.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QWidget
 
 from LLM.core import AnswerSaver, Conversation, LLMError, Message
+from LLM.core.attachments import Attachment
 from LLM.core.session import ChangeKind, ChatSession, SessionChange
 
 from ..context import AppContext
 from ..interaction import approval_asker
+from ..widgets.attachment_chips import ThumbnailCache
 from ..widgets.chat_view import ChatView
 from ..widgets.settings_panel import settings_from_entry
 from ..widgets.waiting_label import APPROVAL_PHASE, PROMPT_PHASE, starting_phase
+from .pending_files import PendingFiles
 
 
 EDITING_NOTE = "Editing a message: Send answers the new version (the old one stays as a branch); Esc cancels."
+EDIT_WITH_FILES = ("An edit keeps the files of the message it edits: remove the attached files to send the edit, or "
+                   "press Esc and send them with a new message.")
+ATTACH_FILTER = ("Images and documents (*.png *.jpg *.jpeg *.gif *.webp *.pdf *.txt *.md *.csv *.tsv *.json *.jsonl "
+                 "*.py *.js *.ts *.html *.css *.xml *.yaml *.yml *.toml *.sh *.c *.h *.cpp *.rs *.go *.java *.rb "
+                 "*.sql *.ini *.log *.rst *.tex *.ipynb);;All files (*)")
 
 
 def first_line(exc: BaseException) -> str:
@@ -51,6 +62,8 @@ class ChatPage(QWidget):
         self._settings_edited = False
         self._editing: str | None = None  # the user message being edited (Send makes a new branch)
         self.base_mode = False  # base models (model_type: base) continue a text in the completion editor
+        # A send with files asks the session about them first (vision); a second Send meanwhile does nothing.
+        self._sending: asyncio.Task | None = None
         self._build()
         self._set_busy(False)
 
@@ -61,6 +74,16 @@ class ChatPage(QWidget):
         self.prompt, self.send_button, self.stop_button = (
             self.composer.prompt, self.composer.send_button, self.composer.stop_button)
         self.activity, self.context_meter = self.composer.activity, self.composer.context_meter
+        self.attach_button = self.composer.attach_button
+        self.pending = PendingFiles(self.composer, self.ctx.tasks.spawn_if_open, self)
+        self.pending.changed.connect(lambda: self.composer.show_file_tokens(self.pending.tokens()))
+        self.attach_button.clicked.connect(
+            lambda: self.ctx.tasks.spawn_if_open(self.choose_files(), "attach-dialog"))
+        self.prompt.files_given.connect(self.pending.add_paths)
+        self.prompt.image_pasted.connect(self.pending.add_image)
+        # Sent images in the transcript: thumbnails of the stored bytes, made off the GUI thread, once per file.
+        self.thumbnails = ThumbnailCache(lambda: self.session.blobs, self.ctx.tasks.spawn_if_open, self)
+        self.transcript.thumbnails = self.thumbnails
         self.transcript.waiting_phase = self._waiting_phase
         self.transcript.token_limit = self.session.token_limit
         self.transcript.continuable = self.kind == "chat"  # (a tool chat re-runs a step instead)
@@ -131,13 +154,14 @@ class ChatPage(QWidget):
         entry = self._entry()
         self.base_mode = entry is not None and entry.model_type == "base"
         self.views.setCurrentWidget(self.completion_editor if self.base_mode else self.transcript)
-        self.prompt.setVisible(not self.base_mode)
+        self.composer.set_prompt_shown(not self.base_mode)
         self.send_button.setText("Continue" if self.base_mode else "Send")
 
     def _show_context(self) -> None:
         entry = self._entry()
         usable = entry.effective_usable_context if entry is not None and not self.base_mode else None
         self.composer.show_context(self.session.context_used, usable)
+        self.composer.show_file_tokens(self.pending.tokens())
 
     # ----- the user's actions -----
     def run_action(self, action: Callable[..., object], *args: object) -> bool:
@@ -150,7 +174,7 @@ class ChatPage(QWidget):
         try:
             action(*args)
         except LLMError as exc:
-            self.activity.setText(first_line(exc))
+            self.composer.show_error(first_line(exc))
             return False
         return True
 
@@ -159,7 +183,20 @@ class ChatPage(QWidget):
             self.continue_text()
             return
         text = self.prompt.toPlainText().strip()
-        if self.busy or not text:
+        if self.busy or self._sending is not None or not (text or self.pending.files):
+            return
+        if self.pending.files:
+            if self._editing:
+                self.activity.setText(EDIT_WITH_FILES)
+                return
+            loading = self.pending.loading()
+            if self.model_id is None:
+                self.activity.setText("Choose a model first.")
+            elif loading:
+                self.activity.setText(f"A moment: {', '.join(f.name for f in loading)} "
+                                      f"{'is' if len(loading) == 1 else 'are'} still being read.")
+            else:
+                self._sending = self.ctx.tasks.spawn_if_open(self._send_with_files(text), "send-with-files")
             return
         editing, self._editing = self._editing, None
         started = self.run_action(self.session.edit_and_resend, editing, text) if editing else \
@@ -168,6 +205,50 @@ class ChatPage(QWidget):
             self.prompt.clear()
         else:
             self._editing = editing
+
+    async def _send_with_files(self, text: str) -> None:
+        """Check the files against the model before anything is sent: a refusal (an image for a model without
+        vision) leaves the text and the chips in the composer, with the reason on the status line."""
+        sent = self.pending.ready()
+        files = [loaded.attachment for _key, loaded in sent]
+        self.send_button.setEnabled(False)
+        try:
+            model = None
+            while model != self.model_id:  # (again if the model was switched while it was asked)
+                model = self.model_id
+                await self.session.check_files(files)
+            # The bytes go to the store (a file beside the history) here, off the GUI thread: send() finds them
+            # there and only refers to them.
+            await asyncio.to_thread(self._store, files)
+            kept = {f.key for f in self.pending.files}  # (a chip removed meanwhile is not sent)
+            sent = [(key, loaded) for key, loaded in sent if key in kept]
+            files = [loaded.attachment for _key, loaded in sent]
+            if not (text or files):
+                return
+            for _key, loaded in sent:
+                if loaded.thumbnail is not None:
+                    self.thumbnails.put(loaded.attachment.sha256, loaded.thumbnail)
+            if self.run_action(self.session.send, text, files):
+                self.prompt.clear()
+                self.pending.discard([key for key, _loaded in sent])
+        except LLMError as exc:
+            self.composer.show_error(first_line(exc))
+        finally:
+            self._sending = None
+            self.send_button.setEnabled(not self.busy)
+
+    def _store(self, files: list[Attachment]) -> None:
+        for attachment in files:
+            self.session.blobs.put(attachment)
+
+    async def choose_files(self) -> None:
+        """Attach files chosen in a dialog."""
+        paths = await self.ctx.interaction.choose_open_paths(self, "Attach files", ATTACH_FILTER, kind="attach")
+        self.attach_files(paths)
+
+    def attach_files(self, paths: list[Path]) -> None:
+        self.pending.add_paths(paths)
+        self.prompt.setFocus()
 
     def regenerate(self) -> None:
         if not self.busy and self.conversation.last_assistant() is not None:

@@ -181,7 +181,7 @@ class ToolChatPage(ChatPage):
         super()._show_model_kind()
         if self.base_mode:
             self.views.setCurrentWidget(self.transcript)
-            self.prompt.setVisible(True)
+            self.composer.set_prompt_shown(True)
             self.send_button.setText("Send")
             self.activity.setText(BASE_MODEL_NOTE)
         elif self.activity.text() == BASE_MODEL_NOTE:  # the model became an instruct one (llm_backends.yaml)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from LLM.core import LLMError, ToolCard, key_file_expression
+from LLM.core.attachments import DEFAULT_MAX_SIDE
 from LLM.core.session import parse_edited_arguments
 
 from ..widgets.step_inspector import StepInspector
@@ -28,7 +29,10 @@ class ToolReplay:
         message = self.page.conversation.nodes.get(message_id)
         if message is None or not 0 <= index < len(message.steps):
             return None
-        dialog = StepInspector(message.steps[index], self._key_expression(message.model_id), self.page)
+        entry = self.page.ctx.config.models.get(message.model_id or "")
+        dialog = StepInspector(message.steps[index], self._key_expression(message.model_id), self.page,
+                               blobs=self.page.session.blobs, spawn=self.page.ctx.tasks.spawn_if_open,
+                               max_side=entry.image_max_side if entry is not None else DEFAULT_MAX_SIDE)
         self.inspectors.append(dialog)
         dialog.finished.connect(lambda _code: self.inspectors.remove(dialog) if dialog in self.inspectors else None)
         dialog.show()

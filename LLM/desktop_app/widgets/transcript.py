@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from LLM.core import Message, Notice, TextPart, ToolCard
 from LLM.core.session import edited_cards
 
+from .attachment_chips import FilesRow, ThumbnailCache
 from .code_block import preload_lexers
 from .elided_label import ElidedLabel
 from .markdown_view import PlainTextView
@@ -281,6 +282,9 @@ class MessageWidget(QFrame):
         layout.addWidget(self.reasoning_toggle, 0, Qt.AlignmentFlag.AlignLeft)
         layout.addWidget(self.reasoning_box)
 
+        # A user message's files (thumbnails, document chips): above its text, set once by ``show_files``.
+        self.files_row: FilesRow | None = None
+        self._files_at = layout.count()
         self._parts_layout = QVBoxLayout()
         self._parts_layout.setSpacing(6)
         layout.addLayout(self._parts_layout)
@@ -335,9 +339,19 @@ class MessageWidget(QFrame):
         self.update_from(message)
 
     # ----- rendering -----
+    def show_files(self, cache: ThumbnailCache | None) -> None:
+        """The message's attached files (images from ``cache``, made off the GUI thread), if it has any."""
+        if self.files_row is None and self._message.files:
+            self.files_row = FilesRow(self._message.files, cache, self)
+            layout = self.layout()
+            assert isinstance(layout, QVBoxLayout)
+            layout.insertWidget(self._files_at, self.files_row)
+
     def update_from(self, message: Message) -> None:
         self._message = message
-        for index, part in enumerate(message.parts):
+        # A user message's files are shown by ``show_files``, not as parts.
+        parts = [p for p in message.parts if isinstance(p, (TextPart, ToolCard, Notice))]
+        for index, part in enumerate(parts):
             if index == len(self._part_widgets):
                 self._part_widgets.append(self._make_part(part))
                 self._parts_layout.addWidget(self._part_widgets[-1])
@@ -459,6 +473,8 @@ class MessageWidget(QFrame):
     def plain_text(self) -> str:
         """What a reader sees of the answer (reasoning only when expanded)."""
         pieces = [self.author.text()]
+        if self.files_row is not None:
+            pieces.append(self.files_row.plain_text())
         if self.reasoning_box.isVisible():
             pieces.append(self.reasoning_view.plain_text())
         for widget in self._part_widgets:
@@ -519,6 +535,7 @@ class TranscriptView(QScrollArea):
         # The max_tokens that cut an answer short, None if none did (the page); whether the last may be continued.
         self.token_limit: Callable[[Message], int | None] = lambda _message: None
         self.continuable = False
+        self.thumbnails: ThumbnailCache | None = None  # sent images' thumbnails (the page's)
         self._dirty: set[str] = set()
         self._timer = QTimer(self, singleShot=True, interval=RENDER_INTERVAL_MS)
         self._timer.timeout.connect(self.flush)
@@ -553,6 +570,7 @@ class TranscriptView(QScrollArea):
         widget.continue_requested.connect(self.continue_requested)
         widget.token_limit = lambda m: self.token_limit(m)
         widget.update_cut(message)  # (now that it knows the limit)
+        widget.show_files(self.thumbnails)
         if self.replayable:
             widget.set_replayable(True)
         return widget

@@ -15,7 +15,7 @@ class ScriptedInteraction:
     dialog left open) and records what was asked."""
 
     def __init__(self, *answers: ApprovalDecision | None, switches: tuple[SwitchDecision, ...] = (),
-                 unloads: tuple[bool, ...] = (), paths: tuple[Path | None, ...] = (),
+                 unloads: tuple[bool, ...] = (), paths: tuple[Path | list[Path] | None, ...] = (),
                  texts: tuple[str | None, ...] = (), deletes: tuple[bool, ...] = (),
                  discards: tuple[bool, ...] = (), removes: tuple[bool, ...] = (),
                  new_tokens: tuple[bool, ...] = ()) -> None:
@@ -28,7 +28,9 @@ class ScriptedInteraction:
         self.switches = list(switches)  # answers to "switch while an answer is written?" (cancel when empty)
         self.unloads = list(unloads)  # answers to "unload a model kept forever?" (keep when empty)
         self.questions: list[tuple[str, str, str]] = []
-        self.paths = list(paths)  # answers to file dialogs (None: cancelled; cancelled when empty)
+        # Answers to file dialogs (None: cancelled; cancelled when empty); one that chooses several files (attach)
+        # takes a list of paths, or a single path as a list of one.
+        self.paths = list(paths)
         self.texts = list(texts)  # answers to text questions such as Rename (None: cancelled)
         self.text_errors: list[str] = []  # what an edit dialog showed under its field for a refused answer
         self.deletes = list(deletes)  # answers to "delete this tool?" (keep when empty)
@@ -88,6 +90,13 @@ class ScriptedInteraction:
         self.questions.append(("open", title, file_filter))
         self.path_kinds.append(kind)
         return self.paths.pop(0) if self.paths else None
+
+    async def choose_open_paths(self, parent, title: str, file_filter: str, kind: str = "file") -> list[Path]:
+        self.questions.append(("open_many", title, file_filter))
+        self.path_kinds.append(kind)
+        answer = self.paths.pop(0) if self.paths else None
+        return [] if answer is None else [Path(p) for p in answer] if isinstance(answer, (list, tuple)) \
+            else [Path(answer)]
 
     async def choose_folder(self, parent, title: str, kind: str = "folder") -> Path | None:
         self.questions.append(("folder", title, ""))

@@ -17,6 +17,7 @@ import pytest
 
 from LLM.core.servers import hf_server
 from LLM.tests.fakes.handle import REPO_ROOT
+from LLM.tests.fakes.tiny_tokenizer import train_tokenizer
 
 SERVED_NAME = "tiny-lora"
 CHAT_TEMPLATE = (
@@ -42,18 +43,8 @@ def build_tiny_model(model_dir: Path, adapter_dir: Path, hidden_size: int = 32) 
     """A byte-level BPE tokenizer trained on a few sentences, a 2-layer Llama and a LoRA adapter."""
     import torch
     import transformers
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=320, special_tokens=SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-    )
-    tok.train_from_iterator(SENTENCES, trainer)
-    tokenizer = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>"
-    )
+    tokenizer = train_tokenizer(SPECIAL_TOKENS, SENTENCES)
     tokenizer.chat_template = CHAT_TEMPLATE
     tokenizer.save_pretrained(model_dir)
 
