@@ -81,8 +81,9 @@ def render_document(attachment: Attachment, text: DocumentText, max_chars: int |
     if max_chars is not None and total > max_chars:
         cut = body.rfind("\n", 0, max_chars)
         body = body[: cut if cut > max_chars * 0.8 else max_chars]
+        share = len(body) * 100 / total  # floored: "10%" never stands for 9.9%; below 1%, one decimal
         note = (f"cut to fit the context: kept the first {len(body):,} of {total:,} characters "
-                f"({len(body) * 100 // total}%)")
+                f"({int(share) if share >= 1 else round(share, 1)}%)")
         if text.pages:
             shown = len(re.findall(r"^\[page \d+\]$", body, re.MULTILINE))
             note += f", {shown} of {text.pages} pages begun"

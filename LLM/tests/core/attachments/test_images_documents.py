@@ -117,3 +117,9 @@ def test_render_document_cut_says_how_much_was_kept() -> None:
 def test_document_text_decodes_in_chunks_as_one_call_would(data: bytes) -> None:
     attachment = Attachment.from_bytes(data, "t.txt")
     assert document_text(attachment).text == data.decode("utf-8").replace("\r\n", "\n")
+
+
+def test_render_document_cut_to_under_one_percent_says_so_with_a_decimal() -> None:
+    attachment = Attachment.from_bytes(("line of text\n" * 10000).encode(), "huge.log")
+    rendered = render_document(attachment, document_text(attachment), max_chars=910)
+    assert rendered.note.endswith("of 130,000 characters (0.7%)")
