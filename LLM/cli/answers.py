@@ -47,8 +47,6 @@ async def cmd_run(runtime: Runtime, args: argparse.Namespace) -> int:
     base = runtime.entry(args.model).model_type == "base"  # an unknown model is one line before anything starts
     cfg = _request(args, prompt=args.prompt)
     files = await asyncio.to_thread(lambda: [load_attachment(path) for path in args.files])  # a bad file: one line
-    if files and base:
-        raise ConfigError(f"{args.model} is a base model: it continues text and takes no files")
     if args.tools:
         cfg = _tool_request(runtime, args, cfg)
         await runtime.ensure_tools(cfg.tools)  # MCP tools: a server that cannot start is one line, nothing saved
@@ -61,7 +59,7 @@ async def cmd_run(runtime: Runtime, args: argparse.Namespace) -> int:
         session = ChatSession(runtime, kind=kind, saver=log.saver if log else None, on_change=view,
                               ask_approval=_asker(view.trace), allow_all=args.yes)
         _configure(session, args)
-        await session.check_files(files)  # an image for a model without vision: one line, nothing saved
+        await session.check_files(files)  # an image without vision, a file for a base model: one line, nothing saved
         start = session.continue_text if base else lambda text: session.send(text, files)
         request = await _answer(session, lambda: start(args.prompt), CtrlC())
     finally:

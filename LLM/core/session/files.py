@@ -1,5 +1,5 @@
-"""The files of one request: the config's ``files`` loaded and referenced from its last user message, images
-checked against the model's vision before anything starts, every reference rendered to what the model reads."""
+"""The files of one request: the config's ``files`` loaded and referenced from its last user message, checked
+against the model before anything starts, every reference rendered to what the model reads."""
 
 from __future__ import annotations
 
@@ -37,17 +37,21 @@ async def with_files(cfg: InferenceConfig, messages: list[dict[str, Any]], blobs
     return messages, blobs
 
 
-async def check_vision(runtime: Runtime, model_id: str, messages: list[dict[str, Any]]) -> None:
-    """Refuse images for a model without vision, before its server starts (VisionNotSupportedError names the
-    models of the config that have it). A server the workbench only attaches to is trusted where the app cannot
-    tell (its own files are out of sight); a model it runs is not."""
-    images = [str(ref.get("name")) for ref in references(messages) if ref.get("kind") == "image"]
-    if not images:
+async def check_files(runtime: Runtime, model_id: str, messages: list[dict[str, Any]]) -> None:
+    """Refuse, before the model's server starts, files it cannot take: any file for a base model (it continues
+    text), an image for a model without vision (VisionNotSupportedError names the models of the config that have
+    it). A server the workbench only attaches to is trusted where the app cannot tell (its own files are out of
+    sight); a model it runs is not."""
+    refs = references(messages)
+    if not refs:
         return
     entry = runtime.entry(model_id)
     if entry.model_type == "base":
         raise AttachmentError(f"{model_id} is a base model: it continues text and takes no files "
-                              f"({', '.join(images)})")
+                              f"({', '.join(str(ref.get('name')) for ref in refs)})")
+    images = [str(ref.get("name")) for ref in refs if ref.get("kind") == "image"]
+    if not images:
+        return
     verdict = await _vision(runtime, model_id)
     if verdict is True or (verdict is None and not entry.launchable):
         return

@@ -37,7 +37,7 @@ from ..events import ToolCall
 from .recorder import VISIBLE_CHANGES, WAITING_FOR_APPROVAL, AnswerRecorder
 from .replay import ReplayAction, new_version, run_pending
 from .requests import RECORDED_PARAMS, ToolOptions, generation, request_config, token_limit
-from .files import check_vision
+from .files import check_files
 from .streams import stream_inference, stream_tool_inference
 
 log = logging.getLogger(__name__)
@@ -192,11 +192,11 @@ class ChatSession:
     # ----- actions that start an answer -----
     async def check_files(self, files: list[Attachment]) -> None:
         """Refuse files the chosen model cannot take before anything is sent (an image for a model without
-        vision: VisionNotSupportedError names the models that have it). Front ends ask before ``send``, so a refused
+        vision: VisionNotSupportedError names the models that have it; any file for a base model). Front ends ask before ``send``, so a refused
         message stays in the composer; the request checks again in any case."""
         if files and self.model_id is not None:
             refs = [FilePart(a.sha256, a.name, a.media.mime, a.size, a.kind).reference() for a in files]
-            await check_vision(self.runtime, self.model_id, [{"role": "user", "content": refs}])
+            await check_files(self.runtime, self.model_id, [{"role": "user", "content": refs}])
 
     def send(self, text: str, files: list[Attachment] | None = None) -> Request:
         """A new user message, with ``files`` attached (stored once by content hash), and its answer."""

@@ -18,7 +18,7 @@ from ..protocol.prefill_echo import PrefillEchoFilter
 from ..protocol.stop_sequences import StopSequenceFilter
 from ..runtime import Runtime
 from ..tools.loop import ApprovalHook, LoopEvent, LoopNotice, ToolLoop
-from .files import check_vision, rendered, with_files
+from .files import check_files, rendered, with_files
 
 DEFAULT_TOOLS = ("calculator", "get_current_time")  # the safe built-ins a tool request gets unless it names others
 
@@ -46,16 +46,14 @@ async def stream_inference(cfg: InferenceConfig, runtime: Runtime | None = None,
         return
     model_id = str(cfg.model_id)
     entry = runtime.entry(model_id)  # an unknown model is a typed error before anything starts
-    messages, blobs = await with_files(cfg, build_messages(cfg, entry), blobs)
-    files = bool(references(messages))
-    if files:
-        if entry.model_type == "base":
-            raise ConfigError(f"{model_id} is a base model: it continues text and takes no files")
-        await check_vision(runtime, model_id, messages)
-        messages = text_tool_turns(messages)
-        attached = await rendered(messages, blobs, entry)
-        messages = attached.messages
-        for note in attached.notes:
+    attached: list[dict] | None = None  # the messages with their files rendered, where the request has files
+    if cfg.files or references(cfg.messages or []):
+        messages, blobs = await with_files(cfg, build_messages(cfg, entry), blobs)
+        await check_files(runtime, model_id, messages)
+        # A history from the tool chat may hold native tool turns; sent without tools, they go as text.
+        done = await rendered(text_tool_turns(messages), blobs, entry)
+        attached = done.messages
+        for note in done.notes:
             yield LoopNotice("attachment", note)
     async with runtime.crashes_explained(model_id):
         # in_use before client_for: an idle TTL cannot stop the server between "ready" and the request.
@@ -69,9 +67,8 @@ async def stream_inference(cfg: InferenceConfig, runtime: Runtime | None = None,
                 source = client.complete(completion_prompt(cfg), request_params(cfg, entry))
             else:
                 budget = entry.effective_usable_context
-                if not files:
-                    # A history from the tool chat may hold native tool turns; sent without tools, they go as text.
-                    messages = text_tool_turns(build_messages(cfg, entry))
+                # A history from the tool chat may hold native tool turns; sent without tools, they go as text.
+                messages = attached if attached is not None else text_tool_turns(build_messages(cfg, entry))
                 # The engine's count leaves images out: with one, the estimate (which counts them) decides.
                 count = None if has_images(messages) else client.count_prompt_tokens
                 messages = await fit_to_context(messages, budget, count)
@@ -120,20 +117,19 @@ async def stream_tool_inference(
     """The tool loop's events (steps, text, calls, results, notices), ending with LoopFinished. Files as in
     ``stream_inference``; each step's recorded request holds placeholders where the files went."""
     entry = runtime.entry(str(cfg.model_id))
-    messages, blobs = await with_files(cfg, build_messages(cfg, entry), blobs)
-    notes: list[str] = []
-    if references(messages):
-        await check_vision(runtime, str(cfg.model_id), messages)
+    messages = build_messages(cfg, entry)
+    attached = None
+    if cfg.files or references(messages):
+        messages, blobs = await with_files(cfg, messages, blobs)
+        await check_files(runtime, str(cfg.model_id), messages)
         attached = await rendered(messages, blobs, entry)
-        messages, notes = attached.messages, attached.notes
-    else:
-        attached = None
+        messages = attached.messages
     if cfg.enable_tools:
         await runtime.ensure_tools(cfg.tools)  # MCP tools: their servers start on first use
     loop = tool_loop_for(cfg, runtime, before_call)
     if attached is not None:
         loop.redact = attached.redact
-    for note in notes:
+    for note in attached.notes if attached is not None else []:
         yield LoopNotice("attachment", note)
     async with runtime.crashes_explained(str(cfg.model_id)), aclosing(loop.run(messages)) as events:
         async for event in events:

@@ -25,7 +25,8 @@ def config(url: str, tmp_path: Path):
     model = f"    backend: openai\n    server_url: \"{url}/v1\"\n    model_name: fake-model\n"
     text = (f"models:\n  seer:\n{model}    capabilities: {{vision: true}}\n    image_max_side: 512\n"
             f"  reader:\n{model}    capabilities: {{vision: false}}\n"
-            f"  tiny:\n{model}    capabilities: {{vision: false}}\n    context_size: 700\n")
+            f"  tiny:\n{model}    capabilities: {{vision: false}}\n    context_size: 700\n"
+            f"  writer:\n{model}    model_type: base\n")
     return parse_backends(text, source="test.yaml", strict=True, base_dir=tmp_path)
 
 
@@ -84,6 +85,14 @@ def test_an_image_for_a_model_without_vision_is_refused_before_any_request(fake_
     assert response.error_type == "VisionNotSupportedError"
     assert response.error_message == ("reader has no vision capability: it cannot take the image photo.jpg; "
                                       "models of this config with vision: seer")
+    assert fake_server.requests() == []
+
+
+def test_a_base_model_refuses_files_before_any_request(fake_server, tmp_path, files):
+    cfg = InferenceConfig(prompt="Once upon a time", model_id="writer", files=[files["report"]])
+    response = run(fake_server, tmp_path, lambda rt: ainfer(cfg, rt))
+    assert response.error_type == "AttachmentError"
+    assert response.error_message == "writer is a base model: it continues text and takes no files (report.pdf)"
     assert fake_server.requests() == []
 
 
