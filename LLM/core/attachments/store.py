@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Protocol
 
+from ..atomic_files import write_bytes_atomically
 from ..errors import AttachmentError
 from .attachment import Attachment
 from .media import sniff
@@ -61,15 +61,7 @@ class AttachmentStore:
                 pass  # a read-only store still has the file
             return
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".part-")
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    out.write(attachment.data)
-                os.replace(temp, target)
-            except BaseException:
-                Path(temp).unlink(missing_ok=True)
-                raise
+            write_bytes_atomically(target, attachment.data)
         except OSError as exc:
             raise AttachmentError(f"{attachment.name}: cannot be stored in {self.folder} ({exc.strerror or exc})") from exc
 
